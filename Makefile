@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` (the main job) and `make test`.
+# Both create a local virtual environment once (.venv) and reuse it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch and torchvision pinned to the builds this project is tested with;
+# override (e.g. TORCH="torch torchvision") to keep your own CUDA build.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+ATTACK ?= pgd-local
+
+.PHONY: run test venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: venv
+	$(PY) -m protobench.run --attack $(ATTACK)
+
+test: venv
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,30 @@
+"""python -m protobench.convert OLD.pth NEW.pt: import an original ProtoPNet checkpoint once."""
+
+from __future__ import annotations
+
+import argparse
+
+from protobench.errors import cli_entry
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m protobench.convert",
+        description="Convert a checkpoint of the original ProtoPNet code (whole module or "
+                    "state_dict; resnet, vgg, densenet) into a protobench checkpoint.")
+    parser.add_argument("old", help="original checkpoint (.pth)")
+    parser.add_argument("new", help="protobench checkpoint to write (.pt)")
+    parser.add_argument("--img-size", type=int, default=None,
+                        help="input size, for a state_dict (which does not record it); default 224")
+    args = parser.parse_args(argv)
+
+    import protobench
+    from protobench.model import save_checkpoint
+
+    model = protobench.load(args.old, img_size=args.img_size)
+    save_checkpoint(model, args.new)
+    arch = model.meta.architecture
+    print(f"wrote {args.new}: {arch.backbone}, {arch.img_size} px, "
+          f"{model.num_prototypes} prototypes, {arch.num_classes} classes")
+    return 0

@@ -1,0 +1,119 @@
+"""Saving and loading checkpoints.
+
+A protobench checkpoint is ``{"format", "version", "meta", "state_dict"}``,
+written with ``torch.save`` and read back with torch's weights-only loader,
+so loading never unpickles arbitrary objects. ``meta`` holds only plain
+Python values (see :class:`ModelMeta`). Checkpoints of the original ProtoPNet
+code are recognised and imported through :mod:`protobench.model.legacy`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from protobench.errors import ProtobenchError
+from protobench.model import legacy
+from protobench.model.protopnet import ModelMeta, ProtoPNet
+
+FORMAT = "protobench-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(model: ProtoPNet, path: str | Path) -> Path:
+    """Write ``model`` to ``path`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    payload = {"format": FORMAT, "version": VERSION, "meta": model.meta.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in model.ppnet.state_dict().items()}}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise ProtobenchError(f"cannot write checkpoint {path}: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read(path: Path, map_location: Any) -> Any:
+    """torch.load with weights only; None when it names classes outside the safe set."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" in str(err) or "global" in str(err):
+            return None  # maybe a whole pickled module of the original code
+        raise ProtobenchError(f"{path}: not a checkpoint ({_first_line(err)})") from None
+    except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError, TypeError,
+            AttributeError, zipfile.BadZipFile) as err:
+        raise ProtobenchError(f"{path}: not a checkpoint ({_first_line(err)})") from None
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu",
+                    img_size: int | None = None) -> ProtoPNet:
+    """A ready :class:`ProtoPNet` (eval mode) from a protobench or original checkpoint.
+
+    ``img_size`` is needed only for an original state_dict, which does not
+    record it (ProtoPNet's default, 224, otherwise).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProtobenchError(f"checkpoint {path} does not exist")
+    obj = _read(path, map_location)
+    if obj is None:
+        state, attrs = legacy.load_whole_module(str(path), map_location)
+        return _from_legacy(path, state, attrs, img_size)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        meta = ModelMeta.from_dict(obj["meta"])
+        model = ProtoPNet.build(meta.architecture, meta.classes)
+        model.meta = meta
+        _load_state(model, obj["state_dict"], path)
+        return model.eval()
+    if isinstance(obj, dict) and "prototype_vectors" in obj:
+        return _from_legacy(path, obj, {}, img_size)
+    raise ProtobenchError(f"{path}: not a protobench or ProtoPNet checkpoint")
+
+
+def _from_legacy(path: Path, state: dict[str, torch.Tensor], attrs: dict[str, Any],
+                 img_size: int | None) -> ProtoPNet:
+    arch = legacy.infer_architecture(state, attrs, img_size)
+    model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
+    state = dict(state)
+    identity = attrs.get("prototype_class_identity")
+    if "prototype_class_identity" not in state:
+        state["prototype_class_identity"] = (identity if isinstance(identity, torch.Tensor)
+                                             else model.ppnet.prototype_class_identity)
+    _load_state(model, state, path)
+    return model.eval()
+
+
+def _load_state(model: ProtoPNet, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = model.ppnet.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
+             for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append("wrong shape: " + ", ".join(wrong[:3]))
+        if missing:
+            parts.append("missing: " + ", ".join(missing[:3]))
+        if unexpected:
+            parts.append("unexpected: " + ", ".join(unexpected[:3]))
+        raise ProtobenchError(f"{path}: checkpoint does not fit its architecture ({'; '.join(parts)})")
+    model.ppnet.load_state_dict(state)

@@ -1,0 +1,149 @@
+"""ProtoPNet in [0, 1] pixel space, with the metadata that travels with it.
+
+Attacks, metrics and explanations work in pixel space; the network works on
+normalised images. :class:`ProtoPNet` owns the normalisation, so that eps
+means the same for every attack, and carries what a checkpoint records
+(architecture, classes, recipe, push records).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from protobench.model.backbones import create_backbone
+from protobench.model.ppnet import PPNet
+from protobench.model.receptive_field import proto_layer_rf_info
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Architecture:
+    """Everything needed to rebuild the network before loading its weights."""
+
+    backbone: str = "smallcnn"
+    img_size: int = 64
+    num_classes: int = 10
+    prototypes_per_class: int = 10
+    prototype_depth: int = 128
+    prototype_size: int = 1
+    prototype_activation_function: str = "log"
+    add_on_layers_type: str = "bottleneck"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def prototype_shape(self) -> tuple[int, int, int, int]:
+        return (self.num_classes * self.prototypes_per_class, self.prototype_depth,
+                self.prototype_size, self.prototype_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Architecture":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("mean", "std"):
+            if key in known:
+                known[key] = tuple(float(v) for v in known[key])
+        return cls(**known)
+
+
+@dataclass
+class ModelMeta:
+    """What a checkpoint records beside the weights."""
+
+    architecture: Architecture = field(default_factory=Architecture)
+    classes: list[str] = field(default_factory=list)
+    name: str = ""
+    recipe: dict[str, Any] = field(default_factory=dict)
+    push_records: list[dict[str, Any]] = field(default_factory=list)
+    history: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["architecture"] = self.architecture.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelMeta":
+        d = dict(d)
+        d["architecture"] = Architecture.from_dict(d.get("architecture", {}))
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet:
+    """An untrained (or ImageNet-initialised) PPNet of the given architecture."""
+    features = create_backbone(arch.backbone, pretrained=pretrained)
+    rf_info = proto_layer_rf_info(arch.img_size, features.conv_info(), arch.prototype_size)
+    return PPNet(features, arch.img_size, arch.prototype_shape, rf_info, arch.num_classes,
+                 prototype_activation_function=arch.prototype_activation_function,
+                 add_on_layers_type=arch.add_on_layers_type)
+
+
+class ProtoPNet(nn.Module):
+    """A :class:`PPNet` that takes images in [0, 1] and normalises them itself.
+
+    ``forward(x)`` returns logits only, so that classification attacks
+    (torchattacks) can use it as any classifier.
+    """
+
+    def __init__(self, ppnet: PPNet, meta: ModelMeta) -> None:
+        super().__init__()
+        self.ppnet = ppnet
+        self.meta = meta
+        arch = meta.architecture
+        self.register_buffer("mean", torch.tensor(arch.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(arch.std).view(1, 3, 1, 1), persistent=False)
+
+    @classmethod
+    def build(cls, arch: Architecture, classes: list[str] | None = None, pretrained: bool = False,
+              **meta: Any) -> "ProtoPNet":
+        classes = classes or [str(c) for c in range(arch.num_classes)]
+        return cls(build_ppnet(arch, pretrained), ModelMeta(arch, list(classes), **meta))
+
+    # --------------------------------------------------------------- views
+    @property
+    def img_size(self) -> int:
+        return self.ppnet.img_size
+
+    @property
+    def num_prototypes(self) -> int:
+        return self.ppnet.num_prototypes
+
+    @property
+    def prototype_class(self) -> torch.Tensor:
+        return self.ppnet.prototype_class
+
+    @property
+    def rf_info(self) -> list[float]:
+        return self.ppnet.proto_layer_rf_info
+
+    @property
+    def device(self) -> torch.device:
+        return self.ppnet.prototype_vectors.device
+
+    # ------------------------------------------------------------- forward
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C) of images x (B, 3, H, W) in [0, 1]."""
+        return self.ppnet(self.normalize(x))[0]
+
+    def similarity_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Similarity of every prototype at every cell, (B, P, h, w), for x in [0, 1]."""
+        return self.ppnet.similarity_maps(self.normalize(x))
+
+    def explain(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One pass: (logits (B, C), min_distances (B, P), similarity maps (B, P, h, w))."""
+        distances = self.ppnet.prototype_distances(self.normalize(x))
+        logits, min_distances = self.ppnet.forward_from_distances(distances)
+        return logits, min_distances, self.ppnet.distance_2_similarity(distances)

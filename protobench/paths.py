@@ -1,0 +1,33 @@
+"""Where presets and results live.
+
+Presets are data in the project's top-level folders (``attacks/``,
+``models/``, ``benchmarks/``), next to the package. ``PROTOBENCH_ROOT``
+points elsewhere when the package is used from another checkout.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from protobench.errors import ProtobenchError
+
+ROOT = Path(os.environ.get("PROTOBENCH_ROOT", Path(__file__).resolve().parent.parent))
+ATTACKS_DIR = ROOT / "attacks"
+MODELS_DIR = ROOT / "models"
+BENCHMARKS_DIR = ROOT / "benchmarks"
+RESULTS_DIR = ROOT / "results"
+
+
+def preset_names(folder: Path) -> list[str]:
+    """Names of the TOML presets in ``folder``."""
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def preset_path(folder: Path, name: str, kind: str) -> Path:
+    """The TOML file of preset ``name``; a clear error lists the known ones."""
+    path = folder / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(preset_names(folder)) or "none"
+        raise ProtobenchError(f"unknown {kind} {name!r}; choose one of: {known}")
+    return path

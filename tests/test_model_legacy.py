@@ -1,0 +1,124 @@
+"""Import of checkpoints written by the original ProtoPNet code."""
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import protobench
+from protobench.errors import UntrustedCheckpointError
+from protobench.model.legacy import infer_backbone
+from protobench.model.receptive_field import proto_layer_rf_info
+
+ORIGINAL = Path(__file__).parent / "fixtures" / "original_protopnet"
+ORIGINAL_MODULES = ("model", "resnet_features", "vgg_features")
+
+
+@pytest.fixture
+def original():
+    """The stand-in original modules, importable only inside the fixture."""
+    sys.path.insert(0, str(ORIGINAL))
+    import model
+    import resnet_features
+    import vgg_features
+    yield model, resnet_features, vgg_features
+    _forget()
+
+
+def _original_resnet18(original, img_size=64):
+    model, resnet_features, _ = original
+    features = resnet_features.ResNet_features(resnet_features.BasicBlock, [2, 2, 2, 2])
+    ppnet = model.PPNet(features, img_size, (20, 32, 1, 1), [2, 32, 435, 0.5], 4)
+    with torch.no_grad():
+        ppnet.prototype_vectors.uniform_()
+    return ppnet.eval()
+
+
+def _forget():
+    """Make the original classes unimportable, as on a machine without that code."""
+    if str(ORIGINAL) in sys.path:
+        sys.path.remove(str(ORIGINAL))
+    for name in ORIGINAL_MODULES:
+        sys.modules.pop(name, None)
+
+
+def test_whole_module_imports_with_identical_outputs(original, tmp_path):
+    ppnet = _original_resnet18(original)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        logits, min_d = ppnet(x)
+        _, distances = ppnet.push_forward(x)
+    torch.save(ppnet, tmp_path / "100push0.7413.pth")
+    _forget()
+    model = protobench.load(tmp_path / "100push0.7413.pth")
+    assert model.meta.architecture.backbone == "resnet18"
+    assert model.img_size == 64
+    with torch.no_grad():
+        ours_logits, ours_min_d = model.ppnet(x)
+        _, ours_distances = model.ppnet.push_forward(x)
+    torch.testing.assert_close(ours_logits, logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(ours_min_d, min_d, rtol=0, atol=1e-5)
+    torch.testing.assert_close(ours_distances, distances, rtol=0, atol=1e-5)
+    # pixel space: the wrapper normalises as ProtoPNet's training did
+    torch.testing.assert_close(model(x * model.std + model.mean), logits, rtol=1e-4, atol=1e-4)
+
+
+def test_state_dict_imports_with_identical_outputs(original, tmp_path):
+    _, _, vgg_features = original
+    model_mod = original[0]
+    ppnet = model_mod.PPNet(vgg_features.VGG_features(), 32, (8, 16, 1, 1), [1, 32, 188, 16], 2,
+                            add_on_layers_type="bottleneck").eval()
+    torch.save(ppnet.state_dict(), tmp_path / "vgg11.pth")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = ppnet(x)
+    model = protobench.load(tmp_path / "vgg11.pth", img_size=32)
+    assert model.meta.architecture.backbone == "vgg11"
+    with torch.no_grad():
+        got = model.ppnet(x)
+    torch.testing.assert_close(got[0], expected[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-5)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/protobench-pwned",))
+
+
+def test_disallowed_global_is_refused_and_nothing_runs(tmp_path):
+    marker = Path("/tmp/protobench-pwned")
+    marker.unlink(missing_ok=True)
+    torch.save({"prototype_vectors": torch.zeros(1), "payload": _Exploit()}, tmp_path / "evil.pth")
+    with pytest.raises(UntrustedCheckpointError, match=r"system.*nothing in it was run"):
+        protobench.load(tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+def test_pickle_of_unknown_class_is_refused(tmp_path):
+    torch.save(torch.nn.LSTM(2, 2), tmp_path / "lstm.pth")
+    with pytest.raises(UntrustedCheckpointError, match="LSTM"):
+        protobench.load(tmp_path / "lstm.pth")
+
+
+@pytest.mark.parametrize("name", ["resnet34", "resnet50", "vgg16_bn", "densenet121"])
+def test_backbone_inferred_from_state_dict_keys(name):
+    from protobench.model import Architecture, ProtoPNet
+    state = ProtoPNet.build(Architecture(backbone=name, img_size=32, num_classes=2,
+                                         prototypes_per_class=1, prototype_depth=8)).ppnet.state_dict()
+    assert infer_backbone(state) == name
+
+
+def test_convert_command(original, tmp_path):
+    from protobench.cli.convert import main
+    ppnet = _original_resnet18(original)
+    torch.save(ppnet, tmp_path / "old.pth")
+    assert main([str(tmp_path / "old.pth"), str(tmp_path / "new.pt")]) == 0
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(protobench.load(tmp_path / "new.pt").ppnet(x)[0], ppnet(x)[0],
+                                   rtol=0, atol=1e-5)
+    assert main([str(tmp_path / "missing.pth"), str(tmp_path / "x.pt")]) == 2
+    assert not (tmp_path / "x.pt").exists()
