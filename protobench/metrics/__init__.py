@@ -1,0 +1,33 @@
+"""Metrics of prototype robustness: per pair (pairs.py), then per configuration (aggregate.py).
+
+Pure functions on tensors; they know nothing of models, attacks or the runner.
+"""
+
+from protobench.metrics.aggregate import (
+    CONTINUOUS_METRICS,
+    RATE_METRICS,
+    bootstrap_ci,
+    summarize,
+    wilson_interval,
+)
+from protobench.metrics.pairs import (
+    PairMetrics,
+    pac,
+    pair_metrics,
+    peak_irrelevant,
+    peak_moved,
+    perturbation_norms,
+    plc,
+    prc,
+    predictions,
+    prototype_rank,
+    region_max,
+    similarity_shift,
+)
+
+__all__ = [
+    "CONTINUOUS_METRICS", "RATE_METRICS", "PairMetrics", "bootstrap_ci", "pac",
+    "pair_metrics", "peak_irrelevant", "peak_moved", "perturbation_norms", "plc",
+    "prc", "predictions", "prototype_rank", "region_max", "similarity_shift",
+    "summarize", "wilson_interval",
+]
