@@ -1,0 +1,1 @@
+"""Figures: drawn from stored results and explanations, never from recomputed attacks."""

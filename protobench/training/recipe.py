@@ -1,0 +1,110 @@
+"""Model recipes: ``models/<name>.toml`` says what to train and how.
+
+    [model]   backbone, img_size, prototypes_per_class, prototype_depth, ...
+    [data]    dataset, root, and the data set's own options (sizes, seed)
+    [train]   seed, batch sizes, epochs of each stage, push epochs, ...
+    [train.lr]    learning rates of the optimiser groups
+    [train.loss]  loss coefficients
+
+Every value has the original ProtoPNet's default; a recipe states only what
+it changes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from protobench.errors import ProtobenchError
+from protobench.model.protopnet import Architecture
+from protobench.paths import MODELS_DIR, preset_path
+from protobench.training.losses import LossCoefficients
+
+
+@dataclass(frozen=True)
+class LearningRates:
+    """The original optimiser groups (settings.py of ProtoPNet)."""
+
+    features: float = 1e-4            # joint
+    add_on_layers: float = 3e-3       # joint
+    prototype_vectors: float = 3e-3   # joint
+    warm_add_on_layers: float = 3e-3
+    warm_prototype_vectors: float = 3e-3
+    last_layer: float = 1e-4
+    pretrain: float = 1e-3            # backbone pre-training (stands in for ImageNet)
+    weight_decay: float = 1e-3        # features and add-on layers
+    joint_step_size: int = 5          # StepLR of the joint stage
+    joint_gamma: float = 0.1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    seed: int = 0
+    batch_size: int = 80
+    push_batch_size: int = 100
+    test_batch_size: int = 100
+    pretrain_epochs: int = 0              # backbone as a plain classifier first (no ImageNet here)
+    epochs: int = 10
+    warm_epochs: int = 5
+    push_epochs: tuple[int, ...] = (9,)   # push after these (0-based) epochs
+    last_layer_epochs: int = 20           # last-layer epochs after each push
+    augment: bool = True
+    class_specific_push: bool = True
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    architecture: Architecture
+    dataset: str = "synth"
+    data_root: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
+    pretrained: bool = False
+    schedule: Schedule = Schedule()
+    lr: LearningRates = LearningRates()
+    loss: LossCoefficients = LossCoefficients()
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _build(cls: type, table: dict[str, Any], where: str):
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise ProtobenchError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                              f"allowed: {', '.join(sorted(names))}")
+    table = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    return cls(**table)
+
+
+def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> Recipe:
+    model = dict(raw.get("model", {}))
+    pretrained = bool(model.pop("pretrained", False))
+    data = dict(raw.get("data", {}))
+    train = dict(raw.get("train", {}))
+    lr = train.pop("lr", {})
+    loss = train.pop("loss", {})
+    arch = _build(Architecture, model, f"{where} [model]")
+    return Recipe(
+        name=name, architecture=arch, dataset=data.pop("dataset", "synth"),
+        data_root=data.pop("root", None), data_options=data, pretrained=pretrained,
+        schedule=_build(Schedule, train, f"{where} [train]"),
+        lr=_build(LearningRates, lr, f"{where} [train.lr]"),
+        loss=_build(LossCoefficients, loss, f"{where} [train.loss]"),
+        description=raw.get("description", ""), raw=raw)
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A recipe by name (``models/<name>.toml``) or by path."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = preset_path(MODELS_DIR, str(name_or_path), "model recipe")
+    if not path.is_file():
+        raise ProtobenchError(f"recipe {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+    return recipe_from_dict(path.stem, raw, str(path))

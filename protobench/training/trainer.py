@@ -1,0 +1,227 @@
+"""ProtoPNet's training stages (Chen et al. 2019, section 2.2).
+
+    pretrain    (optional) the backbone alone as a plain classifier, standing
+                in for the ImageNet initialisation ProtoPNet starts from,
+                which protobench never downloads
+    warm        add-on layers and prototypes, backbone frozen
+    joint       backbone, add-on layers and prototypes (StepLR)
+    push        prototypes projected onto training patches (push.py)
+    last layer  only the last layer, a convex problem once the rest is fixed
+
+Epochs before ``warm_epochs`` are warm, the others joint; after every epoch
+in ``push_epochs`` come a push and ``last_layer_epochs`` of last-layer
+training, as in the original ``main.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from protobench.model.ppnet import PPNet
+from protobench.model.protopnet import ProtoPNet
+from protobench.training.losses import LossCoefficients, protopnet_loss
+from protobench.training.push import PushRecord, push_prototypes
+from protobench.training.recipe import LearningRates, Recipe
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------- stages
+def set_stage(ppnet: PPNet, stage: str) -> None:
+    """Which parameters learn in ``stage`` ('warm', 'joint' or 'last')."""
+    trainable = {
+        "warm": {"add_on_layers", "prototype_vectors", "last_layer"},
+        "joint": {"features", "add_on_layers", "prototype_vectors", "last_layer"},
+        "last": {"last_layer"},
+    }[stage]
+    for name, p in ppnet.named_parameters():
+        if name == "ones":
+            continue
+        p.requires_grad_(name.split(".")[0] in trainable)
+
+
+def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
+    """The original's three Adam optimisers (groups and learning rates)."""
+    wd = lr.weight_decay
+    return {
+        "joint": torch.optim.Adam([
+            {"params": ppnet.features.parameters(), "lr": lr.features, "weight_decay": wd},
+            {"params": ppnet.add_on_layers.parameters(), "lr": lr.add_on_layers, "weight_decay": wd},
+            {"params": [ppnet.prototype_vectors], "lr": lr.prototype_vectors},
+        ]),
+        "warm": torch.optim.Adam([
+            {"params": ppnet.add_on_layers.parameters(), "lr": lr.warm_add_on_layers, "weight_decay": wd},
+            {"params": [ppnet.prototype_vectors], "lr": lr.warm_prototype_vectors},
+        ]),
+        "last": torch.optim.Adam([{"params": ppnet.last_layer.parameters(), "lr": lr.last_layer}]),
+    }
+
+
+def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float,
+                      progress: bool = True) -> list["EpochStats"]:
+    """Train ``features`` with a temporary pooling + linear head and cross-entropy.
+
+    ProtoPNet starts from an ImageNet-trained backbone; without downloads, a
+    backbone trained on the task's own training images plays that part.
+    The head is thrown away afterwards.
+    """
+    features = model.ppnet.features
+    head = torch.nn.Linear(features.out_channels, model.ppnet.num_classes).to(model.device)
+    optimizer = torch.optim.Adam([*features.parameters(), *head.parameters()], lr=lr)
+    history = []
+    for epoch in range(epochs):
+        if hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(-1 - epoch)  # augmentations of their own
+        features.train()
+        correct = n = 0
+        total = 0.0
+        start = time.perf_counter()
+        for images, labels in tqdm(loader, desc=f"pretrain {epoch:3d}", leave=False, disable=not progress):
+            images, labels = images.to(model.device), labels.to(model.device)
+            logits = head(features(model.normalize(images)).mean(dim=(2, 3)))
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            correct += (logits.argmax(1) == labels).sum().item()
+            n += labels.numel()
+            total += loss.item() * labels.numel()
+        history.append(EpochStats("pretrain", epoch, correct / n, total / n, total / n, 0.0, 0.0, 0.0,
+                                  time.perf_counter() - start))
+    return history
+
+
+@dataclass
+class EpochStats:
+    stage: str
+    epoch: int
+    accuracy: float
+    loss: float
+    ce: float
+    clst: float
+    sep: float
+    l1: float
+    seconds: float
+
+
+def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer | None,
+              coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True) -> EpochStats:
+    """One pass over ``loader``; trains when ``optimizer`` is given, else evaluates."""
+    ppnet = model.ppnet
+    ppnet.train(optimizer is not None)
+    sums = {"loss": 0.0, "ce": 0.0, "clst": 0.0, "sep": 0.0, "l1": 0.0}
+    correct = n = 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"{stage:>5} {epoch:3d}", leave=False, disable=not progress)
+    with torch.set_grad_enabled(optimizer is not None):
+        for images, labels in bar:
+            images, labels = images.to(model.device), labels.to(model.device)
+            logits, min_distances = ppnet(model.normalize(images))
+            loss, terms = protopnet_loss(logits, min_distances, labels,
+                                         ppnet.prototype_class_identity, ppnet.last_layer.weight,
+                                         ppnet.prototype_shape, coefs)
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            b = labels.numel()
+            n += b
+            correct += (logits.argmax(1) == labels).sum().item()
+            sums["loss"] += loss.item() * b
+            for k, v in terms.items():
+                sums[k] += v * b
+            bar.set_postfix(acc=f"{correct / n:.3f}", ce=f"{terms['ce']:.3f}",
+                            clst=f"{terms['clst']:.3f}", sep=f"{terms['sep']:.3f}")
+    return EpochStats(stage, epoch, correct / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
+                      seconds=time.perf_counter() - start)
+
+
+@torch.no_grad()
+def accuracy(model: ProtoPNet, data: Dataset, batch_size: int = 100) -> float:
+    """Top-1 accuracy of ``model`` on ``data``."""
+    model.eval()
+    correct = n = 0
+    for images, labels in DataLoader(data, batch_size=batch_size, shuffle=False):
+        logits = model(images.to(model.device))
+        correct += (logits.argmax(1).cpu() == labels).sum().item()
+        n += labels.numel()
+    return correct / max(n, 1)
+
+
+@dataclass
+class TrainingResult:
+    model: ProtoPNet
+    history: list[EpochStats] = field(default_factory=list)
+    push_records: list[PushRecord] = field(default_factory=list)
+    test_accuracy: float = float("nan")
+    seconds: float = 0.0
+
+
+def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Dataset,
+          classes: list[str], device: str | torch.device = "cpu", progress: bool = True,
+          log: Callable[[str], None] = print) -> TrainingResult:
+    """Train a ProtoPNet from ``recipe``: warm, joint, push and last-layer stages."""
+    sched = recipe.schedule
+    generator = seed_everything(sched.seed)
+    arch = dataclasses.replace(recipe.architecture, num_classes=len(classes))
+    model = ProtoPNet.build(arch, classes, pretrained=recipe.pretrained, name=recipe.name,
+                            recipe=recipe.raw).to(device)
+    ppnet = model.ppnet
+    optimizers = make_optimizers(ppnet, recipe.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step_size=recipe.lr.joint_step_size,
+                                                gamma=recipe.lr.joint_gamma)
+    loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
+    test_loader = DataLoader(test_set, batch_size=sched.test_batch_size, shuffle=False)
+    result = TrainingResult(model)
+    start = time.perf_counter()
+    if sched.pretrain_epochs:
+        result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
+                                            progress)
+    epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
+    for epoch in epochs:
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        stage = "warm" if epoch < sched.warm_epochs else "joint"
+        set_stage(ppnet, stage)
+        stats = run_epoch(model, loader, optimizers[stage], recipe.loss, stage, epoch, progress)
+        if stage == "joint":
+            scheduler.step()
+        result.history.append(stats)
+        test = accuracy(model, test_set, sched.test_batch_size)
+        epochs.set_postfix(stage=stage, train_acc=f"{stats.accuracy:.3f}", test_acc=f"{test:.3f}")
+        if epoch in sched.push_epochs:
+            result.push_records = push_prototypes(model, push_set, sched.push_batch_size,
+                                                  sched.class_specific_push)
+            pushed = accuracy(model, test_set, sched.test_batch_size)
+            set_stage(ppnet, "last")
+            for i in range(sched.last_layer_epochs):
+                result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
+                                                "last", i, progress))
+            final = accuracy(model, test_set, sched.test_batch_size)
+            log(f"epoch {epoch}: test accuracy {test:.3f} before push, {pushed:.3f} after push, "
+                f"{final:.3f} after last-layer training")
+    set_stage(ppnet, "joint")
+    model.eval()
+    result.test_accuracy = accuracy(model, test_set, sched.test_batch_size)
+    result.seconds = time.perf_counter() - start
+    model.meta.push_records = [r.to_dict() for r in result.push_records]
+    model.meta.history = {
+        "test_accuracy": result.test_accuracy, "train_seconds": round(result.seconds, 1),
+        "epochs": [dataclasses.asdict(s) for s in result.history],
+    }
+    return result
