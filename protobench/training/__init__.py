@@ -22,9 +22,8 @@ def recipe_data(recipe: Recipe) -> RecipeData:
     from protobench.data import load_dataset
 
     common = dict(root=recipe.data_root, img_size=recipe.architecture.img_size,
-                  **recipe.data_options)
-    train = load_dataset(recipe.dataset, "train", augment=recipe.schedule.augment,
-                         seed=recipe.schedule.seed, **common)
+                  **recipe.data_options)  # [data] seed: generation and augmentation seed
+    train = load_dataset(recipe.dataset, "train", augment=recipe.schedule.augment, **common)
     push = load_dataset(recipe.dataset, "push", **common)
     test = load_dataset(recipe.dataset, "test", **common)
     return RecipeData(train, push, test, list(push.classes))

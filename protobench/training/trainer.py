@@ -86,7 +86,7 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
     history = []
     for epoch in range(epochs):
         if hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(-1 - epoch)  # augmentations of their own
+            loader.dataset.set_epoch(100_000 + epoch)  # augmentations of their own
         features.train()
         correct = n = 0
         total = 0.0

@@ -1,0 +1,136 @@
+"""The robustness regression gate.
+
+A baseline is two files in ``results/baselines/``:
+
+    NAME.csv               pinned values: one row per (configuration, metric)
+    NAME.tolerances.toml   [tolerances] metric = absolute tolerance
+
+``compare`` matches every pinned row with the same configuration of a fresh
+run's summary.csv and flags a metric whose value moved by more than its
+tolerance (or went missing). ``update_baseline`` rewrites the pinned values
+deliberately, for the metrics the tolerance file names.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from protobench.bench.storage import write_csv
+from protobench.bench.tables import CONFIG_COLUMNS
+from protobench.errors import ProtobenchError
+
+KEY_COLUMNS = [c for c in CONFIG_COLUMNS if c != "backbone"]
+
+
+@dataclass
+class Check:
+    configuration: str
+    metric: str
+    baseline: float
+    value: float
+    tolerance: float
+
+    @property
+    def difference(self) -> float:
+        return self.value - self.baseline
+
+    @property
+    def passed(self) -> bool:
+        if math.isnan(self.baseline) and math.isnan(self.value):
+            return True
+        return abs(self.difference) <= self.tolerance  # False when either is NaN
+
+
+def tolerances_path(baseline: Path) -> Path:
+    return baseline.with_name(baseline.stem + ".tolerances.toml")
+
+
+def load_tolerances(baseline: Path) -> dict[str, float]:
+    path = tolerances_path(baseline)
+    if not path.is_file():
+        raise ProtobenchError(f"no tolerances for baseline {baseline}: {path} is missing")
+    try:
+        table = tomllib.loads(path.read_text()).get("tolerances", {})
+    except tomllib.TOMLDecodeError as err:
+        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+    bad = [k for k, v in table.items() if not isinstance(v, (int, float)) or v < 0]
+    if not table or bad:
+        raise ProtobenchError(f"{path}: [tolerances] must map metric names to absolute "
+                              f"tolerances >= 0 (bad: {', '.join(bad) or 'none given'})")
+    return {k: float(v) for k, v in table.items()}
+
+
+def load_summary(results_dir: Path) -> pd.DataFrame:
+    path = Path(results_dir) / "summary.csv"
+    if not path.is_file():
+        raise ProtobenchError(f"{results_dir} holds no summary.csv; run protobench.run first")
+    return pd.read_csv(path)
+
+
+def _key(row: pd.Series) -> str:
+    parts = []
+    for column in KEY_COLUMNS:
+        v = row.get(column)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if column == "control":
+            parts.append("control" if bool(v) else "attack")
+        elif column == "eps":
+            parts.append(f"eps={float(v):.6g}")
+        elif column in ("steps", "quality"):
+            parts.append(f"{column}={int(v)}")
+        else:
+            parts.append(str(v))
+    return " ".join(parts)
+
+
+def compare(results_dir: Path, baseline: Path) -> list[Check]:
+    """One :class:`Check` per pinned (configuration, metric)."""
+    baseline = Path(baseline)
+    if not baseline.is_file():
+        raise ProtobenchError(f"baseline {baseline} does not exist (create it with --update)")
+    tolerances = load_tolerances(baseline)
+    pinned = pd.read_csv(baseline)
+    summary = load_summary(results_dir)
+    rows = {_key(r): r for _, r in summary.iterrows()}
+    checks = []
+    for _, pin in pinned.iterrows():
+        key, metric = _key(pin), pin["metric"]
+        if metric not in tolerances:
+            raise ProtobenchError(f"{baseline}: metric {metric!r} has no tolerance in "
+                                  f"{tolerances_path(baseline)}")
+        row = rows.get(key)
+        value = float(row[metric]) if row is not None and metric in row else float("nan")
+        checks.append(Check(key, metric, float(pin["value"]), value, tolerances[metric]))
+    return checks
+
+
+def update_baseline(results_dir: Path, baseline: Path) -> Path:
+    """Pin the run's values of every metric named in the tolerance file."""
+    baseline = Path(baseline)
+    tolerances = load_tolerances(baseline)
+    summary = load_summary(results_dir)
+    missing = [m for m in tolerances if m not in summary.columns]
+    if missing:
+        raise ProtobenchError(f"the run has no column(s) {', '.join(missing)} named in "
+                              f"{tolerances_path(baseline)}")
+    records = []
+    for _, row in summary.iterrows():
+        for metric in tolerances:
+            records.append({**{c: row.get(c) for c in KEY_COLUMNS}, "metric": metric,
+                            "value": row[metric]})
+    return write_csv(baseline, pd.DataFrame(records))
+
+
+def format_checks(checks: list[Check]) -> str:
+    table = pd.DataFrame([{
+        "configuration": c.configuration, "metric": c.metric, "baseline": f"{c.baseline:.4f}",
+        "new": f"{c.value:.4f}", "difference": f"{c.difference:+.4f}",
+        "tolerance": f"{c.tolerance:.4f}", "status": "ok" if c.passed else "REGRESSION",
+    } for c in checks])
+    return table.to_string(index=False)

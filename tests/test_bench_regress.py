@@ -1,0 +1,64 @@
+import pandas as pd
+import pytest
+
+from protobench.bench.regress import compare, update_baseline
+from protobench.cli.regress import main
+from protobench.errors import ProtobenchError
+
+
+def _run(tmp_path, shift=0.0):
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    pd.DataFrame([
+        {"attack": "pgd-local", "control": False, "model": "m", "backbone": "smallcnn", "eps": 8 / 255,
+         "steps": 10, "quality": None, "sim_shift_mean": -1.0 + shift, "peak_moved_rate": 0.5},
+        {"attack": "pgd-local", "control": True, "model": "m", "backbone": "smallcnn", "eps": 8 / 255,
+         "steps": None, "quality": None, "sim_shift_mean": -0.1, "peak_moved_rate": 0.0},
+    ]).to_csv(run / "summary.csv", index=False)
+    return run
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    path = tmp_path / "base.csv"
+    (tmp_path / "base.tolerances.toml").write_text(
+        "[tolerances]\nsim_shift_mean = 0.05\npeak_moved_rate = 0.1\n")
+    update_baseline(_run(tmp_path), path)
+    return path
+
+
+def test_gate_passes_on_its_own_baseline(tmp_path, baseline, capsys):
+    checks = compare(_run(tmp_path), baseline)
+    assert len(checks) == 4 and all(c.passed for c in checks)
+    assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 0
+    assert "all 4 pinned metrics within tolerance" in capsys.readouterr().out
+
+
+def test_gate_fails_on_a_shift_beyond_tolerance(tmp_path, baseline, capsys):
+    run = _run(tmp_path, shift=0.2)
+    failed = [c for c in compare(run, baseline) if not c.passed]
+    assert [(c.metric, round(c.difference, 6)) for c in failed] == [("sim_shift_mean", 0.2)]
+    assert main([str(run), "--baseline", str(baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION" in out and "+0.2000" in out
+
+
+def test_gate_tolerates_a_shift_within_tolerance(tmp_path, baseline):
+    assert all(c.passed for c in compare(_run(tmp_path, shift=0.04), baseline))
+
+
+def test_missing_configuration_is_a_regression(tmp_path, baseline):
+    run = _run(tmp_path)
+    frame = pd.read_csv(run / "summary.csv")
+    frame.iloc[:1].to_csv(run / "summary.csv", index=False)
+    assert sum(not c.passed for c in compare(run, baseline)) == 2
+
+
+def test_bad_inputs(tmp_path, baseline, capsys):
+    assert main([str(tmp_path / "nowhere"), "--baseline", str(baseline)]) == 2
+    assert "no summary.csv" in capsys.readouterr().err
+    with pytest.raises(ProtobenchError, match="does not exist"):
+        compare(_run(tmp_path), tmp_path / "missing.csv")
+    (tmp_path / "base.tolerances.toml").unlink()
+    with pytest.raises(ProtobenchError, match="tolerances.toml is missing"):
+        compare(_run(tmp_path), baseline)
