@@ -1,0 +1,211 @@
+"""``synth``: the embedded default data set, generated from a seed.
+
+Each image holds one bird-like object at a random position, scale, rotation
+and mirror, on a cluttered background with loose distractor parts. The class
+is decided by three localised parts (see :mod:`protobench.data.synth_render`):
+the head's shape, the wing's colour and the tail's pattern. Every class is a
+distinct combination and any two classes differ in at least two parts while
+that is possible (up to 24 classes), and each part value is shared by
+several classes, so no single part and no global cue (mean colour,
+background) decides the class. Every image comes with its segmentation:
+object (body + parts) and each part, which makes "irrelevant region" a
+measured fact.
+
+Splits: "train" and "push" are the same images (ProtoPNet pushes onto the
+un-augmented training images); "test" is drawn from a different seed stream.
+Generation is deterministic and cached in memory (uint8).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from protobench.data.base import ImageDataset, check_img_size, check_split
+from protobench.data.synth_render import (
+    COLOURS, PART_LABELS, PATTERNS, SHAPES, ClassParts, render_image,
+)
+from protobench.errors import ProtobenchError
+
+# Independent seed streams per split; "push" reads the train stream.
+SPLIT_STREAMS = {"train": 0, "push": 0, "test": 1}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What ``synth`` generates; the same config always gives the same images.
+
+    num_classes       classes (distinct head/wing/pattern combinations), 2..144
+    img_size          side of the square images, pixels
+    train_per_class   images per class in "train" (= "push")
+    test_per_class    images per class in "test"
+    seed              seed of the whole data set
+    distractors       loose parts drawn on each background
+    object_scale      object length as a fraction of the image side, (min, max)
+    max_rotation      object rotation in degrees, uniform in +-max_rotation
+    noise_std         pixel noise (std, in uint8 grey levels)
+    supersample       drawing resolution factor (anti-aliasing, mask accuracy)
+    """
+
+    num_classes: int = 10
+    img_size: int = 64
+    train_per_class: int = 100
+    test_per_class: int = 50
+    seed: int = 0
+    distractors: int = 3
+    object_scale: tuple[float, float] = (0.45, 0.65)
+    max_rotation: float = 20.0
+    noise_std: float = 3.0
+    supersample: int = 4
+
+    def __post_init__(self) -> None:
+        raw_scale = self.object_scale
+        try:
+            scale = tuple(float(s) for s in raw_scale)
+        except (TypeError, ValueError):
+            scale = ()
+        object.__setattr__(self, "object_scale", scale)  # hashable, for the cache
+        check_img_size(self.img_size)
+        max_classes = len(SHAPES) * len(COLOURS) * len(PATTERNS)
+        integers = {  # name: (lowest, highest)
+            "num_classes": (2, max_classes), "train_per_class": (1, None),
+            "test_per_class": (1, None), "seed": (0, None), "distractors": (0, None),
+            "supersample": (1, 8),
+        }
+        for name, (lo, hi) in integers.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                    or value < lo or (hi is not None and value > hi)):
+                allowed = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
+                raise ProtobenchError(f"synth option {name}={value!r} is invalid; allowed: {allowed}")
+        numbers = {
+            "object_scale": (len(scale) == 2 and 0.1 <= scale[0] <= scale[1] <= 0.95,
+                             "(min, max) with 0.1 <= min <= max <= 0.95"),
+            "max_rotation": (_number_in(self.max_rotation, 0, 180), "degrees in [0, 180]"),
+            "noise_std": (_number_in(self.noise_std, 0, 255), "a number in [0, 255]"),
+        }
+        for name, (ok, allowed) in numbers.items():
+            if not ok:
+                value = raw_scale if name == "object_scale" else getattr(self, name)
+                raise ProtobenchError(f"synth option {name}={value!r} is invalid; "
+                                      f"allowed: {allowed}")
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def _number_in(value: object, lo: float, hi: float) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.number))
+            and lo <= value <= hi)
+
+
+def palette_sizes(num_classes: int) -> tuple[int, int, int]:
+    """How many shapes, colours and patterns ``num_classes`` classes use.
+
+    Start small, so that every part value is shared by several classes, and
+    grow the smallest palette until two-part-distinct classes fit (their
+    number is at most the product of the two smallest palettes).
+    """
+    sizes = [4, 4, 3]
+    limits = [len(SHAPES), len(COLOURS), len(PATTERNS)]
+    while sorted(sizes)[0] * sorted(sizes)[1] < num_classes and sizes != limits:
+        growable = [k for k in range(3) if sizes[k] < limits[k]]
+        sizes[min(growable, key=lambda k: (sizes[k], k))] += 1
+    return tuple(sizes)
+
+
+@functools.lru_cache(maxsize=None)
+def class_parts(num_classes: int) -> tuple[ClassParts, ...]:
+    """The part combination of each class, fixed for a given ``num_classes``.
+
+    Classes are first taken from a Latin-square design, pattern = (shape +
+    colour) mod max(#shapes, #colours), in which any two combinations differ
+    in at least two parts; past its size, from the remaining combinations.
+    Within each stage the least used part values come first, so that every
+    value is shared by several classes.
+    """
+    ns, nc, npat = palette_sizes(num_classes)
+    m = max(ns, nc)
+    latin = [(s, c, (s + c) % m) for s in range(ns) for c in range(nc) if (s + c) % m < npat]
+    rest = [t for t in itertools.product(range(ns), range(nc), range(npat)) if t not in latin]
+    chosen: list[tuple[int, int, int]] = []
+    usage = [np.zeros(ns, int), np.zeros(nc, int), np.zeros(npat, int)]
+    for pool in (latin, rest):
+        pool = list(pool)
+        while pool and len(chosen) < num_classes:
+            def score(t):
+                distance = min((sum(a != b for a, b in zip(t, d)) for d in chosen), default=3)
+                return (-distance, sum(usage[k][t[k]] for k in range(3)))
+            best = min(pool, key=score)
+            pool.remove(best)
+            chosen.append(best)
+            for k in range(3):
+                usage[k][best[k]] += 1
+    colour_names = list(COLOURS)
+    return tuple(ClassParts(SHAPES[s], colour_names[c], PATTERNS[p]) for s, c, p in chosen)
+
+
+def generate(config: SynthConfig, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images uint8 (N, 3, H, W), segmentation uint8 (N, H, W), labels int64 (N,)).
+
+    Image ``i`` has class ``i % num_classes`` and its own random stream
+    ``(seed, split stream, i)``, so it does not depend on the other images.
+    Cached: the same (config, split) returns the same tensors.
+    """
+    return _generate(config, SPLIT_STREAMS[check_split(split)])
+
+
+@functools.lru_cache(maxsize=8)
+def _generate(config: SynthConfig, stream: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    per_class = config.train_per_class if stream == 0 else config.test_per_class
+    n, size = per_class * config.num_classes, config.img_size
+    parts = class_parts(config.num_classes)
+    ns, nc, npat = palette_sizes(config.num_classes)
+    palettes = dict(shapes=SHAPES[:ns], colours=list(COLOURS)[:nc], patterns=PATTERNS[:npat])
+    images = np.empty((n, size, size, 3), np.uint8)
+    segmentation = np.empty((n, size, size), np.uint8)
+    labels = np.arange(n) % config.num_classes
+    for i in range(n):
+        rng = np.random.default_rng([config.seed, stream, i])
+        images[i], segmentation[i] = render_image(
+            rng, parts[labels[i]], img_size=size, supersample=config.supersample,
+            object_scale=config.object_scale, max_rotation=config.max_rotation,
+            distractors=config.distractors, noise_std=config.noise_std, **palettes)
+    return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(segmentation), torch.from_numpy(labels).long())
+
+
+class SynthDataset(ImageDataset):
+    """The ``synth`` data set: (image float32 (3, H, W) in [0, 1], label) pairs.
+
+    Attributes: ``images`` uint8 (N, 3, H, W), ``segmentation`` uint8
+    (N, H, W) (0 background, 1 body, 2 head, 3 wing, 4 pattern), ``labels``
+    int64 (N,), ``classes`` (names "<head>-<wing>-<pattern>"),
+    ``class_parts`` (the parts of each class), ``config``.
+    """
+
+    def __init__(self, split: str = "train", config: SynthConfig | None = None) -> None:
+        self.config = config or SynthConfig()
+        self.split = check_split(split)
+        self.images, self.segmentation, self.labels = generate(self.config, split)
+        self.class_parts = class_parts(self.config.num_classes)
+        self.classes = [p.name for p in self.class_parts]
+        self.img_size = self.config.img_size
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i = self.index(i)
+        return self.images[i].float().div_(255.0), int(self.labels[i])
+
+    def relevance_mask(self, i: int) -> torch.Tensor:
+        """bool (H, W): the object, body and parts."""
+        return self.segmentation[self.index(i)] > 0
+
+    def part_masks(self, i: int) -> dict[str, torch.Tensor]:
+        """``{"head", "wing", "pattern"}`` -> bool (H, W), the visible pixels of each part."""
+        seg = self.segmentation[self.index(i)]
+        return {name: seg == label for name, label in PART_LABELS.items()}
