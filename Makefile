@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 ATTACK ?= pgd-local
 
-.PHONY: run test venv clean
+.PHONY: run test regress venv clean
 
 venv: $(VENV)/.installed
 
@@ -27,3 +27,8 @@ test: venv
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+# The CI regression gate: the small fixed configuration against results/baselines/ci.csv.
+regress: venv
+	$(PY) -m protobench.run --suite ci --out results/ci --quiet --no-figures
+	$(PY) -m protobench.regress results/ci --baseline results/baselines/ci.csv

@@ -1,0 +1,394 @@
+"""The benchmark runner: attacks x models x eps x steps, with resumable results.
+
+``run(...)`` is what ``python -m protobench.run`` calls. For every attack
+and model it selects the (image, prototype) pairs once on the clean images,
+then for every configuration (eps, steps; or JPEG quality) attacks them,
+measures every metric of SPEC section 6 and attacks the same pairs with the
+uniform-noise control of the same mask and eps. Each finished configuration
+is written at once (``parts/<configuration>.csv`` and ``.npz``, atomically);
+a run started again with the same arguments skips what is there, so an
+interrupted sweep loses nothing and recomputes nothing. At the end the parts
+become pairs.csv, summary.csv/.md/.tex, run.json and figures/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import re
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import protobench
+from protobench.attacks import AttackPreset, Pairs, load_attack, noise_control, run_attack, select_pairs
+from protobench.bench import storage
+from protobench.bench.suite import Suite, load_suite
+from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
+from protobench.data import load_dataset
+from protobench.devices import resolve_device
+from protobench.errors import ProtobenchError
+from protobench.explain import local_analysis
+from protobench.metrics import pair_metrics, summarize
+from protobench.model.protopnet import ProtoPNet
+from protobench.model.receptive_field import high_activation_box
+from protobench.paths import RESULTS_DIR
+from protobench.training.recipe import recipe_from_dict
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One row of summary.csv: an attack (or its control) at one setting on one model."""
+
+    attack: str
+    control: bool
+    model: str
+    backbone: str
+    eps: float | None = None
+    steps: int | None = None
+    quality: int | None = None
+
+    @property
+    def id(self) -> str:
+        parts = [self.attack, "control" if self.control else "attack", self.model]
+        if self.eps is not None:
+            parts.append(f"eps{self.eps:.6f}")
+        if self.steps is not None:
+            parts.append(f"steps{self.steps}")
+        if self.quality is not None:
+            parts.append(f"q{self.quality}")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
+
+    def columns(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in CONFIG_COLUMNS}
+
+
+@dataclass
+class RunResult:
+    out: Path
+    summary: pd.DataFrame
+    computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------ inputs
+@dataclass
+class ModelData:
+    name: str
+    model: ProtoPNet
+    images: torch.Tensor          # (B, 3, H, W) in [0, 1]
+    labels: torch.Tensor          # (B,)
+    relevance: list[torch.Tensor | None]
+    dataset_index: torch.Tensor   # (B,) index of each image in its split
+    push_set: Any
+    dataset: str
+
+
+def load_model_data(name: str, suite: Suite, device: torch.device, dataset: str | None,
+                    data_root: str | None) -> ModelData:
+    """The model and the first ``suite.images`` images of its data set."""
+    model = protobench.load(name, device=str(device))
+    recipe = recipe_from_dict(model.meta.name, model.meta.recipe) if "model" in model.meta.recipe else None
+    if dataset is None and recipe is None:
+        raise ProtobenchError(f"model {name} records no data set; pass --dataset (and --data-root)")
+    if dataset is None:
+        dataset, root, options = recipe.dataset, data_root or recipe.data_root, recipe.data_options
+    else:
+        root, options = data_root, {}
+    common = dict(root=root, img_size=model.img_size, **options)
+    data = load_dataset(dataset, suite.split, **common)
+    if len(data.classes) != len(model.meta.classes):
+        raise ProtobenchError(f"model {name} has {len(model.meta.classes)} classes, the "
+                              f"{dataset} data set {len(data.classes)}")
+    n = min(suite.images, len(data))
+    items = [data[i] for i in range(n)]
+    images = torch.stack([x for x, _ in items]).to(device)
+    labels = torch.tensor([y for _, y in items], device=device)
+    relevance = [data.relevance_mask(i) for i in range(n)]
+    push = load_dataset(dataset, "push", **common) if model.meta.push_records else None
+    return ModelData(name, model, images, labels, relevance, torch.arange(n), push, dataset)
+
+
+def configurations(preset: AttackPreset, model: str, backbone: str,
+                   suite: Suite) -> list[tuple[Configuration, AttackPreset]]:
+    """The sweep of one attack on one model, each attack followed by its control."""
+    out = []
+    if preset.kind == "jpeg":
+        for q in preset.qualities:
+            out.append((Configuration(preset.name, False, model, backbone, quality=int(q)), preset))
+        return out
+    step_counts: Sequence[int | None] = suite.steps
+    if preset.kind == "noise" or (preset.kind == "whole-image" and preset.method == "fgsm"):
+        step_counts = [None]
+    for eps in suite.eps:
+        for steps in step_counts:
+            overrides: dict[str, Any] = {"eps": eps}
+            if steps is not None:
+                overrides["steps"] = steps
+                # keep the preset's alpha relative to eps, as published presets scale it
+                overrides["alpha"] = preset.alpha * eps / preset.eps if preset.eps else preset.alpha
+            cfg_preset = dataclasses.replace(preset, **overrides)
+            control = preset.kind == "noise"
+            out.append((Configuration(preset.name, control, model, backbone, eps, steps), cfg_preset))
+        if preset.kind != "noise":
+            out.append((Configuration(preset.name, True, model, backbone, eps), dataclasses.replace(
+                preset, eps=eps)))
+    return out
+
+
+# ------------------------------------------------------------ metrics
+@torch.no_grad()
+def measure(model: ProtoPNet, images: torch.Tensor, pairs: Pairs, x_adv: torch.Tensor):
+    """Every per-pair metric of x_adv against the clean pairs, and the maps after."""
+    logits, _, maps = model.explain(x_adv)
+    n = torch.arange(len(pairs), device=x_adv.device)
+    sim_after = maps[n, pairs.prototype]
+    metrics = pair_metrics(
+        sim_before=pairs.sim_before, sim_after=sim_after, high_activation=pairs.high_activation,
+        irrelevant=pairs.irrelevant, all_before=pairs.all_before,
+        all_after=maps.flatten(2).amax(dim=2), prototype=pairs.prototype,
+        prototype_class=model.prototype_class.to(x_adv.device), logits_before=pairs.logits_before,
+        logits_after=logits, labels=pairs.label, x=images[pairs.image_index], x_adv=x_adv,
+        mask=pairs.mask)
+    return metrics, sim_after
+
+
+def _seed_for(seed: int, cfg: Configuration) -> torch.Generator:
+    """A generator per configuration, so a resumed sweep draws the same numbers."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(cfg.id.encode()))
+
+
+def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Generator:
+    seed = int(torch.randint(0, 2**62, (1,), generator=seed_gen))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: AttackPreset,
+                      seed: int, panels: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Attack (or control) one configuration; its pair rows and stored panel arrays."""
+    generator = _generator_on(md.images.device, _seed_for(seed, cfg))
+    start = time.perf_counter()
+    if cfg.control:
+        results = [noise_control(md.model, md.images, pairs, preset, generator)]
+    else:
+        results = run_attack(md.model, md.images, pairs, preset, generator)
+        if cfg.quality is not None:
+            results = [r for r in results if r.setting.get("quality") == cfg.quality]
+    x_adv = results[0].x_adv
+    seconds = time.perf_counter() - start
+    metrics, sim_after = measure(md.model, md.images, pairs, x_adv)
+    rows = pd.DataFrame(metrics.to_dict())
+    rows.insert(0, "prototype", pairs.prototype.cpu().numpy())
+    rows.insert(0, "image", md.dataset_index[pairs.image_index.cpu()].numpy())
+    for k, v in reversed(list(cfg.columns().items())):
+        rows.insert(0, k, v)
+    rows["has_relevance"] = pairs.has_relevance.cpu().numpy()
+    rows["seconds"] = seconds / max(len(pairs), 1)
+    k = min(panels, len(pairs))
+    panel = {
+        "image": md.dataset_index[pairs.image_index[:k].cpu()].numpy(),
+        "prototype": pairs.prototype[:k].cpu().numpy(),
+        "label": pairs.label[:k].cpu().numpy(),
+        "x": md.images[pairs.image_index[:k]].cpu().numpy(),
+        "x_adv": x_adv[:k].cpu().numpy(),
+        "mask": pairs.mask[:k, 0].cpu().numpy(),
+        "sim_before": pairs.sim_before[:k].cpu().numpy(),
+        "sim_after": sim_after[:k].cpu().numpy(),
+        "box_before": pairs.box[:k].cpu().numpy(),
+        "box_after": high_activation_box(sim_after[:k], md.model.img_size).cpu().numpy(),
+        "pred_before": pairs.logits_before[:k].argmax(1).cpu().numpy(),
+        "pred_after": metrics.pred_after[:k].cpu().numpy(),
+    }
+    return rows, panel
+
+
+def store_local_analysis(md: ModelData, k: int) -> dict[str, np.ndarray]:
+    """Arrays of one "this looks like that" figure, so figures never need the model."""
+    analysis = local_analysis(md.model, md.images[0], int(md.labels[0]), k)
+    ev = analysis.evidence
+    crops = np.zeros((len(ev), 3, md.model.img_size, md.model.img_size), dtype=np.float32)
+    source_boxes = np.zeros((len(ev), 4), dtype=np.int64)
+    for i, e in enumerate(ev):
+        if md.push_set is not None and e.source_image is not None:
+            crops[i] = md.push_set[e.source_image][0].numpy()
+            source_boxes[i] = e.source_box
+    return {
+        "image": analysis.image.numpy(), "label": np.array(analysis.label),
+        "predicted": np.array(analysis.predicted), "classes": np.array(analysis.class_names),
+        "prototype": np.array([e.prototype for e in ev]),
+        "prototype_class": np.array([e.prototype_class for e in ev]),
+        "similarity": np.array([e.similarity for e in ev]), "weight": np.array([e.weight for e in ev]),
+        "contribution": np.array([e.contribution for e in ev]),
+        "box": np.array([e.box for e in ev]), "similarity_map": np.stack([e.similarity_map.numpy() for e in ev]),
+        "source": crops, "source_box": source_boxes,
+    }
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    storage.atomic_write(path, write)
+
+
+# ------------------------------------------------------------ provenance
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    import torchvision
+    return {"protobench": protobench.__version__, "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+# ------------------------------------------------------------ the run
+def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
+        models: Sequence[str] | None = None, backbones: Sequence[str] | None = None,
+        eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
+        prototypes: str | None = None, k: int | None = None, limit: int | None = None,
+        seed: int | None = None, device: str = "auto", out: str | Path | None = None,
+        dataset: str | None = None, data_root: str | None = None, figures: bool = True,
+        progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
+    """Run a benchmark sweep and write its results; see the module docstring.
+
+    Every argument left as None takes the suite's (or the preset's) value.
+    ``out`` defaults to results/<attacks joined by '+'>[-<suite>].
+    """
+    start = time.perf_counter()
+    suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed)
+    attacks = list(dict.fromkeys(attacks))
+    overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
+    presets = [load_attack(a, **overrides) for a in attacks]
+    dev = resolve_device(device)
+    if out is None:
+        name = "+".join(attacks) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
+        out = RESULTS_DIR / name
+    out = storage.check_writable(out)
+    parts = storage.check_writable(out / "parts")
+    settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
+                "backbones": list(backbones) if backbones else None, "dataset": dataset,
+                "data_root": data_root}
+    _check_same_run(out, settings)
+
+    rows: list[pd.DataFrame] = []
+    computed, skipped = [], []
+    timings: dict[str, float] = {}
+    selected_models = _select_models(suite_obj.models, backbones)
+    for model_name in selected_models:
+        md = load_model_data(model_name, suite_obj, dev, dataset, data_root)
+        backbone = md.model.meta.architecture.backbone
+        if backbones and backbone not in backbones:
+            continue
+        local_path = parts / f"local-{re.sub(r'[^A-Za-z0-9_.-]+', '_', model_name)}.npz"
+        if figures and not local_path.exists():
+            save_npz(local_path, store_local_analysis(md, suite_obj.local_analysis_k))
+        for preset in presets:
+            pairs = None
+            todo = configurations(preset, model_name, backbone, suite_obj)
+            bar = tqdm(todo, desc=f"{preset.name} on {model_name}", disable=not progress, unit="cfg")
+            for cfg, cfg_preset in bar:
+                csv_path = parts / f"{cfg.id}.csv"
+                if csv_path.exists():
+                    rows.append(pd.read_csv(csv_path))
+                    skipped.append(cfg.id)
+                    continue
+                if pairs is None:
+                    pairs = select_pairs(md.model, md.images, md.labels, md.relevance, preset)
+                t0 = time.perf_counter()
+                cfg_rows, panel = run_configuration(md, pairs, cfg, cfg_preset, suite_obj.seed,
+                                                    suite_obj.panels)
+                save_npz(parts / f"{cfg.id}.npz", panel)
+                storage.write_csv(csv_path, cfg_rows)  # last: marks the configuration done
+                timings[cfg.id] = round(time.perf_counter() - t0, 3)
+                rows.append(pd.read_csv(csv_path))
+                computed.append(cfg.id)
+    if not rows:
+        raise ProtobenchError("nothing to run: no model matches --backbone "
+                              f"{', '.join(backbones or [])}")
+    pairs_frame = pd.concat(rows, ignore_index=True)
+    summary = summarize_pairs(pairs_frame)
+    write_outputs(out, pairs_frame, summary)
+    storage.write_json(out / "run.json", {
+        "command": list(command) if command is not None else sys.argv,
+        **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": _device_name(dev),
+        "versions": _versions(), "git_commit": _git_commit(),
+        "configurations_computed": computed, "configurations_resumed": skipped,
+        "seconds_per_configuration": timings,
+        "seconds_total": round(time.perf_counter() - start, 2),
+    })
+    if figures:
+        from protobench.figures import make_figures
+        make_figures(out)
+    return RunResult(out, summary, computed, skipped, time.perf_counter() - start)
+
+
+def _select_models(models: Sequence[str], backbones: Sequence[str] | None) -> list[str]:
+    """The suite's models, filtered by backbone name when asked."""
+    if not backbones:
+        return list(models)
+    from protobench.model.backbones import BACKBONES
+    unknown = [b for b in backbones if b not in BACKBONES]
+    if unknown:
+        raise ProtobenchError(f"unknown backbone {unknown[0]!r}; choose one of: "
+                              f"{', '.join(BACKBONES.names())}")
+    return list(models)
+
+
+def _check_same_run(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse to resume into a folder that holds a different run.
+
+    settings.json is written when a run starts, so that a run interrupted
+    before its end is recognised too.
+    """
+    stored = out / "settings.json"
+    if not stored.exists():
+        storage.write_json(out / "settings.json", settings)
+        return
+    import json
+    previous = json.loads(stored.read_text())
+    same = {k: previous.get(k) for k in settings} == json.loads(json.dumps(settings, default=str))
+    if not same:
+        raise ProtobenchError(f"{out} holds the results of a different run (other suite, attacks "
+                              "or options); choose another --out or delete that folder")
+
+
+def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:
+    """One summary row per configuration, in the order configurations first appear."""
+    keys = CONFIG_COLUMNS
+    frame = pairs_frame.copy()
+    frame[["eps", "steps", "quality"]] = frame[["eps", "steps", "quality"]].astype(float)
+    out = []
+    for key, group in frame.groupby(keys, dropna=False, sort=False):
+        out.append({**dict(zip(keys, key)), **summarize(group)})
+    return pd.DataFrame(out)
+
+
+def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame) -> None:
+    storage.write_csv(out / "pairs.csv", pairs_frame)
+    storage.write_csv(out / "summary.csv", summary)
+    table = headline_table(summary)
+    storage.write_text(out / "summary.md", to_markdown(table))
+    storage.write_text(out / "summary.tex", to_latex(table))

@@ -1,0 +1,106 @@
+"""Benchmark suites: ``benchmarks/<name>.toml`` says which sweep to run.
+
+    models   model names (models/<name>.pt) or checkpoint paths: the backbone axis
+    eps      perturbation budgets, numbers or fractions ("8/255")
+    steps    PGD step counts
+    images   test images per model (the first ones of the split)
+    split    data split the images come from (default "test")
+    seed     seed of every random start and of the noise control
+    panels   pairs per configuration whose images are stored for figures
+    local_analysis_k  prototypes shown in the stored local analysis
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from protobench.attacks import parse_fraction
+from protobench.errors import ProtobenchError
+from protobench.paths import BENCHMARKS_DIR, preset_path
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str = "default"
+    description: str = ""
+    models: tuple[str, ...] = ("synth-smallcnn",)
+    eps: tuple[float, ...] = (8 / 255,)
+    steps: tuple[int, ...] = (40,)
+    images: int = 32
+    split: str = "test"
+    seed: int = 0
+    panels: int = 4
+    local_analysis_k: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ProtobenchError("the suite names no model")
+        for e in self.eps:
+            if not 0 <= e <= 1:
+                raise ProtobenchError(f"eps {e!r} is outside [0, 1] (pixel units; 8/255 = 0.0314)")
+        for s in self.steps:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+                raise ProtobenchError(f"steps {s!r} must be integers >= 1")
+        if self.images < 1:
+            raise ProtobenchError(f"images {self.images!r} must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def parse_eps_list(values: Any, where: str = "eps") -> tuple[float, ...]:
+    """A list of eps from TOML or the command line ("2/255,8/255" or ["8/255", 0.1])."""
+    if isinstance(values, str):
+        values = [v for v in values.replace(",", " ").split() if v]
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ProtobenchError(f"{where}: expected a list of eps values, got {values!r}")
+    return tuple(parse_fraction(v, where) for v in values)
+
+
+def parse_int_list(values: Any, where: str) -> tuple[int, ...]:
+    if isinstance(values, str):
+        values = [v for v in values.replace(",", " ").split() if v]
+    if isinstance(values, int):
+        values = [values]
+    out = []
+    for v in values:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            raise ProtobenchError(f"{where}: {v!r} is not an integer") from None
+        if isinstance(v, float) and v != int(v):
+            raise ProtobenchError(f"{where}: {v!r} is not an integer")
+    return tuple(out)
+
+
+def load_suite(name_or_path: str | Path = "default", **overrides: Any) -> Suite:
+    """A suite by name (benchmarks/<name>.toml) or path, with overrides applied."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = preset_path(BENCHMARKS_DIR, str(name_or_path), "benchmark suite")
+    if not path.is_file():
+        raise ProtobenchError(f"suite {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+    known = {f.name for f in fields(Suite)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ProtobenchError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(sorted(known - {'name'}))}")
+    raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+    raw["name"] = path.stem
+    if "models" in raw:
+        raw["models"] = tuple([raw["models"]] if isinstance(raw["models"], str) else raw["models"])
+    if "eps" in raw:
+        raw["eps"] = parse_eps_list(raw["eps"], "eps")
+    if "steps" in raw:
+        raw["steps"] = parse_int_list(raw["steps"], "steps")
+    return Suite(**raw)
+
+
+__all__ = ["Suite", "load_suite", "parse_eps_list", "parse_int_list", "replace"]

@@ -1,0 +1,82 @@
+"""Summary tables: one row per configuration, as CSV, Markdown and LaTeX.
+
+The summary keeps every aggregate (see :func:`protobench.metrics.summarize`);
+the Markdown and LaTeX versions show the headline columns with their 95%
+intervals, which is what a reader of a paper or a terminal wants.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+CONFIG_COLUMNS = ["attack", "control", "model", "backbone", "eps", "steps", "quality"]
+
+# (column in summary.csv, header, kind): "mean" shows mean [ci], "rate" shows % [ci]
+HEADLINE = [
+    ("sim_shift", "sim shift", "mean"),
+    ("peak_moved", "peak moved", "rate"),
+    ("peak_irrelevant", "peak irrelevant", "rate"),
+    ("pac", "PAC %", "mean"),
+    ("plc", "PLC %", "mean"),
+    ("prc", "PRC", "mean"),
+    ("pred_kept", "pred kept", "rate"),
+    ("accuracy_after", "acc after", "acc"),
+]
+
+
+def eps_label(eps: float) -> str:
+    """8/255 for multiples of 1/255, else the number."""
+    if eps is None or (isinstance(eps, float) and math.isnan(eps)):
+        return "-"
+    k = eps * 255
+    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
+
+
+def _cell(row: pd.Series, column: str, kind: str) -> str:
+    if kind == "acc":
+        v = row.get(column)
+        return "-" if v is None or pd.isna(v) else f"{100 * v:.1f}%"
+    key = f"{column}_{kind}"
+    if key not in row or pd.isna(row[key]):
+        return "-"
+    lo, hi = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+    if kind == "rate":
+        return f"{100 * row[key]:.0f}% [{100 * lo:.0f}, {100 * hi:.0f}]"
+    return f"{row[key]:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The readable table: configuration columns and headline metrics as strings."""
+    out = pd.DataFrame({
+        "attack": [a + (" (control)" if c else "") for a, c in zip(summary["attack"], summary["control"])],
+        "model": summary["model"],
+        "eps": [eps_label(e) for e in summary["eps"]],
+        "steps": ["-" if pd.isna(s) or s == 0 else str(int(s)) for s in summary["steps"]],
+    })
+    if summary["quality"].notna().any():
+        out["quality"] = ["-" if pd.isna(q) else str(int(q)) for q in summary["quality"]]
+    out["pairs"] = summary["n_pairs"].astype(int).astype(str)
+    for column, header, kind in HEADLINE:
+        out[header] = [_cell(row, column, kind) for _, row in summary.iterrows()]
+    return out
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def to_latex(table: pd.DataFrame) -> str:
+    def esc(s: str) -> str:
+        return (str(s).replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")
+                .replace("&", r"\&").replace("#", r"\#"))
+
+    lines = [r"\begin{tabular}{" + "l" * 4 + "r" * (len(table.columns) - 4) + "}", r"\toprule",
+             " & ".join(esc(c) for c in table.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(esc(v) for v in row) + r" \\" for row in table.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"

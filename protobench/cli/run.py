@@ -1,0 +1,73 @@
+"""python -m protobench.run --attack pgd-local: run a benchmark sweep.
+
+With no other argument it runs the embedded default: the default synth
+models, the default sweep (benchmarks/default.toml: eps x steps x backbone),
+every metric with the uniform-noise control beside each attack, and writes
+results/<run-name>/ (pairs.csv, summary.csv/.md/.tex, run.json, figures/).
+A sweep that is stopped and started again with the same arguments resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from protobench.errors import ProtobenchError, cli_entry
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m protobench.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--attack", nargs="+", action="extend", metavar="NAME",
+                   help="attack preset(s) from attacks/ (default: pgd-local)")
+    p.add_argument("--suite", default="default", help="benchmark suite in benchmarks/ (default: default)")
+    p.add_argument("--model", nargs="+", action="extend", metavar="NAME_OR_PATH",
+                   help="model names (models/NAME.pt) or checkpoint paths (default: the suite's)")
+    p.add_argument("--backbone", nargs="+", action="extend", metavar="NAME",
+                   help="keep only the suite's models with these backbones")
+    p.add_argument("--dataset", help="synth, cub200 or folder (default: each model's own)")
+    p.add_argument("--data-root", help="folder of a cub200 / folder data set")
+    p.add_argument("--eps", help="eps values, e.g. '2/255,8/255' (pixel units in [0, 1])")
+    p.add_argument("--steps", help="PGD step counts, e.g. '10,40'")
+    p.add_argument("--prototypes", help="top-k, class-top-k, or a list of indices '3,17'")
+    p.add_argument("--k", type=_positive_int, help="how many prototypes per image for top-k")
+    p.add_argument("--limit", type=_positive_int, help="number of test images per model")
+    p.add_argument("--seed", type=int, help="seed of random starts and noise (default: the suite's)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--out", help="output folder (default: results/<attack>)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.seed is not None and args.seed < 0:
+        raise ProtobenchError(f"--seed must be >= 0, got {args.seed}")
+
+    from protobench.bench.runner import run
+    from protobench.bench.tables import headline_table, to_markdown
+
+    result = run(attacks=args.attack or ["pgd-local"], suite=args.suite, models=args.model,
+                 backbones=args.backbone, eps=args.eps, steps=args.steps,
+                 prototypes=args.prototypes, k=args.k, limit=args.limit, seed=args.seed,
+                 device=args.device, out=args.out, dataset=args.dataset, data_root=args.data_root,
+                 figures=not args.no_figures, progress=not args.quiet,
+                 command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
+    print()
+    print(to_markdown(headline_table(result.summary)))
+    resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
+    print(f"{len(result.computed)} configurations computed{resumed} in {result.seconds:.0f} s")
+    print(f"results in {result.out}/ (pairs.csv, summary.csv, summary.md, summary.tex, run.json, figures/)")
+    return 0

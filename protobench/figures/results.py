@@ -1,0 +1,203 @@
+"""The figures of a benchmark run (SPEC section 7).
+
+- ``sweep-<attack>.png``: similarity shift and success rates against eps, per
+  backbone and step count, with 95% intervals, the noise control dashed;
+- ``panel-<attack>-<model>.png``: the attack panel of Hoffmann et al. 2021
+  (original, perturbed, perturbation magnified, activation before with the
+  perturbed region, activation after with the new high-activation box);
+- ``jpeg.png``: similarity shift and peak moved against JPEG quality;
+- ``local-analysis-<model>.png``: "this looks like that" for one test image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from protobench.bench.tables import eps_label  # noqa: E402
+from protobench.errors import ProtobenchError  # noqa: E402
+from protobench.figures.io import save_figure  # noqa: E402
+from protobench.imaging import draw_box, overlay, to_hwc  # noqa: E402
+
+SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
+                 ("peak_moved", "rate", "peak moved (rate)"),
+                 ("peak_irrelevant", "rate", "peak in irrelevant region (rate)")]
+
+
+def make_figures(results_dir: Path) -> list[Path]:
+    summary_path = results_dir / "summary.csv"
+    if not summary_path.is_file():
+        raise ProtobenchError(f"{results_dir} holds no summary.csv: not a protobench run folder")
+    summary = pd.read_csv(summary_path)
+    out = results_dir / "figures"
+    written = []
+    for attack, group in summary.groupby("attack", sort=False):
+        if group["quality"].notna().any():
+            written.append(save_figure(plot_jpeg(group), out / "jpeg.png"))
+        elif group["eps"].notna().any():
+            written.append(save_figure(plot_sweep(group, attack), out / f"sweep-{attack}.png"))
+    parts = results_dir / "parts"
+    for (attack, model), group in summary[~summary["control"].astype(bool)].groupby(
+            ["attack", "model"], sort=False):
+        chosen = _panel_configuration(group)
+        npz = parts / f"{_config_id(chosen)}.npz"
+        if npz.is_file():
+            fig = plot_attack_panel(dict(np.load(npz)), _panel_title(chosen))
+            written.append(save_figure(fig, out / f"panel-{attack}-{_safe(model)}.png"))
+    for npz in sorted(parts.glob("local-*.npz")):
+        fig = plot_stored_local_analysis(dict(np.load(npz)))
+        written.append(save_figure(fig, out / f"local-analysis-{npz.stem[len('local-'):]}.png"))
+    return written
+
+
+# ------------------------------------------------------------ sweeps
+def plot_sweep(group: pd.DataFrame, attack: str):
+    metrics = [m for m in SWEEP_METRICS if f"{m[0]}_{m[1]}" in group]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    styles = ["-", "--", "-.", ":"]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    models = list(dict.fromkeys(group["model"]))
+    steps = sorted(s for s in group.loc[~group["control"].astype(bool), "steps"].dropna().unique())
+    for ax, (metric, kind, label) in zip(axes[0], metrics):
+        for mi, model in enumerate(models):
+            rows = group[group["model"] == model]
+            lines = [(rows[(~rows["control"].astype(bool)) & (rows["steps"] == s)], f"{model}, {int(s)} steps",
+                      styles[si % len(styles)], colours[mi % len(colours)], "o")
+                     for si, s in enumerate(steps)]
+            if not steps:  # noise alone
+                lines = [(rows, model, "-", colours[mi % len(colours)], "o")]
+            else:
+                lines.append((rows[rows["control"].astype(bool)], f"{model}, noise control", ":",
+                              "grey", "x"))
+            for part, name, style, colour, marker in lines:
+                part = part.sort_values("eps")
+                if part.empty:
+                    continue
+                y = part[f"{metric}_{kind}"].to_numpy(float)
+                err = np.vstack([y - part[f"{metric}_ci_low"].to_numpy(float),
+                                 part[f"{metric}_ci_high"].to_numpy(float) - y])
+                ax.errorbar(part["eps"] * 255, y, yerr=np.nan_to_num(err), fmt=marker, ls=style,
+                            color=colour, capsize=3, label=name, ms=4)
+        ax.set_xlabel("eps (x/255)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{attack}: 95% intervals (bootstrap for means, Wilson for rates)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_jpeg(group: pd.DataFrame):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for model, rows in group.groupby("model", sort=False):
+        rows = rows.sort_values("quality", ascending=False)
+        for ax, (metric, kind) in zip(axes, [("sim_shift", "mean"), ("peak_moved", "rate")]):
+            y = rows[f"{metric}_{kind}"].to_numpy(float)
+            err = np.vstack([y - rows[f"{metric}_ci_low"].to_numpy(float),
+                             rows[f"{metric}_ci_high"].to_numpy(float) - y])
+            ax.errorbar(rows["quality"], y, yerr=np.nan_to_num(err), fmt="o-", capsize=3, label=model)
+    axes[0].set_ylabel("similarity shift")
+    axes[1].set_ylabel("peak moved (rate)")
+    for ax in axes:
+        ax.set_xlabel("JPEG quality")
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("JPEG compression (Hoffmann et al. 2021, experiment 2)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------ panels
+def _panel_configuration(group: pd.DataFrame) -> pd.Series:
+    """The strongest setting: largest eps, then most steps (or lowest JPEG quality)."""
+    if group["quality"].notna().any():
+        return group.sort_values("quality").iloc[0]
+    return group.sort_values(["eps", "steps"], na_position="first").iloc[-1]
+
+
+def _config_id(row: pd.Series) -> str:
+    from protobench.bench.runner import Configuration
+    def opt(v, cast):
+        return None if pd.isna(v) else cast(v)
+    return Configuration(row["attack"], bool(row["control"]), row["model"], row["backbone"],
+                         opt(row["eps"], float), opt(row["steps"], int), opt(row["quality"], int)).id
+
+
+def _panel_title(row: pd.Series) -> str:
+    setting = (f"quality {int(row['quality'])}" if not pd.isna(row["quality"])
+               else f"eps {eps_label(row['eps'])}" + ("" if pd.isna(row["steps"]) else f", {int(row['steps'])} steps"))
+    return f"{row['attack']} on {row['model']}, {setting}"
+
+
+def _safe(name: str) -> str:
+    import re
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))
+
+
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0 or mask.all():
+        return None
+    return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+
+
+def plot_attack_panel(panel: dict[str, np.ndarray], title: str):
+    """Hoffmann et al. 2021, fig. 2: one row per stored pair."""
+    n = len(panel["prototype"])
+    cols = ["original", "perturbed", "perturbation (magnified)", "activation before", "activation after"]
+    fig, axes = plt.subplots(n, 5, figsize=(11, 2.3 * n + 0.5), squeeze=False)
+    for i, row in enumerate(axes):
+        x, xa = torch.from_numpy(panel["x"][i]), torch.from_numpy(panel["x_adv"][i])
+        delta = (xa - x).numpy().transpose(1, 2, 0)
+        scale = np.abs(delta).max()
+        magnified = 0.5 + 0.5 * delta / scale if scale > 0 else np.full_like(delta, 0.5)
+        region = _mask_box(panel["mask"][i])
+        before = draw_box(overlay(x, torch.from_numpy(panel["sim_before"][i])), panel["box_before"][i],
+                          (1.0, 1.0, 0.0))
+        after = overlay(xa, torch.from_numpy(panel["sim_after"][i]))
+        if region is not None:
+            before = draw_box(before, region, (0.0, 1.0, 1.0))
+            after = draw_box(after, region, (0.0, 1.0, 1.0))
+        after = draw_box(after, panel["box_after"][i], (1.0, 0.0, 1.0))
+        images = [draw_box(to_hwc(x), panel["box_before"][i]), to_hwc(xa), magnified, before, after]
+        for ax, img, name in zip(row, images, cols):
+            ax.imshow(np.clip(img, 0, 1))
+            ax.axis("off")
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+        row[0].text(-0.08, 0.5, f"img {int(panel['image'][i])}\np{int(panel['prototype'][i])}\n"
+                    f"pred {int(panel['pred_before'][i])}->{int(panel['pred_after'][i])}",
+                    transform=row[0].transAxes, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{title}\nyellow: high-activation box before; cyan: perturbed region; "
+                 "magenta: high-activation box after", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stored_local_analysis(d: dict[str, np.ndarray]):
+    """The local-analysis figure from the arrays the runner stored."""
+    from protobench.explain import LocalAnalysis, PrototypeEvidence
+    from protobench.figures.explanations import plot_local_analysis
+
+    class Sources:
+        def __getitem__(self, i):
+            return torch.from_numpy(d["source"][i]), None
+
+    evidence = [PrototypeEvidence(
+        prototype=int(d["prototype"][i]), prototype_class=int(d["prototype_class"][i]),
+        similarity=float(d["similarity"][i]), weight=float(d["weight"][i]),
+        contribution=float(d["contribution"][i]), box=tuple(d["box"][i]),
+        similarity_map=torch.from_numpy(d["similarity_map"][i]),
+        source_image=i if d["source"][i].any() else None, source_box=tuple(d["source_box"][i]))
+        for i in range(len(d["prototype"]))]
+    analysis = LocalAnalysis(torch.from_numpy(d["image"]), int(d["label"]), int(d["predicted"]),
+                             [str(c) for c in d["classes"]], evidence)
+    return plot_local_analysis(analysis, Sources())

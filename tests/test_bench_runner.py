@@ -1,0 +1,116 @@
+"""The runner end to end, on a tiny configuration of the committed small model."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from protobench.cli.run import main
+from protobench.paths import MODELS_DIR, ROOT
+
+pytestmark = pytest.mark.skipif(not (MODELS_DIR / "synth-smallcnn.pt").exists(),
+                                reason="needs the committed default model models/synth-smallcnn.pt")
+
+TINY = ["--model", "synth-smallcnn", "--eps", "4/255,8/255", "--steps", "3", "--limit", "4",
+        "--quiet"]
+
+
+def test_end_to_end_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| attack |" in printed and f"results in {out}" in printed
+    for name in ["pairs.csv", "summary.csv", "summary.md", "summary.tex", "run.json"]:
+        assert (out / name).is_file(), name
+    pairs = pd.read_csv(out / "pairs.csv")
+    summary = pd.read_csv(out / "summary.csv")
+    # 2 eps x (attack + noise control), 4 images x top-1 prototype
+    assert len(summary) == 4 and len(pairs) == 16
+    assert set(summary["control"]) == {True, False}
+    assert pairs["outside_unchanged"].all()
+    assert (pairs["linf"] <= pairs["eps"] + 1e-6).all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["versions"]["torch"] and run["device"] == "cpu" and run["seed"] == 0
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"sweep-pgd-local.png", "panel-pgd-local-synth-smallcnn.png",
+            "local-analysis-synth-smallcnn.png"} <= figures
+
+
+def test_same_seed_same_numbers_and_resume_recomputes_nothing(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(a), "--no-figures"]) == 0
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(b), "--no-figures"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(a / "summary.csv"), pd.read_csv(b / "summary.csv"))
+    capsys.readouterr()
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(a), "--no-figures"]) == 0
+    assert "0 configurations computed, 4 resumed" in capsys.readouterr().out
+
+
+def test_figures_are_regenerated_from_stored_results_alone(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0
+    for png in (out / "figures").glob("*.png"):
+        png.unlink()
+    import protobench
+    monkeypatch.setattr(protobench, "load", lambda *a, **k: pytest.fail("figures loaded a model"))
+    from protobench.cli.figures import main as figures_main
+    assert figures_main([str(out)]) == 0
+    assert len(list((out / "figures").glob("*.png"))) == 3
+
+
+def test_interrupted_sweep_resumes_without_loss(tmp_path):
+    """Kill the process mid-sweep, run again, compare with an uninterrupted run."""
+    args = [sys.executable, "-m", "protobench.run", "--attack", "pgd-local", "--model", "synth-smallcnn",
+            "--eps", "1/255,2/255,4/255,8/255,16/255", "--steps", "10", "--limit", "6", "--quiet",
+            "--no-figures"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    interrupted, full = tmp_path / "interrupted", tmp_path / "full"
+    proc = subprocess.Popen([*args, "--out", str(interrupted)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((interrupted / "parts").glob("*.csv"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((interrupted / "parts").glob("*.csv")))
+    assert 2 <= done_before < 10, "the kill should land mid-sweep"
+    assert not (interrupted / "summary.csv").exists()
+    assert not list((interrupted / "parts").glob("*.csv.*"))  # no half-written part survives as csv
+    resumed = subprocess.run([*args, "--out", str(interrupted)], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{done_before} resumed" in resumed.stdout
+    subprocess.run([*args, "--out", str(full)], cwd=ROOT, env=env, check=True, capture_output=True)
+    pd.testing.assert_frame_equal(pd.read_csv(interrupted / "pairs.csv").drop(columns="seconds"),
+                                  pd.read_csv(full / "pairs.csv").drop(columns="seconds"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--attack", "pgd-nowhere"], "unknown attack 'pgd-nowhere'"),
+    (["--eps", "2/255,x"], "eps"),
+    (["--eps", "1.5"], "outside [0, 1]"),
+    (["--steps", "0"], "steps"),
+    (["--backbone", "resnet19"], "unknown backbone 'resnet19'"),
+    (["--dataset", "folder", "--data-root", "/nonexistent/data"], "/nonexistent/data"),
+    (["--model", "no-such-model"], "no-such-model"),
+])
+def test_bad_input_is_one_clear_message_and_no_file(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert main([*TINY[:-1], *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (out / "summary.csv").exists() and not (out / "pairs.csv").exists()
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    # a path below a regular file cannot be created, even by root
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([*TINY, "--out", str(blocker / "run")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
