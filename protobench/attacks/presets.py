@@ -1,0 +1,264 @@
+"""Attack presets: what to run, as data (``attacks/<name>.toml``).
+
+A preset names the kind of attack, its threat model (norm, eps, alpha,
+steps, restarts), the objective, the mask, the target region and which
+prototypes are attacked. ``load_attack(name, **overrides)`` reads the TOML
+file and applies overrides (from the command line, as strings, or from
+Python); every value is checked, and a bad one is a
+:class:`ProtobenchError` naming it and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from protobench.attacks.engine import NORMS
+from protobench.attacks.objectives import OBJECTIVES
+from protobench.attacks.regions import MASKS
+from protobench.attacks.whole_image import METHODS
+from protobench.errors import ProtobenchError
+from protobench.paths import ATTACKS_DIR, preset_names, preset_path
+
+KINDS = ("masked-pgd", "whole-image", "jpeg", "noise")
+TARGETS = ("irrelevant", "irrelevant-box", "box", "cells")
+SELECTIONS = ("top-k", "class-top-k")
+
+_FLOATS = ("eps", "alpha", "irrelevant_threshold", "percentile")
+_INTS = ("steps", "restarts", "margin", "target_size", "k")
+_INT_TUPLES = ("target_box", "qualities")
+
+
+@dataclass(frozen=True)
+class AttackPreset:
+    """One named attack (SPEC section 5). All lengths in pixels, eps and alpha in [0, 1].
+
+    name, description     the preset's name and what it is (with its paper)
+    kind                  masked-pgd | whole-image | jpeg | noise
+    norm                  Linf | L2
+    eps, alpha            radius and step size, numbers or fractions ("8/255")
+    steps, restarts       PGD steps per restart, restarts (best kept per pair)
+    random_start          start from uniform noise inside the mask
+    objective             displace | suppress | raise | cross-entropy
+    mask                  where pixels may change: high-activation | target |
+                          outside | full
+    margin                pixels the box grows by for mask "outside"
+    target                the target cells T: irrelevant (all irrelevant
+                          cells outside R) | irrelevant-box (a target_size^2
+                          window of them) | box (target_box, pixels) | cells
+                          (target_cells, [row, col] pairs)
+    irrelevant_threshold  a cell is irrelevant when at most this fraction of
+                          its pixels is object (ground-truth mask)
+    percentile            of the high-activation box (ProtoPNet: 95)
+    prototypes, k         top-k (over all prototypes) | class-top-k (of the
+                          true class) | an explicit list of prototype indices
+    method                whole-image: pgd | fgsm | apgd (torchattacks)
+    qualities             jpeg: the qualities of the sweep
+    """
+
+    name: str = "custom"
+    description: str = ""
+    kind: str = "masked-pgd"
+    norm: str = "Linf"
+    eps: float = 8 / 255
+    alpha: float = 2 / 255
+    steps: int = 40
+    restarts: int = 1
+    random_start: bool = True
+    objective: str = "displace"
+    mask: str = "high-activation"
+    margin: int = 0
+    target: str = "irrelevant"
+    target_size: int = 2
+    target_box: tuple[int, ...] = ()
+    target_cells: tuple[tuple[int, int], ...] = ()
+    irrelevant_threshold: float = 0.0
+    percentile: float = 95.0
+    prototypes: str | tuple[int, ...] = "top-k"
+    k: int = 1
+    method: str = "pgd"
+    qualities: tuple[int, ...] = (90, 75, 50, 30, 10)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (lists, not tuples), for run.json and tables."""
+        def plain(v: Any) -> Any:
+            return [plain(x) for x in v] if isinstance(v, tuple) else v
+        return {k: plain(v) for k, v in asdict(self).items()}
+
+    @property
+    def needs_target(self) -> bool:
+        """Whether the objective or the mask uses the target cells T."""
+        uses_objective = self.kind == "masked-pgd" and self.objective in ("displace", "raise")
+        return uses_objective or self.mask == "target"
+
+
+def attack_names() -> list[str]:
+    """The names of the presets in ``attacks/``."""
+    return preset_names(ATTACKS_DIR)
+
+
+def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
+    """The preset ``attacks/<name>.toml`` (or a TOML file path), with overrides.
+
+    Overrides whose value is None are ignored, so that unset command-line
+    options can be passed through. Unknown names and keys raise.
+    """
+    path = Path(name)
+    if not (path.suffix == ".toml" and path.is_file()):
+        path = preset_path(ATTACKS_DIR, str(name), "attack")
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ProtobenchError(f"attack preset {path} is not valid TOML: {err}") from None
+    known = [f.name for f in fields(AttackPreset)]
+    for key in data:
+        if key not in known:
+            raise ProtobenchError(f"unknown key {key!r} in attack preset {path}; "
+                                  f"allowed: {', '.join(known)}")
+    for key in overrides:
+        if key not in known:
+            raise ProtobenchError(f"unknown attack option {key!r}; allowed: {', '.join(known)}")
+    values = {"name": path.stem, **data}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return AttackPreset(**values)
+
+
+def parse_fraction(value: Any, name: str = "value") -> float:
+    """A number from a number or a string: 0.0314, "0.0314", "8/255"."""
+    if isinstance(value, bool):
+        raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 or 0.0314")
+    if isinstance(value, (int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            num, _, den = value.partition("/")
+            result = float(num) / float(den) if den else float(num)
+        except (ValueError, ZeroDivisionError):
+            raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 "
+                                  "or 0.0314") from None
+    else:
+        raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 or 0.0314")
+    if math.isnan(result):
+        raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 or 0.0314")
+    return result
+
+
+# ------------------------------------------------------------------ helpers
+def _parse_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise ProtobenchError(f"{name}={value!r} must be an integer")
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            return int(value)
+        except ValueError:
+            raise ProtobenchError(f"{name}={value!r} must be an integer") from None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int):
+        return value
+    raise ProtobenchError(f"{name}={value!r} must be an integer")
+
+
+def _parse_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if isinstance(value, (str, int)) and str(value).strip().lower() in words:
+        return words[str(value).strip().lower()]
+    raise ProtobenchError(f"{name}={value!r} must be true or false")
+
+
+def _parse_ints(value: Any, name: str) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    if not isinstance(value, (list, tuple)):
+        raise ProtobenchError(f"{name}={value!r} must be a list of integers")
+    return tuple(_parse_int(v, name) for v in value)
+
+
+def _parse_cells(value: Any) -> tuple[tuple[int, int], ...]:
+    if isinstance(value, str):  # "r,c;r,c"
+        value = [cell.split(",") for cell in value.replace(" ", "").split(";") if cell]
+    if not isinstance(value, (list, tuple)) or any(
+            not isinstance(c, (list, tuple)) or len(c) != 2 for c in value):
+        raise ProtobenchError(f"target_cells={value!r} must be a list of [row, col] pairs")
+    return tuple((_parse_int(r, "target_cells"), _parse_int(c, "target_cells")) for r, c in value)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in _FLOATS:
+        return parse_fraction(value, name)
+    if name in _INTS:
+        return _parse_int(value, name)
+    if name in _INT_TUPLES:
+        return _parse_ints(value, name)
+    if name == "random_start":
+        return _parse_bool(value, name)
+    if name == "target_cells":
+        return _parse_cells(value)
+    if name == "prototypes":
+        if isinstance(value, str) and value.strip() in SELECTIONS:
+            return value.strip()
+        if isinstance(value, (list, tuple)) or (isinstance(value, str) and value[:1].isdigit()):
+            return _parse_ints(value, name)
+        raise ProtobenchError(f"prototypes={value!r} is invalid; allowed: "
+                              f"{', '.join(SELECTIONS)} or a list of prototype indices")
+    if not isinstance(value, str):
+        raise ProtobenchError(f"{name}={value!r} must be a string")
+    return value
+
+
+def _choice(preset: AttackPreset, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(preset, name)
+    if value not in allowed:
+        raise ProtobenchError(f"unknown {name} {value!r} in attack {preset.name!r}; "
+                              f"choose one of: {', '.join(allowed)}")
+
+
+def _check(preset: AttackPreset, name: str, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ProtobenchError(f"{name}={getattr(preset, name)!r} is invalid in attack "
+                              f"{preset.name!r}; allowed: {allowed}")
+
+
+def _validate(p: AttackPreset) -> None:
+    for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", OBJECTIVES),
+                          ("mask", MASKS), ("target", TARGETS), ("method", METHODS)):
+        _choice(p, name, allowed)
+    _check(p, "eps", 0.0 <= p.eps <= 1.0, "a number in [0, 1] (pixel units, e.g. 8/255)")
+    _check(p, "alpha", 0.0 < p.alpha <= 1.0, "a number in (0, 1] (pixel units, e.g. 2/255)")
+    _check(p, "steps", p.steps >= 1, "an integer >= 1")
+    _check(p, "restarts", p.restarts >= 1, "an integer >= 1")
+    _check(p, "margin", p.margin >= 0, "an integer >= 0 (pixels)")
+    _check(p, "target_size", p.target_size >= 1, "an integer >= 1 (cells)")
+    _check(p, "k", p.k >= 1, "an integer >= 1")
+    _check(p, "irrelevant_threshold", 0.0 <= p.irrelevant_threshold < 1.0, "a fraction in [0, 1)")
+    _check(p, "percentile", 0.0 < p.percentile <= 100.0, "a number in (0, 100]")
+    if isinstance(p.prototypes, tuple):
+        _check(p, "prototypes", len(p.prototypes) > 0 and min(p.prototypes) >= 0,
+               "a non-empty list of prototype indices >= 0")
+    if p.target == "box":
+        b = p.target_box
+        _check(p, "target_box", len(b) == 4 and 0 <= b[0] < b[1] and 0 <= b[2] < b[3],
+               "[y0, y1, x0, x1] in pixels, end-exclusive, with y0 < y1 and x0 < x1")
+    if p.target == "cells":
+        _check(p, "target_cells", len(p.target_cells) > 0, "a non-empty list of [row, col] cells")
+    if p.kind == "jpeg":
+        _check(p, "qualities", len(p.qualities) > 0 and all(1 <= q <= 100 for q in p.qualities),
+               "a non-empty list of integers in [1, 100]")
+    if p.kind == "whole-image":
+        _check(p, "mask", p.mask == "full", "'full' (whole-image attacks change every pixel)")
+        _check(p, "objective", p.objective == "cross-entropy",
+               "'cross-entropy' (whole-image attacks are classification attacks)")
+        if p.method == "fgsm":
+            _check(p, "norm", p.norm == "Linf", "'Linf' (fgsm)")

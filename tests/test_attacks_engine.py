@@ -1,0 +1,170 @@
+import pytest
+import torch
+import torchattacks
+
+from protobench.attacks.engine import MaskedPGD, frozen
+from protobench.attacks.objectives import CrossEntropyObjective, PrototypeObjective
+from protobench.errors import ProtobenchError
+from protobench.model import Architecture, ProtoPNet
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return ProtoPNet.build(Architecture(img_size=32, num_classes=3, prototypes_per_class=2,
+                                        prototype_depth=16)).eval()
+
+
+def pairs(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, 32, 32, generator=g)
+    mask = torch.zeros(n, 1, 32, 32, dtype=torch.bool)
+    for i in range(n):
+        mask[i, :, 4 * i:4 * i + 12, 8:20] = True       # each pair its own box
+    R = torch.zeros(n, 4, 4, dtype=torch.bool)
+    R[:, 1, 1] = True
+    objective = PrototypeObjective("displace", torch.arange(n) % 6, R, ~R)
+    return x, mask, objective
+
+
+@pytest.mark.parametrize("norm,eps", [("Linf", 8 / 255), ("L2", 0.5)])
+def test_perturbation_is_exactly_zero_outside_the_mask_and_within_eps(model, norm, eps):
+    x, mask, objective = pairs()
+    attack = MaskedPGD(model, norm=norm, eps=eps, alpha=eps / 4, steps=5, restarts=2)
+    x_adv, values = attack(x, mask, objective, torch.Generator().manual_seed(1))
+    outside = ~mask.expand_as(x)
+    assert torch.equal(x_adv[outside], x[outside])
+    assert (x_adv != x)[mask.expand_as(x)].any()
+    delta = (x_adv - x).flatten(1)
+    if norm == "Linf":
+        assert delta.abs().amax() <= eps + 1e-6
+    else:
+        assert (delta.norm(dim=1) <= eps * (1 + 1e-5)).all()
+    torch.testing.assert_close(values, objective(model, x_adv))
+
+
+@pytest.mark.parametrize("norm", ["Linf", "L2"])
+def test_output_is_clipped_to_the_unit_interval(model, norm):
+    x, mask, objective = pairs()
+    x = (x > 0.5).float()               # every pixel at a bound
+    x_adv, _ = MaskedPGD(model, norm=norm, eps=0.3, alpha=0.1, steps=3)(x, mask, objective)
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (x_adv != x).any()
+
+
+@pytest.mark.parametrize("norm", ["Linf", "L2"])
+def test_full_mask_cross_entropy_equals_torchattacks_pgd(model, norm):
+    x = torch.rand(4, 3, 32, 32)
+    labels = torch.tensor([0, 1, 2, 0])
+    eps, alpha = (8 / 255, 2 / 255) if norm == "Linf" else (0.5, 0.1)
+    ours, _ = MaskedPGD(model, norm=norm, eps=eps, alpha=alpha, steps=5, random_start=False)(
+        x, torch.ones(4, 1, 32, 32, dtype=torch.bool), CrossEntropyObjective(labels))
+    reference = (torchattacks.PGD if norm == "Linf" else torchattacks.PGDL2)(
+        model, eps=eps, alpha=alpha, steps=5, random_start=False)(x, labels)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
+
+
+class ConstantMaps(torch.nn.Module):
+    """A model whose similarity maps do not depend on the image."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def similarity_maps(self, x):
+        return self.weight * torch.ones(len(x), 2, 4, 4) + 0 * x.mean()
+
+
+def test_zero_gradient_is_refused():
+    x, mask, objective = pairs()
+    objective.prototype = objective.prototype % 2
+    with pytest.raises(ProtobenchError, match="identically zero"):
+        MaskedPGD(ConstantMaps(), steps=3)(x, mask, objective)
+
+
+def test_objective_without_any_gradient_is_refused(model):
+    x, mask, _ = pairs()
+
+    def argmax_objective(m, images):  # a detached objective, the bug this guards against
+        return m.similarity_maps(images).flatten(1).argmax(dim=1).float()
+
+    with pytest.raises(ProtobenchError, match="identically zero"):
+        MaskedPGD(model, steps=3)(x, mask, argmax_objective)
+
+
+def test_nan_output_is_refused(model):
+    x, mask, objective = pairs()
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ProtobenchError, match="NaN"):
+        MaskedPGD(model, steps=1)(x, mask, objective)
+
+
+def test_restarts_keep_the_best_per_pair(model):
+    x, mask, objective = pairs(n=6, seed=3)
+    single = MaskedPGD(model, eps=16 / 255, alpha=4 / 255, steps=1, restarts=1)
+    g = torch.Generator().manual_seed(7)
+    runs = [single(x, mask, objective, g) for _ in range(3)]  # the same random starts as below
+    values = torch.stack([v for _, v in runs])                 # (3, N)
+    best_x, best_values = MaskedPGD(model, eps=16 / 255, alpha=4 / 255, steps=1, restarts=3)(
+        x, mask, objective, torch.Generator().manual_seed(7))
+    assert torch.equal(best_values, values.amax(dim=0))
+    which = values.argmax(dim=0)
+    assert len(set(which.tolist())) > 1                        # restarts did matter
+    for i, r in enumerate(which.tolist()):
+        assert torch.equal(best_x[i], runs[r][0][i])
+
+
+def test_seeded_runs_repeat(model):
+    x, mask, objective = pairs()
+    attack = MaskedPGD(model, steps=2)
+    a, _ = attack(x, mask, objective, torch.Generator().manual_seed(5))
+    b, _ = attack(x, mask, objective, torch.Generator().manual_seed(5))
+    c, _ = attack(x, mask, objective, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_model_is_frozen_in_eval_mode_and_restored(model):
+    x, mask, objective = pairs()
+    model.train()
+    seen = []
+
+    def spying(m, images):
+        seen.append((m.training, any(p.requires_grad for p in m.parameters())))
+        return objective(m, images)
+
+    MaskedPGD(model, steps=2)(x, mask, spying)
+    assert seen and all(s == (False, False) for s in seen)
+    assert model.training and all(p.requires_grad for n, p in model.named_parameters()
+                                  if not n.endswith("ones"))
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+    with frozen(model):
+        assert not model.training
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(eps=1.5), r"eps=1\.5"), (dict(steps=0), "steps=0"), (dict(alpha=0), "alpha=0"),
+    (dict(norm="L1"), "'L1'"), (dict(restarts=0), "restarts=0"),
+])
+def test_bad_budgets_are_refused(model, kwargs, match):
+    with pytest.raises(ProtobenchError, match=match):
+        MaskedPGD(model, **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_gives_the_cpu_numbers(model):
+    x, mask, objective = pairs()
+    gpu_objective = PrototypeObjective(objective.name, objective.prototype.cuda(),
+                                       objective.source.cuda(), objective.target.cuda())
+    _, cpu_values = MaskedPGD(model, steps=3, random_start=False)(x, mask, objective)
+    gpu, gpu_values = MaskedPGD(model.cuda(), steps=3, random_start=False)(
+        x.cuda(), mask.cuda(), gpu_objective)
+    # sign steps may flip where a gradient is ~0, so compare the objective, not pixels
+    torch.testing.assert_close(gpu_values.cpu(), cpu_values, atol=2e-3, rtol=1e-2)
+    started, _ = MaskedPGD(model, steps=3)(x.cuda(), mask.cuda(), gpu_objective,
+                                           torch.Generator().manual_seed(1))
+    model.cpu()
+    outside = ~mask.expand_as(x)
+    for out in (gpu.cpu(), started.cpu()):
+        assert torch.equal(out[outside], x[outside])
+        assert (out - x).abs().max() <= 8 / 255 + 1e-6
