@@ -8,7 +8,9 @@ points elsewhere when the package is used from another checkout.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from protobench.errors import ProtobenchError
 
@@ -31,3 +33,13 @@ def preset_path(folder: Path, name: str, kind: str) -> Path:
         known = ", ".join(preset_names(folder)) or "none"
         raise ProtobenchError(f"unknown {kind} {name!r}; choose one of: {known}")
     return path
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a clear error when it is missing or malformed."""
+    if not path.is_file():
+        raise ProtobenchError(f"{path} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None

@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,7 +37,7 @@ def test_checkpoint_is_plain_data(tmp_path):
 
 def test_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
     def broken_save(obj, f):
-        f.write(b"half")
+        Path(f).write_bytes(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)

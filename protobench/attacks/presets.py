@@ -11,7 +11,6 @@ Python); every value is checked, and a bad one is a
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from protobench.attacks.objectives import OBJECTIVES
 from protobench.attacks.regions import MASKS
 from protobench.attacks.whole_image import METHODS
 from protobench.errors import ProtobenchError
-from protobench.paths import ATTACKS_DIR, preset_names, preset_path
+from protobench.paths import ATTACKS_DIR, preset_names, preset_path, read_toml
 
 KINDS = ("masked-pgd", "whole-image", "jpeg", "noise")
 TARGETS = ("irrelevant", "irrelevant-box", "box", "cells")
@@ -114,11 +113,7 @@ def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
     path = Path(name)
     if not (path.suffix == ".toml" and path.is_file()):
         path = preset_path(ATTACKS_DIR, str(name), "attack")
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ProtobenchError(f"attack preset {path} is not valid TOML: {err}") from None
+    data = read_toml(path)
     known = [f.name for f in fields(AttackPreset)]
     for key in data:
         if key not in known:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from protobench.bench.storage import write_csv
+from protobench.storage import write_csv
 from protobench.bench.tables import CONFIG_COLUMNS
 from protobench.errors import ProtobenchError
 

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 import protobench
 from protobench.attacks import AttackPreset, Pairs, load_attack, noise_control, run_attack, select_pairs
-from protobench.bench import storage
+from protobench import storage
 from protobench.bench.suite import Suite, load_suite
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
 from protobench.data import load_dataset

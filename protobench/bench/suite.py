@@ -12,14 +12,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from protobench.attacks import parse_fraction
 from protobench.errors import ProtobenchError
-from protobench.paths import BENCHMARKS_DIR, preset_path
+from protobench.paths import BENCHMARKS_DIR, preset_path, read_toml
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,7 @@ def load_suite(name_or_path: str | Path = "default", **overrides: Any) -> Suite:
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = preset_path(BENCHMARKS_DIR, str(name_or_path), "benchmark suite")
-    if not path.is_file():
-        raise ProtobenchError(f"suite {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+    raw = read_toml(path)
     known = {f.name for f in fields(Suite)}
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -48,6 +48,17 @@ def _torchvision_model(name: str, pretrained: bool) -> nn.Module:
     return model
 
 
+def sequential_conv_info(layers: nn.Sequential) -> ConvInfo:
+    """conv_info of a plain stack: 3x3 convolutions (padding 1) and 2x2 max pools."""
+    info = ConvInfo((), (), ())
+    for m in layers:
+        if isinstance(m, nn.MaxPool2d):
+            info = info + ConvInfo((2,), (2,), (0,))
+        elif isinstance(m, nn.Conv2d):
+            info = info + ConvInfo((3,), (1,), (1,))
+    return info
+
+
 # --------------------------------------------------------------------- ResNet
 class ResNetFeatures(nn.Module):
     """ResNet without its pooling and classifier (original: ``ResNet_features``)."""
@@ -95,13 +106,7 @@ class VGGFeatures(nn.Module):
         return self.features(x)
 
     def conv_info(self) -> ConvInfo:
-        info = ConvInfo((), (), ())
-        for m in self.features:
-            if isinstance(m, nn.MaxPool2d):
-                info = info + ConvInfo((2,), (2,), (0,))
-            elif isinstance(m, nn.Conv2d):
-                info = info + ConvInfo((3,), (1,), (1,))
-        return info
+        return sequential_conv_info(self.features)
 
     def __repr__(self) -> str:
         return f"{self.name}_features"
@@ -163,13 +168,7 @@ class SmallCNN(nn.Module):
         return self.features(x)
 
     def conv_info(self) -> ConvInfo:
-        info = ConvInfo((), (), ())
-        for m in self.features:
-            if isinstance(m, nn.MaxPool2d):
-                info = info + ConvInfo((2,), (2,), (0,))
-            elif isinstance(m, nn.Conv2d):
-                info = info + ConvInfo((3,), (1,), (1,))
-        return info
+        return sequential_conv_info(self.features)
 
     def __repr__(self) -> str:
         return "smallcnn_features"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from protobench.errors import ProtobenchError
 from protobench.model import legacy
 from protobench.model.protopnet import ModelMeta, ProtoPNet
+from protobench.storage import atomic_write
 
 FORMAT = "protobench-checkpoint"
 VERSION = 1
@@ -28,23 +28,14 @@ VERSION = 1
 
 def save_checkpoint(model: ProtoPNet, path: str | Path) -> Path:
     """Write ``model`` to ``path`` atomically (a temporary file, then a rename)."""
-    path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, "meta": model.meta.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.ppnet.state_dict().items()}}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise ProtobenchError(f"cannot write checkpoint {path}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+
+    def write(tmp: Path) -> None:
+        torch.save(payload, tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def _read(path: Path, map_location: Any) -> Any:

@@ -12,14 +12,13 @@ it changes.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from protobench.errors import ProtobenchError
 from protobench.model.protopnet import Architecture
-from protobench.paths import MODELS_DIR, preset_path
+from protobench.paths import MODELS_DIR, preset_path, read_toml
 from protobench.training.losses import LossCoefficients
 
 
@@ -101,10 +100,5 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = preset_path(MODELS_DIR, str(name_or_path), "model recipe")
-    if not path.is_file():
-        raise ProtobenchError(f"recipe {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+    raw = read_toml(path)
     return recipe_from_dict(path.stem, raw, str(path))
