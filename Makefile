@@ -20,7 +20,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 run: venv
-	$(PY) -m protobench.run --attack $(ATTACK)
+	$(PY) -m protobench.run --attack $(ATTACK) --out results/reference
 
 test: venv
 	$(PY) -m pytest -q
