@@ -69,5 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     print(to_markdown(headline_table(result.summary)))
     resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
     print(f"{len(result.computed)} configurations computed{resumed} in {result.seconds:.0f} s")
-    print(f"results in {result.out}/ (pairs.csv, summary.csv, summary.md, summary.tex, run.json, figures/)")
+    figures = "" if args.no_figures else ", figures/"
+    print(f"results in {result.out}/ (pairs.csv, summary.csv, summary.md, summary.tex, run.json{figures})")
     return 0

@@ -75,7 +75,7 @@ def plot_sweep(group: pd.DataFrame, attack: str):
                 lines = [(rows, model, "-", colours[mi % len(colours)], "o")]
             else:
                 lines.append((rows[rows["control"].astype(bool)], f"{model}, noise control", ":",
-                              "grey", "x"))
+                              colours[mi % len(colours)], "x"))
             for part, name, style, colour, marker in lines:
                 part = part.sort_values("eps")
                 if part.empty:
