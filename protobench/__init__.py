@@ -22,18 +22,19 @@ def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = N
     original ProtoPNet code (whole module or state_dict; ``img_size`` for the
     latter, 224 by default).
     """
+    from protobench.errors import ProtobenchError
     from protobench.model.checkpoint import load_checkpoint
     from protobench.paths import MODELS_DIR
 
     path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        named = MODELS_DIR / f"{name_or_path}.pt"
-        if named.exists() or (MODELS_DIR / f"{name_or_path}.toml").exists():
-            path = named
-    from protobench.errors import ProtobenchError
-    if not path.exists() and path.suffix == ".pt" and path.parent == MODELS_DIR:
-        raise ProtobenchError(f"model {path.stem!r} has no trained checkpoint {path}; "
-                              f"train it with: python -m protobench.train --model {path.stem}")
+    is_name = not path.suffix and not path.exists()
+    if is_name and (MODELS_DIR / f"{name_or_path}.toml").exists():
+        path = MODELS_DIR / f"{name_or_path}.pt"
+        if not path.exists():
+            raise ProtobenchError(f"model {name_or_path!r} has no trained checkpoint {path}; "
+                                  f"train it with: python -m protobench.train --model {name_or_path}")
+    elif is_name:
+        path = MODELS_DIR / f"{name_or_path}.pt"
     model = load_checkpoint(path, map_location=device, img_size=img_size)
     return model.to(device)
 

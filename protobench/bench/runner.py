@@ -296,8 +296,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     rows: list[pd.DataFrame] = []
     computed, skipped = [], []
     timings: dict[str, float] = {}
-    selected_models = _select_models(suite_obj.models, backbones)
-    for model_name in selected_models:
+    _check_backbones(backbones)
+    for model_name in suite_obj.models:
         md = load_model_data(model_name, suite_obj, dev, dataset, data_root)
         backbone = md.model.meta.architecture.backbone
         if backbones and backbone not in backbones:
@@ -345,16 +345,11 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     return RunResult(out, summary, computed, skipped, time.perf_counter() - start)
 
 
-def _select_models(models: Sequence[str], backbones: Sequence[str] | None) -> list[str]:
-    """The suite's models, filtered by backbone name when asked."""
-    if not backbones:
-        return list(models)
+def _check_backbones(backbones: Sequence[str] | None) -> None:
+    """--backbone names must be known backbones (the models are filtered once loaded)."""
     from protobench.model.backbones import BACKBONES
-    unknown = [b for b in backbones if b not in BACKBONES]
-    if unknown:
-        raise ProtobenchError(f"unknown backbone {unknown[0]!r}; choose one of: "
-                              f"{', '.join(BACKBONES.names())}")
-    return list(models)
+    for name in backbones or []:
+        BACKBONES.get(name)
 
 
 def _check_same_run(out: Path, settings: dict[str, Any]) -> None:

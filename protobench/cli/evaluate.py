@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         raise ProtobenchError(f"{args.model} records no data set; pass --dataset (and --data-root)")
     data = load_dataset(dataset, args.split, root=root, img_size=model.img_size, **options)
-    if list(data.classes) != list(model.meta.classes) and len(data.classes) != len(model.meta.classes):
+    if len(data.classes) != len(model.meta.classes):
         raise ProtobenchError(f"the model has {len(model.meta.classes)} classes, "
                               f"the {dataset} data set {len(data.classes)}")
     acc = accuracy(model, data)
