@@ -37,7 +37,7 @@ from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to
 from protobench.data import load_dataset
 from protobench.devices import resolve_device
 from protobench.errors import ProtobenchError
-from protobench.explain import local_analysis
+from protobench.explanations import local_analysis
 from protobench.metrics import pair_metrics, summarize
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from protobench.data.base import to_image_tensor
     from protobench.data.imread import read_rgb, resize_square
     from protobench.devices import resolve_device
-    from protobench.explain import local_analysis, nearest_patches
+    from protobench.explanations import local_analysis, nearest_patches
     from protobench.figures.explanations import plot_global_analysis, plot_local_analysis
     from protobench.figures.io import save_figure
     from protobench.training.recipe import recipe_from_dict

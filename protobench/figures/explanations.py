@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
-from protobench.explain import LocalAnalysis  # noqa: E402
+from protobench.explanations import LocalAnalysis  # noqa: E402
 from protobench.imaging import draw_box, overlay, to_hwc  # noqa: E402
 
 

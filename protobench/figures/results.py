@@ -184,7 +184,7 @@ def plot_attack_panel(panel: dict[str, np.ndarray], title: str):
 
 def plot_stored_local_analysis(d: dict[str, np.ndarray]):
     """The local-analysis figure from the arrays the runner stored."""
-    from protobench.explain import LocalAnalysis, PrototypeEvidence
+    from protobench.explanations import LocalAnalysis, PrototypeEvidence
     from protobench.figures.explanations import plot_local_analysis
 
     class Sources:

@@ -1,0 +1,28 @@
+import subprocess
+import sys
+
+from protobench.cli.main import COMMANDS, main
+from protobench.paths import ROOT
+
+
+def test_console_script_lists_commands(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+
+
+def test_console_script_unknown_command(capsys):
+    assert main(["attack"]) == 2
+    assert "unknown command 'attack'" in capsys.readouterr().err
+
+
+def test_console_script_dispatches(capsys):
+    assert main(["regress", "/nonexistent", "--baseline", "x.csv"]) == 2
+    assert "baseline x.csv does not exist" in capsys.readouterr().err
+
+
+def test_python_m_entry_points_show_help():
+    for module in ["run", "train", "evaluate", "explain", "figures", "regress", "convert"]:
+        done = subprocess.run([sys.executable, "-m", f"protobench.{module}", "--help"], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: python -m protobench." in done.stdout, module

@@ -1,0 +1,37 @@
+import torch
+
+import protobench
+from protobench.cli.explain import main
+from protobench.data import load_dataset
+from protobench.explanations import local_analysis, nearest_patches
+
+
+def test_local_analysis_ranks_prototypes_by_similarity():
+    model = protobench.load("synth-smallcnn")
+    image, label = load_dataset("synth", "test", object_scale=[0.6, 0.8], distractors=2,
+                                train_per_class=150)[0]
+    analysis = local_analysis(model, image, label, k=3)
+    sims = [e.similarity for e in analysis.evidence]
+    assert sims == sorted(sims, reverse=True) and len(sims) == 3
+    maps = model.similarity_maps(image[None])[0].flatten(1).amax(1)
+    assert abs(sims[0] - float(maps.max())) < 1e-5
+    top = analysis.evidence[0]
+    assert abs(top.contribution - top.similarity * top.weight) < 1e-5
+    assert top.source_image is not None  # the committed model was pushed
+
+
+def test_nearest_patches_are_sorted_and_cover_every_prototype():
+    model = protobench.load("synth-smallcnn")
+    data = torch.utils.data.Subset(load_dataset("synth", "test"), range(30))
+    idx, sims = nearest_patches(model, data, k=4, batch_size=7)
+    assert idx.shape == sims.shape == (model.num_prototypes, 4)
+    assert (sims[:, :-1] >= sims[:, 1:]).all()
+
+
+def test_explain_command_writes_figures(tmp_path, capsys):
+    out = tmp_path / "why.png"
+    assert main(["--model", "synth-smallcnn", "--image", "2", "--out", str(out), "--global", "3",
+                 "--device", "cpu"]) == 0
+    assert out.is_file() and (tmp_path / "why-global.png").is_file()
+    assert main(["--model", "synth-smallcnn", "--image", "99999", "--out", str(out)]) == 2
+    assert "the test split has" in capsys.readouterr().err
