@@ -85,13 +85,3 @@ def _toml(raw, prefix=""):
         lines.append(f"\n[{name}]")
         lines.append(_toml(table, f"{name}."))
     return "\n".join(lines)
-
-
-def test_max_pooled_pretraining_runs_and_bad_pooling_is_named():
-    from protobench.errors import ProtobenchError
-    raw = {**SHORT, "train": {**SHORT["train"], "pretrain_pooling": "max", "epochs": 1,
-                              "push_epochs": [0], "last_layer_epochs": 0}}
-    result = _train(raw)
-    assert result.history[0].stage == "pretrain" and result.history[0].accuracy > 0
-    with pytest.raises(ProtobenchError, match="pretrain_pooling 'median'"):
-        _train({**raw, "train": {**raw["train"], "pretrain_pooling": "median"}})

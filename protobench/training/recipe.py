@@ -45,7 +45,6 @@ class Schedule:
     push_batch_size: int = 100
     test_batch_size: int = 100
     pretrain_epochs: int = 0              # backbone as a plain classifier first (no ImageNet here)
-    pretrain_pooling: str = "avg"         # its head pools cell logits: "avg" or "max" (local evidence)
     epochs: int = 10
     warm_epochs: int = 5
     push_epochs: tuple[int, ...] = (9,)   # push after these (0-based) epochs

@@ -27,7 +27,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.losses import LossCoefficients, protopnet_loss
@@ -74,18 +73,13 @@ def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Op
 
 
 def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float,
-                      progress: bool = True, pooling: str = "avg") -> list["EpochStats"]:
-    """Train ``features`` with a temporary linear head and cross-entropy.
+                      progress: bool = True) -> list["EpochStats"]:
+    """Train ``features`` with a temporary pooling + linear head and cross-entropy.
 
     ProtoPNet starts from an ImageNet-trained backbone; without downloads, a
     backbone trained on the task's own training images plays that part.
-    "avg" applies the head to the average of the cells (a plain classifier);
-    "max" scores every cell and keeps the best, asking for one cell with
-    strong evidence, as ProtoPNet's min-distance pooling does, which keeps
-    the evidence local. The head is thrown away afterwards.
+    The head is thrown away afterwards.
     """
-    if pooling not in ("avg", "max"):
-        raise ProtobenchError(f"pretrain_pooling {pooling!r} is unknown; choose one of: avg, max")
     features = model.ppnet.features
     head = torch.nn.Linear(features.out_channels, model.ppnet.num_classes).to(model.device)
     optimizer = torch.optim.Adam([*features.parameters(), *head.parameters()], lr=lr)
@@ -99,11 +93,7 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
         start = time.perf_counter()
         for images, labels in tqdm(loader, desc=f"pretrain {epoch:3d}", leave=False, disable=not progress):
             images, labels = images.to(model.device), labels.to(model.device)
-            z = features(model.normalize(images))
-            if pooling == "avg":
-                logits = head(z.mean(dim=(2, 3)))
-            else:  # score every cell, keep the best
-                logits = head(z.flatten(2).transpose(1, 2)).amax(dim=1)
+            logits = head(features(model.normalize(images)).mean(dim=(2, 3)))
             loss = torch.nn.functional.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -201,7 +191,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     start = time.perf_counter()
     if sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
-                                            progress, sched.pretrain_pooling)
+                                            progress)
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
     for epoch in epochs:
         if hasattr(train_set, "set_epoch"):
