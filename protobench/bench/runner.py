@@ -34,7 +34,6 @@ from protobench.attacks import AttackPreset, Pairs, load_attack, noise_control, 
 from protobench import storage
 from protobench.bench.suite import Suite, load_suite
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
-from protobench.data import load_dataset
 from protobench.devices import resolve_device
 from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
@@ -42,7 +41,7 @@ from protobench.metrics import pair_metrics, summarize
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box
 from protobench.paths import RESULTS_DIR
-from protobench.training.recipe import recipe_from_dict
+from protobench.training import model_data_source
 
 
 @dataclass(frozen=True)
@@ -98,25 +97,20 @@ def load_model_data(name: str, suite: Suite, device: torch.device, dataset: str 
                     data_root: str | None) -> ModelData:
     """The model and the first ``suite.images`` images of its data set."""
     model = protobench.load(name, device=str(device))
-    recipe = recipe_from_dict(model.meta.name, model.meta.recipe) if "model" in model.meta.recipe else None
-    if dataset is None and recipe is None:
+    source = model_data_source(model, dataset, data_root)
+    if source is None:
         raise ProtobenchError(f"model {name} records no data set; pass --dataset (and --data-root)")
-    if dataset is None:
-        dataset, root, options = recipe.dataset, data_root or recipe.data_root, recipe.data_options
-    else:
-        root, options = data_root, {}
-    common = dict(root=root, img_size=model.img_size, **options)
-    data = load_dataset(dataset, suite.split, **common)
+    data = source.load(suite.split)
     if len(data.classes) != len(model.meta.classes):
         raise ProtobenchError(f"model {name} has {len(model.meta.classes)} classes, the "
-                              f"{dataset} data set {len(data.classes)}")
+                              f"{source.dataset} data set {len(data.classes)}")
     n = min(suite.images, len(data))
     items = [data[i] for i in range(n)]
     images = torch.stack([x for x, _ in items]).to(device)
     labels = torch.tensor([y for _, y in items], device=device)
     relevance = [data.relevance_mask(i) for i in range(n)]
-    push = load_dataset(dataset, "push", **common) if model.meta.push_records else None
-    return ModelData(name, model, images, labels, relevance, torch.arange(n), push, dataset)
+    push = source.load("push") if model.meta.push_records else None
+    return ModelData(name, model, images, labels, relevance, torch.arange(n), push, source.dataset)
 
 
 def configurations(preset: AttackPreset, model: str, backbone: str,

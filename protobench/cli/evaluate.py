@@ -20,28 +20,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import protobench
-    from protobench.data import load_dataset
     from protobench.devices import resolve_device
     from protobench.training.quality import prototypes_on_object
-    from protobench.training.recipe import recipe_from_dict
+    from protobench.training import model_data_source
     from protobench.training.trainer import accuracy
 
     device = resolve_device(args.device)
     model = protobench.load(args.model, device=str(device))
-    raw = model.meta.recipe if "model" in model.meta.recipe else None
-    if args.dataset:
-        dataset, root, options = args.dataset, args.data_root, {}
-    elif raw is not None:
-        recipe = recipe_from_dict(model.meta.name, raw)
-        dataset, root, options = recipe.dataset, args.data_root or recipe.data_root, recipe.data_options
-    else:
+    source = model_data_source(model, args.dataset, args.data_root)
+    if source is None:
         raise ProtobenchError(f"{args.model} records no data set; pass --dataset (and --data-root)")
-    data = load_dataset(dataset, args.split, root=root, img_size=model.img_size, **options)
+    dataset = source.dataset
+    data = source.load(args.split)
     if len(data.classes) != len(model.meta.classes):
         raise ProtobenchError(f"the model has {len(model.meta.classes)} classes, "
                               f"the {dataset} data set {len(data.classes)}")
     acc = accuracy(model, data)
-    push = load_dataset(dataset, "push", root=root, img_size=model.img_size, **options)
+    push = source.load("push")
     report = {"model": model.meta.name or str(args.model), "dataset": dataset, "split": args.split,
               "images": len(data), "accuracy": round(acc, 4),
               "prototypes_on_object": prototypes_on_object(model.meta.push_records, push)}

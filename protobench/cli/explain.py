@@ -24,22 +24,17 @@ def main(argv: list[str] | None = None) -> int:
         raise ProtobenchError(f"--top-k must be >= 1, got {args.top_k}")
 
     import protobench
-    from protobench.data import load_dataset
     from protobench.data.base import to_image_tensor
     from protobench.data.imread import read_rgb, resize_square
     from protobench.devices import resolve_device
     from protobench.explanations import local_analysis, nearest_patches
     from protobench.figures.explanations import plot_global_analysis, plot_local_analysis
     from protobench.figures.io import save_figure
-    from protobench.training.recipe import recipe_from_dict
+    from protobench.training import model_data_source
 
     model = protobench.load(args.model, device=str(resolve_device(args.device)))
-    push = test = None
-    if "model" in model.meta.recipe:
-        recipe = recipe_from_dict(model.meta.name, model.meta.recipe)
-        common = dict(root=recipe.data_root, img_size=model.img_size, **recipe.data_options)
-        push = load_dataset(recipe.dataset, "push", **common)
-        test = load_dataset(recipe.dataset, "test", **common)
+    source = model_data_source(model)
+    push, test = (source.load("push"), source.load("test")) if source else (None, None)
     if args.image.isdigit():
         if test is None:
             raise ProtobenchError("this model records no data set; pass --image PATH")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch.utils.data import Dataset
 
@@ -29,4 +30,31 @@ def recipe_data(recipe: Recipe) -> RecipeData:
     return RecipeData(train, push, test, list(push.classes))
 
 
-__all__ = ["Recipe", "RecipeData", "load_recipe", "recipe_data"]
+@dataclass(frozen=True)
+class DataSource:
+    """The data set a trained model is evaluated on, at the model's image size."""
+
+    dataset: str
+    root: str | None
+    img_size: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def load(self, split: str) -> Dataset:
+        from protobench.data import load_dataset
+        return load_dataset(self.dataset, split, root=self.root, img_size=self.img_size, **self.options)
+
+
+def model_data_source(model, dataset: str | None = None, data_root: str | None = None) -> DataSource | None:
+    """``dataset`` when named, else the data set of the model's recipe; None when neither exists."""
+    from protobench.training.recipe import recipe_from_dict
+
+    if dataset is not None:
+        return DataSource(dataset, data_root, model.img_size)
+    if "model" not in model.meta.recipe:  # imported checkpoints record no recipe
+        return None
+    recipe = recipe_from_dict(model.meta.name, model.meta.recipe)
+    return DataSource(recipe.dataset, data_root or recipe.data_root, model.img_size,
+                      dict(recipe.data_options))
+
+
+__all__ = ["DataSource", "Recipe", "RecipeData", "load_recipe", "model_data_source", "recipe_data"]
