@@ -52,6 +52,35 @@ def test_same_seed_same_numbers_and_resume_recomputes_nothing(tmp_path, capsys):
     assert "0 configurations computed, 4 resumed" in capsys.readouterr().out
 
 
+def test_pairs_are_attacked_in_batches_of_batch_size(tmp_path, monkeypatch):
+    """--batch-size only bounds memory: without random starts, batches of 3
+    pairs give the numbers of one batch of 4."""
+    import protobench.bench.runner as runner
+    sizes = []
+
+    def recording(model, images, pairs, *args):
+        sizes.append(len(pairs))
+        return run_attack(model, images, pairs, *args)
+
+    run_attack = runner.run_attack
+    monkeypatch.setattr(runner, "run_attack", recording)
+    preset = tmp_path / "pgd-fixed.toml"
+    preset.write_text((ROOT / "attacks" / "pgd-local.toml").read_text()
+                      .replace("random_start = true", "random_start = false"))
+    one, three = tmp_path / "one", tmp_path / "three"
+    assert main(["--attack", str(preset), *TINY, "--out", str(one), "--no-figures"]) == 0
+    assert main(["--attack", str(preset), *TINY, "--batch-size", "3", "--out", str(three),
+                 "--no-figures"]) == 0
+    assert sizes == [4, 4] + [3, 1, 3, 1]  # 2 eps, attacked pairs only (controls add noise)
+    a, b = (pd.read_csv(d / "pairs.csv") for d in (one, three))
+    attacked = ~a["control"]
+    assert attacked.sum() == 8 and (a["image"] == b["image"]).all()
+    for column in ["sim_shift", "sim_after", "linf"]:
+        assert (a.loc[attacked, column] - b.loc[attacked, column]).abs().max() < 1e-4, column
+    assert (a.loc[attacked, "peak_moved"] == b.loc[attacked, "peak_moved"]).all()
+    assert json.loads((three / "run.json").read_text())["suite"]["batch_size"] == 3
+
+
 def test_figures_are_regenerated_from_stored_results_alone(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0

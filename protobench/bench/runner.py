@@ -142,9 +142,12 @@ def configurations(preset: AttackPreset, model: str, backbone: str,
 
 # ------------------------------------------------------------ metrics
 @torch.no_grad()
-def measure(model: ProtoPNet, images: torch.Tensor, pairs: Pairs, x_adv: torch.Tensor):
+def measure(model: ProtoPNet, images: torch.Tensor, pairs: Pairs, x_adv: torch.Tensor,
+            batch_size: int = 64):
     """Every per-pair metric of x_adv against the clean pairs, and the maps after."""
-    logits, _, maps = model.explain(x_adv)
+    outputs = [model.explain(chunk) for chunk in x_adv.split(batch_size)]
+    logits = torch.cat([o[0] for o in outputs])
+    maps = torch.cat([o[2] for o in outputs])
     n = torch.arange(len(pairs), device=x_adv.device)
     sim_after = maps[n, pairs.prototype]
     metrics = pair_metrics(
@@ -168,19 +171,25 @@ def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Gene
 
 
 def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: AttackPreset,
-                      seed: int, panels: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Attack (or control) one configuration; its pair rows and stored panel arrays."""
+                      seed: int, panels: int, batch_size: int = 64
+                      ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Attack (or control) one configuration, ``batch_size`` pairs at a time;
+    its pair rows and stored panel arrays."""
     generator = _generator_on(md.images.device, _seed_for(seed, cfg))
     start = time.perf_counter()
-    if cfg.control:
-        results = [noise_control(md.model, md.images, pairs, preset, generator)]
-    else:
-        results = run_attack(md.model, md.images, pairs, preset, generator)
-        if cfg.quality is not None:
-            results = [r for r in results if r.setting.get("quality") == cfg.quality]
-    x_adv = results[0].x_adv
+    chunks = []
+    for first in range(0, len(pairs), batch_size):
+        batch = pairs[first:first + batch_size]
+        if cfg.control:
+            results = [noise_control(md.model, md.images, batch, preset, generator)]
+        else:
+            results = run_attack(md.model, md.images, batch, preset, generator)
+            if cfg.quality is not None:
+                results = [r for r in results if r.setting.get("quality") == cfg.quality]
+        chunks.append(results[0].x_adv)
+    x_adv = torch.cat(chunks)
     seconds = time.perf_counter() - start
-    metrics, sim_after = measure(md.model, md.images, pairs, x_adv)
+    metrics, sim_after = measure(md.model, md.images, pairs, x_adv, batch_size)
     rows = pd.DataFrame(metrics.to_dict())
     rows.insert(0, "prototype", pairs.prototype.cpu().numpy())
     rows.insert(0, "image", md.dataset_index[pairs.image_index.cpu()].numpy())
@@ -263,7 +272,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         models: Sequence[str] | None = None, backbones: Sequence[str] | None = None,
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
         prototypes: str | None = None, k: int | None = None, limit: int | None = None,
-        seed: int | None = None, device: str = "auto", out: str | Path | None = None,
+        seed: int | None = None, batch_size: int | None = None, device: str = "auto",
+        out: str | Path | None = None,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
         progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
     """Run a benchmark sweep and write its results; see the module docstring.
@@ -272,7 +282,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     ``out`` defaults to results/<attacks joined by '+'>[-<suite>].
     """
     start = time.perf_counter()
-    suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed)
+    suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
+                           batch_size=batch_size)
     attacks = list(dict.fromkeys(attacks))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
     presets = [load_attack(a, **overrides) for a in attacks]
@@ -313,7 +324,7 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
                     pairs = select_pairs(md.model, md.images, md.labels, md.relevance, preset)
                 t0 = time.perf_counter()
                 cfg_rows, panel = run_configuration(md, pairs, cfg, cfg_preset, suite_obj.seed,
-                                                    suite_obj.panels)
+                                                    suite_obj.panels, suite_obj.batch_size)
                 save_npz(parts / f"{cfg.id}.npz", panel)
                 storage.write_csv(csv_path, cfg_rows)  # last: marks the configuration done
                 timings[cfg.id] = round(time.perf_counter() - t0, 3)

@@ -7,6 +7,8 @@
     split    data split the images come from (default "test")
     seed     seed of every random start and of the noise control
     panels   pairs per configuration whose images are stored for figures
+    batch_size  pairs attacked at once (memory; the random starts are drawn
+                per batch, so it is part of a run's settings)
     local_analysis_k  prototypes shown in the stored local analysis
 """
 
@@ -33,6 +35,7 @@ class Suite:
     seed: int = 0
     panels: int = 4
     local_analysis_k: int = 3
+    batch_size: int = 64
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -45,6 +48,8 @@ class Suite:
                 raise ProtobenchError(f"steps {s!r} must be integers >= 1")
         if self.images < 1:
             raise ProtobenchError(f"images {self.images!r} must be >= 1")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ProtobenchError(f"batch_size {self.batch_size!r} must be an integer >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

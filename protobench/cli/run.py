@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_positive_int, help="how many prototypes per image for top-k")
     p.add_argument("--limit", type=_positive_int, help="number of test images per model")
     p.add_argument("--seed", type=int, help="seed of random starts and noise (default: the suite's)")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="pairs attacked at once (default: the suite's, 64); lower it when memory runs out")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", help="output folder (default: results/<attack>)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(attacks=args.attack or ["pgd-local"], suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=args.eps, steps=args.steps,
                  prototypes=args.prototypes, k=args.k, limit=args.limit, seed=args.seed,
-                 device=args.device, out=args.out, dataset=args.dataset, data_root=args.data_root,
+                 batch_size=args.batch_size, device=args.device, out=args.out,
+                 dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
     print()
