@@ -72,24 +72,23 @@ def push_prototypes(model: ProtoPNet, push_set: Dataset, batch_size: int = 100,
         labels_all.append(labels)
         z, distances = ppnet.push_forward(model.normalize(images))
         b, _, h, w = distances.shape
+        if best_map is None:
+            best_map = torch.zeros(num_p, h, w, device=device)
+        # nearest cell of every (image, prototype), then nearest image per prototype
+        cell_min, cell_arg = distances.flatten(2).min(dim=2)  # (B, P)
         if class_specific:  # only images of the prototype's own class are candidates
-            other = labels.view(b, 1) != proto_class.view(1, num_p)
-            distances = distances.masked_fill(other.view(b, num_p, 1, 1), float("inf"))
-        flat = distances.permute(1, 0, 2, 3).reshape(num_p, -1)  # (P, B*h*w)
-        batch_best, arg = flat.min(dim=1)
-        better = batch_best < best
-        if better.any():
-            img, rest = arg // (h * w), arg % (h * w)
-            ys, xs = rest // w, rest % w
-            # gather the (D, ph, pw) patch at (img, ys, xs) for every prototype
-            patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw)
-            chosen = patches[img, :, ys, xs]  # (P, D, ph, pw)
-            maps = distances[img, torch.arange(num_p, device=device)]  # (P, h, w)
-            best_map = maps.clone() if best_map is None else torch.where(
-                better.view(-1, 1, 1), maps, best_map)
-            best = torch.where(better, batch_best, best)
-            best_patch[better] = chosen[better]
-            best_where[better] = torch.stack([img + offset, ys, xs], dim=1)[better]
+            cell_min = cell_min.masked_fill(labels.view(b, 1) != proto_class.view(1, num_p), float("inf"))
+        batch_best, img = cell_min.min(dim=0)  # (P,)
+        ids = (batch_best < best).nonzero().flatten()
+        if ids.numel():
+            img = img[ids]
+            cell = cell_arg[img, ids]
+            ys, xs = cell // w, cell % w
+            patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw), a view
+            best_patch[ids] = patches[img, :, ys, xs]
+            best_map[ids] = distances[img, ids]
+            best[ids] = batch_best[ids]
+            best_where[ids] = torch.stack([img + offset, ys, xs], dim=1)
         offset += b
 
     found = torch.isfinite(best)
@@ -126,12 +125,16 @@ def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 
                          ) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
     """Reference: the original's per-prototype Python loop (class-specific).
 
-    For every batch and every prototype it looks among the images of the
-    prototype's class for the nearest patch and, when that is the best so far,
-    takes the patch and computes its high-activation box with OpenCV and
-    NumPy, as ``push.py`` of the original does. Returns the pushed prototype
-    vectors (P, D, ph, pw) and their boxes without changing the model. Kept
-    for tests and ``benchmarks/push_speed.py`` only.
+    A transcription of ``update_prototypes_on_batch`` in the original
+    ``push.py``, without saving images: per batch, the latent maps and
+    distances are copied to NumPy and the images indexed by class; then for
+    every prototype, its class's distances are taken
+    (``proto_dist_[class_images][:, j]``, as written there), and when their
+    minimum beats the best so far, the patch is copied and the receptive
+    field and high-activation box (OpenCV ``INTER_CUBIC`` upsampling, 95th
+    percentile, ``find_high_activation_crop``) are computed. Returns the
+    pushed prototype vectors (P, D, ph, pw) and their boxes without changing
+    the model. Kept for tests and ``benchmarks/push_speed.py`` only.
     """
     import cv2
     import numpy as np
@@ -140,25 +143,60 @@ def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 
     num_p = ppnet.num_prototypes
     _, d, ph, pw = ppnet.prototype_shape
     size = model.img_size
-    best = [float("inf")] * num_p
+    global_min = np.full(num_p, np.inf)
+    # (the original starts from zeros; a prototype without images of its class keeps its vector here)
+    global_patches = ppnet.prototype_vectors.detach().cpu().numpy().astype(np.float64)
+    rf_boxes = np.full((num_p, 6), -1)
     boxes: list[tuple[int, int, int, int]] = [(0, size, 0, size)] * num_p
-    pushed = ppnet.prototype_vectors.detach().clone()
     for images, labels in DataLoader(push_set, batch_size=batch_size, shuffle=False):
-        z, distances = ppnet.push_forward(model.normalize(images.to(model.device)))
-        dist_np = distances.cpu().numpy()
+        z_t, dist_t = ppnet.push_forward(model.normalize(images.to(model.device)))
+        z = np.copy(z_t.cpu().numpy())
+        dist = np.copy(dist_t.cpu().numpy())
+        class_images: dict[int, list[int]] = {c: [] for c in range(ppnet.num_classes)}
+        for i, y in enumerate(labels):
+            class_images[y.item()].append(i)
         for j in range(num_p):
-            own = np.nonzero(labels.numpy() == int(ppnet.prototype_class[j]))[0]
-            if own.size == 0:
+            target = torch.argmax(ppnet.prototype_class_identity[j]).item()
+            if not class_images[target]:
                 continue
-            dist_j = dist_np[own, j]
-            batch_min = float(dist_j.min())
-            if batch_min < best[j]:
-                best[j] = batch_min
-                k, y, x = np.unravel_index(np.argmin(dist_j), dist_j.shape)
-                pushed[j] = z[own[k], :, y:y + ph, x:x + pw]
-                act = np.log((dist_j[k] + 1) / (dist_j[k] + ppnet.epsilon))
+            dist_j = dist[class_images[target]][:, j, :, :]
+            batch_min = np.amin(dist_j)
+            if batch_min < global_min[j]:
+                k, y, x = np.unravel_index(np.argmin(dist_j, axis=None), dist_j.shape)
+                k = class_images[target][k]
+                global_min[j] = batch_min
+                global_patches[j] = z[k, :, y:y + ph, x:x + pw]
+                rf_boxes[j, :5] = (k, *rf_box(int(y), int(x), size, ppnet.proto_layer_rf_info))
+                rf_boxes[j, 5] = labels[k].item()
+                act = np.log((dist[k, j] + 1) / (dist[k, j] + ppnet.epsilon))
                 up = cv2.resize(act, dsize=(size, size), interpolation=cv2.INTER_CUBIC)
-                mask = up >= np.percentile(up, 95)
-                rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-                boxes[j] = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+                boxes[j] = _find_high_activation_crop(up)
+    pushed = torch.tensor(global_patches, dtype=torch.float32, device=model.device)
     return pushed, boxes
+
+
+def _find_high_activation_crop(activation_map, percentile: float = 95) -> tuple[int, int, int, int]:
+    """``helpers.find_high_activation_crop`` of the original, as written there."""
+    import numpy as np
+
+    threshold = np.percentile(activation_map, percentile)
+    mask = np.ones(activation_map.shape)
+    mask[activation_map < threshold] = 0
+    lower_y = upper_y = lower_x = upper_x = 0
+    for i in range(mask.shape[0]):
+        if np.amax(mask[i]) > 0.5:
+            lower_y = i
+            break
+    for i in reversed(range(mask.shape[0])):
+        if np.amax(mask[i]) > 0.5:
+            upper_y = i
+            break
+    for j in range(mask.shape[1]):
+        if np.amax(mask[:, j]) > 0.5:
+            lower_x = j
+            break
+    for j in reversed(range(mask.shape[1])):
+        if np.amax(mask[:, j]) > 0.5:
+            upper_x = j
+            break
+    return lower_y, upper_y + 1, lower_x, upper_x + 1
