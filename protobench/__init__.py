@@ -22,19 +22,10 @@ def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = N
     original ProtoPNet code (whole module or state_dict; ``img_size`` for the
     latter, 224 by default).
     """
-    from protobench.errors import ProtobenchError
     from protobench.model.checkpoint import load_checkpoint
-    from protobench.paths import MODELS_DIR
+    from protobench.paths import model_checkpoint
 
-    path = Path(name_or_path)
-    is_name = not path.suffix and not path.exists()
-    if is_name and (MODELS_DIR / f"{name_or_path}.toml").exists():
-        path = MODELS_DIR / f"{name_or_path}.pt"
-        if not path.exists():
-            raise ProtobenchError(f"model {name_or_path!r} has no trained checkpoint {path}; "
-                                  f"train it with: python -m protobench.train --model {name_or_path}")
-    elif is_name:
-        path = MODELS_DIR / f"{name_or_path}.pt"
+    path = model_checkpoint(name_or_path)
     model = load_checkpoint(path, map_location=device, img_size=img_size)
     return model.to(device)
 

@@ -43,3 +43,29 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+
+
+def model_checkpoint(name_or_path: str | Path) -> Path:
+    """The checkpoint a model argument means: ``models/<name>.pt`` for a name, else the path.
+
+    A name with a recipe but no trained checkpoint is an error that says how to train it.
+    """
+    path = Path(name_or_path)
+    if path.suffix or path.exists():
+        return path
+    path = MODELS_DIR / f"{name_or_path}.pt"
+    if not path.exists() and (MODELS_DIR / f"{name_or_path}.toml").exists():
+        raise ProtobenchError(f"model {name_or_path!r} has no trained checkpoint {path}; "
+                              f"train it with: python -m protobench.train --model {name_or_path}")
+    return path
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -81,6 +81,21 @@ def test_pairs_are_attacked_in_batches_of_batch_size(tmp_path, monkeypatch):
     assert json.loads((three / "run.json").read_text())["suite"]["batch_size"] == 3
 
 
+def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys):
+    import shutil
+    model = tmp_path / "model.pt"
+    shutil.copy(MODELS_DIR / "synth-smallcnn.pt", model)
+    args = ["--attack", "pgd-local", *TINY[2:], "--model", str(model), "--out", str(tmp_path / "run"),
+            "--no-figures"]
+    assert main(args) == 0
+    with open(model, "ab") as f:  # a retrained model: other bytes at the same path
+        f.write(b"\0")
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "different run" in capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["checkpoints_sha256"]
+
+
 def test_figures_are_regenerated_from_stored_results_alone(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0

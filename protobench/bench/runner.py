@@ -40,7 +40,7 @@ from protobench.explanations import local_analysis
 from protobench.metrics import pair_metrics, summarize
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box
-from protobench.paths import RESULTS_DIR
+from protobench.paths import MODELS_DIR, RESULTS_DIR, file_digest, model_checkpoint
 from protobench.training import model_data_source
 
 
@@ -293,7 +293,9 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         out = RESULTS_DIR / name
     out = storage.check_writable(out)
     parts = storage.check_writable(out / "parts")
+    checkpoints = _checkpoint_digests(suite_obj.models)  # a retrained model is a different run
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
+                "checkpoints_sha256": checkpoints,
                 "backbones": list(backbones) if backbones else None, "dataset": dataset,
                 "data_root": data_root}
     _check_same_run(out, settings)
@@ -350,6 +352,18 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     return RunResult(out, summary, computed, skipped, time.perf_counter() - start)
 
 
+def _checkpoint_digests(models: Sequence[str]) -> dict[str, str]:
+    """SHA-256 of every model's checkpoint; an unknown model is an error here, before any file."""
+    digests = {}
+    for name in models:
+        path = model_checkpoint(name)
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.pt")))
+            raise ProtobenchError(f"unknown model {name!r}: no checkpoint {path} (trained models: {known})")
+        digests[name] = file_digest(path)
+    return digests
+
+
 def _check_backbones(backbones: Sequence[str] | None) -> None:
     """--backbone names must be known backbones (the models are filtered once loaded)."""
     from protobench.model.backbones import BACKBONES
@@ -371,8 +385,8 @@ def _check_same_run(out: Path, settings: dict[str, Any]) -> None:
     previous = json.loads(stored.read_text())
     same = {k: previous.get(k) for k in settings} == json.loads(json.dumps(settings, default=str))
     if not same:
-        raise ProtobenchError(f"{out} holds the results of a different run (other suite, attacks "
-                              "or options); choose another --out or delete that folder")
+        raise ProtobenchError(f"{out} holds the results of a different run (other suite, attacks, "
+                              "options or model checkpoints); choose another --out or delete that folder")
 
 
 def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:
