@@ -2,11 +2,12 @@
 
 ProtoPNet (Chen et al. 2019, section 2.2, "projection of prototypes"):
 prototype p_j of class c becomes the latent patch z of a class-c training
-image that is closest to it. The original loops over prototypes in Python;
-here one pass over the push set serves all prototypes at once: for each batch
-the (B, P, h, w) distances are masked to the images of each prototype's class,
-reduced to one candidate per prototype, and kept where better than the best
-so far.
+image that is closest to it. The original loops over prototypes in Python
+for every batch; here (:class:`NearestPatches`) each batch's (B, P, h, w)
+distances are reduced to the nearest cell of every (image, prototype), masked
+to the images of each prototype's class, reduced to one candidate per
+prototype, and kept where better than the best so far, all prototypes at
+once. :class:`OriginalLoop` transcribes the original's loop as the reference.
 
 Push also records, per prototype, the source image, feature cell, receptive
 field box, and the high-activation box (95th percentile of the bicubically
@@ -46,6 +47,83 @@ class PushRecord:
         return d
 
 
+class NearestPatches:
+    """The search of push, all prototypes at once: feed it every batch's
+    ``push_forward`` output with :meth:`update`, then read :meth:`records`."""
+
+    def __init__(self, model: ProtoPNet, class_specific: bool = True) -> None:
+        ppnet = self.ppnet = model.ppnet
+        self.model, self.class_specific = model, class_specific
+        device = model.device
+        num_p = ppnet.num_prototypes
+        _, d, ph, pw = ppnet.prototype_shape
+        self.proto_class = ppnet.prototype_class.to(device)
+        self.best = torch.full((num_p,), float("inf"), device=device)
+        self.patch = torch.zeros(num_p, d, ph, pw, device=device)
+        self.where = torch.zeros(num_p, 3, dtype=torch.long, device=device)  # image, y, x
+        self.map: torch.Tensor | None = None  # (P, h, w) distances on the source image
+        self.labels: list[torch.Tensor] = []
+        self.offset = 0
+
+    def update(self, z: torch.Tensor, distances: torch.Tensor, labels: torch.Tensor) -> None:
+        """One batch: latents z (B, D, h', w'), distances (B, P, h, w), labels (B,)."""
+        b, num_p, h, w = distances.shape
+        _, _, ph, pw = self.ppnet.prototype_shape
+        self.labels.append(labels)
+        if self.map is None:
+            self.map = torch.zeros(num_p, h, w, device=distances.device)
+        # nearest cell of every (image, prototype), then nearest image per prototype
+        cell_min, cell_arg = distances.flatten(2).min(dim=2)  # (B, P)
+        if self.class_specific:  # only images of the prototype's own class are candidates
+            other = labels.view(b, 1) != self.proto_class.view(1, num_p)
+            cell_min = cell_min.masked_fill(other, float("inf"))
+        batch_best, img = cell_min.min(dim=0)  # (P,)
+        ids = (batch_best < self.best).nonzero().flatten()
+        if ids.numel():
+            img = img[ids]
+            cell = cell_arg[img, ids]
+            ys, xs = cell // w, cell % w
+            patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw), a view
+            self.patch[ids] = patches[img, :, ys, xs]
+            self.map[ids] = distances[img, ids]
+            self.best[ids] = batch_best[ids]
+            self.where[ids] = torch.stack([img + self.offset, ys, xs], dim=1)
+        self.offset += b
+
+    @property
+    def found(self) -> torch.Tensor:
+        """(P,) bool: prototypes that met an image of their class."""
+        return torch.isfinite(self.best)
+
+    def records(self) -> list[PushRecord]:
+        """Push records of the prototypes found; the high-activation boxes in one batched call."""
+        proto_ids = self.found.nonzero().flatten().tolist()
+        if not proto_ids:
+            return []
+        ppnet, img_size = self.ppnet, self.model.img_size
+        similarity = ppnet.distance_2_similarity(self.map[proto_ids])
+        boxes = high_activation_box(similarity, img_size).tolist()
+        labels = torch.cat(self.labels).tolist()
+        where, best = self.where.tolist(), self.best.tolist()
+        classes = ppnet.prototype_class.tolist()
+        records = []
+        for j, box in zip(proto_ids, boxes):
+            image, y, x = where[j]
+            records.append(PushRecord(
+                prototype=j, prototype_class=classes[j], image=image, image_label=labels[image],
+                cell=(y, x), distance=best[j], rf_box=rf_box(y, x, img_size, ppnet.proto_layer_rf_info),
+                high_activation_box=tuple(box)))
+        return records
+
+
+def latent_batches(model: ProtoPNet, push_set: Dataset, batch_size: int = 100):
+    """(z, distances, labels) of every batch of ``push_set``: one ``push_forward`` each."""
+    for images, labels in DataLoader(push_set, batch_size=batch_size, shuffle=False):
+        images, labels = images.to(model.device), labels.to(model.device)
+        z, distances = model.ppnet.push_forward(model.normalize(images))
+        yield z, distances, labels
+
+
 @torch.no_grad()
 def push_prototypes(model: ProtoPNet, push_set: Dataset, batch_size: int = 100,
                     class_specific: bool = True) -> list[PushRecord]:
@@ -56,123 +134,86 @@ def push_prototypes(model: ProtoPNet, push_set: Dataset, batch_size: int = 100,
     ppnet = model.ppnet
     was_training = ppnet.training
     ppnet.eval()
-    device = model.device
-    num_p = ppnet.num_prototypes
-    _, d, ph, pw = ppnet.prototype_shape
-    proto_class = ppnet.prototype_class.to(device)
-
-    best = torch.full((num_p,), float("inf"), device=device)
-    best_patch = torch.zeros(num_p, d, ph, pw, device=device)
-    best_where = torch.zeros(num_p, 3, dtype=torch.long, device=device)  # image, y, x
-    best_map: torch.Tensor | None = None  # (P, h, w) distances on the source image
-    labels_all: list[torch.Tensor] = []
-    offset = 0
-    for images, labels in DataLoader(push_set, batch_size=batch_size, shuffle=False):
-        images, labels = images.to(device), labels.to(device)
-        labels_all.append(labels)
-        z, distances = ppnet.push_forward(model.normalize(images))
-        b, _, h, w = distances.shape
-        if best_map is None:
-            best_map = torch.zeros(num_p, h, w, device=device)
-        # nearest cell of every (image, prototype), then nearest image per prototype
-        cell_min, cell_arg = distances.flatten(2).min(dim=2)  # (B, P)
-        if class_specific:  # only images of the prototype's own class are candidates
-            cell_min = cell_min.masked_fill(labels.view(b, 1) != proto_class.view(1, num_p), float("inf"))
-        batch_best, img = cell_min.min(dim=0)  # (P,)
-        ids = (batch_best < best).nonzero().flatten()
-        if ids.numel():
-            img = img[ids]
-            cell = cell_arg[img, ids]
-            ys, xs = cell // w, cell % w
-            patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw), a view
-            best_patch[ids] = patches[img, :, ys, xs]
-            best_map[ids] = distances[img, ids]
-            best[ids] = batch_best[ids]
-            best_where[ids] = torch.stack([img + offset, ys, xs], dim=1)
-        offset += b
-
-    found = torch.isfinite(best)
-    ppnet.prototype_vectors.data[found] = best_patch[found]
-    labels_all_t = torch.cat(labels_all)
-    records = _records(model, best, best_where, best_map, found, labels_all_t)
+    search = NearestPatches(model, class_specific)
+    for z, distances, labels in latent_batches(model, push_set, batch_size):
+        search.update(z, distances, labels)
+    ppnet.prototype_vectors.data[search.found] = search.patch[search.found]
+    records = search.records()
     ppnet.train(was_training)
     return records
 
 
-def _records(model: ProtoPNet, best: torch.Tensor, where: torch.Tensor, maps: torch.Tensor | None,
-             found: torch.Tensor, labels: torch.Tensor) -> list[PushRecord]:
-    """Push records; the high-activation boxes of all prototypes in one batched call."""
-    ppnet = model.ppnet
-    img_size = model.img_size
-    sources = where[:, 0].tolist()
-    proto_ids = found.nonzero().flatten().tolist()
-    if not proto_ids:
-        return []
-    boxes = high_activation_box(ppnet.distance_2_similarity(maps[proto_ids]), img_size).tolist()
-    records = []
-    for j, box in zip(proto_ids, boxes):
-        _, y, x = where[j].tolist()
-        records.append(PushRecord(
-            prototype=j, prototype_class=int(ppnet.prototype_class[j]), image=sources[j],
-            image_label=int(labels[sources[j]]), cell=(y, x), distance=float(best[j]),
-            rf_box=rf_box(y, x, img_size, ppnet.proto_layer_rf_info),
-            high_activation_box=tuple(box)))
-    return records
-
-
-@torch.no_grad()
-def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 100
-                         ) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
+class OriginalLoop:
     """Reference: the original's per-prototype Python loop (class-specific).
 
-    A transcription of ``update_prototypes_on_batch`` in the original
-    ``push.py``, without saving images: per batch, the latent maps and
-    distances are copied to NumPy and the images indexed by class; then for
-    every prototype, its class's distances are taken
-    (``proto_dist_[class_images][:, j]``, as written there), and when their
-    minimum beats the best so far, the patch is copied and the receptive
-    field and high-activation box (OpenCV ``INTER_CUBIC`` upsampling, 95th
-    percentile, ``find_high_activation_crop``) are computed. Returns the
-    pushed prototype vectors (P, D, ph, pw) and their boxes without changing
-    the model. Kept for tests and ``benchmarks/push_speed.py`` only.
+    :meth:`update` transcribes ``update_prototypes_on_batch`` of the original
+    ``push.py``, without saving images: the batch's latents and distances are
+    copied to NumPy and its images indexed by class; then for every
+    prototype, its class's distances are taken (``proto_dist_[class_images][:, j]``,
+    as written there), and when their minimum beats the best so far, the
+    patch is copied and the receptive field and the high-activation box
+    (OpenCV ``INTER_CUBIC`` upsampling, 95th percentile,
+    ``find_high_activation_crop``) are computed. Kept for tests and
+    ``benchmarks/push_speed.py`` only.
     """
-    import cv2
-    import numpy as np
 
-    ppnet = model.ppnet.eval()
-    num_p = ppnet.num_prototypes
-    _, d, ph, pw = ppnet.prototype_shape
-    size = model.img_size
-    global_min = np.full(num_p, np.inf)
-    # (the original starts from zeros; a prototype without images of its class keeps its vector here)
-    global_patches = ppnet.prototype_vectors.detach().cpu().numpy().astype(np.float64)
-    rf_boxes = np.full((num_p, 6), -1)
-    boxes: list[tuple[int, int, int, int]] = [(0, size, 0, size)] * num_p
-    for images, labels in DataLoader(push_set, batch_size=batch_size, shuffle=False):
-        z_t, dist_t = ppnet.push_forward(model.normalize(images.to(model.device)))
+    def __init__(self, model: ProtoPNet) -> None:
+        import numpy as np
+
+        self.model, self.ppnet = model, model.ppnet
+        num_p = self.ppnet.num_prototypes
+        size = model.img_size
+        self.global_min = np.full(num_p, np.inf)
+        # (the original starts from zeros; a prototype without images of its class keeps its vector here)
+        self.global_patches = self.ppnet.prototype_vectors.detach().cpu().numpy().astype(np.float64)
+        self.rf_boxes = np.full((num_p, 6), -1)
+        self.boxes: list[tuple[int, int, int, int]] = [(0, size, 0, size)] * num_p
+        self.offset = 0
+
+    def update(self, z_t: torch.Tensor, dist_t: torch.Tensor, labels: torch.Tensor) -> None:
+        import cv2
+        import numpy as np
+
+        ppnet, size = self.ppnet, self.model.img_size
+        _, _, ph, pw = ppnet.prototype_shape
         z = np.copy(z_t.cpu().numpy())
         dist = np.copy(dist_t.cpu().numpy())
         class_images: dict[int, list[int]] = {c: [] for c in range(ppnet.num_classes)}
         for i, y in enumerate(labels):
             class_images[y.item()].append(i)
-        for j in range(num_p):
+        for j in range(ppnet.num_prototypes):
             target = torch.argmax(ppnet.prototype_class_identity[j]).item()
             if not class_images[target]:
                 continue
             dist_j = dist[class_images[target]][:, j, :, :]
             batch_min = np.amin(dist_j)
-            if batch_min < global_min[j]:
+            if batch_min < self.global_min[j]:
                 k, y, x = np.unravel_index(np.argmin(dist_j, axis=None), dist_j.shape)
                 k = class_images[target][k]
-                global_min[j] = batch_min
-                global_patches[j] = z[k, :, y:y + ph, x:x + pw]
-                rf_boxes[j, :5] = (k, *rf_box(int(y), int(x), size, ppnet.proto_layer_rf_info))
-                rf_boxes[j, 5] = labels[k].item()
+                self.global_min[j] = batch_min
+                self.global_patches[j] = z[k, :, y:y + ph, x:x + pw]
+                self.rf_boxes[j, :5] = (k + self.offset, *rf_box(int(y), int(x), size, ppnet.proto_layer_rf_info))
+                self.rf_boxes[j, 5] = labels[k].item()
                 act = np.log((dist[k, j] + 1) / (dist[k, j] + ppnet.epsilon))
                 up = cv2.resize(act, dsize=(size, size), interpolation=cv2.INTER_CUBIC)
-                boxes[j] = _find_high_activation_crop(up)
-    pushed = torch.tensor(global_patches, dtype=torch.float32, device=model.device)
-    return pushed, boxes
+                self.boxes[j] = _find_high_activation_crop(up)
+        self.offset += len(labels)
+
+    def pushed(self) -> torch.Tensor:
+        """The pushed prototype vectors (P, D, ph, pw)."""
+        return torch.tensor(self.global_patches, dtype=torch.float32, device=self.model.device)
+
+
+@torch.no_grad()
+def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 100
+                         ) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
+    """The original's push (:class:`OriginalLoop`): the pushed prototype vectors
+    and their high-activation boxes, without changing the model."""
+    model.ppnet.eval()
+    loop = OriginalLoop(model)
+    for z, distances, labels in latent_batches(model, push_set, batch_size):
+        loop.update(z, distances, labels)
+    return loop.pushed(), loop.boxes
 
 
 def _find_high_activation_crop(activation_map, percentile: float = 95) -> tuple[int, int, int, int]:
