@@ -85,3 +85,44 @@ def _toml(raw, prefix=""):
         lines.append(f"\n[{name}]")
         lines.append(_toml(table, f"{name}."))
     return "\n".join(lines)
+
+
+def test_cell_targets_label_the_cells_the_object_covers():
+    from protobench.training.trainer import cell_targets
+    masks = torch.zeros(2, 1, 8, 8)
+    masks[0, 0, :4, :4] = 1          # image 0: object fills the top-left cell of a 2x2 grid
+    masks[1, 0, 4:, :] = 1           # image 1: object fills the bottom row
+    masks[1, 0, :2, :4] = 1          # ... and half of the top-left cell (counts: >= 0.5)
+    masks[1, 0, 0, 4:] = 1           # ... and a quarter of the top-right cell (does not)
+    targets = cell_targets(masks, torch.tensor([3, 1]), (2, 2), background=5)
+    assert targets.tolist() == [[[3, 5], [5, 5]], [[1, 5], [1, 1]]]
+
+
+def test_cell_pretraining_teaches_cells_what_lies_under_them():
+    """Pretraining with the 'cells' head labels training cells (class or
+    background) with well under the error of always answering the most
+    common label (background: 82% of cells here)."""
+    from protobench.training.trainer import cell_targets
+    raw = {**TINY, "train": {**TINY["train"], "pretrain_epochs": 3, "pretrain_head": "cells",
+                             "epochs": 1, "push_epochs": [0], "last_layer_epochs": 1}}
+    result = _train(raw)
+    assert [h.stage for h in result.history][:3] == ["pretrain"] * 3
+    push = recipe_data(recipe_from_dict("tiny", raw)).push
+    masks = torch.stack([push.relevance_mask(i) for i in range(len(push))]).float().unsqueeze(1)
+    targets = cell_targets(masks, push.labels, (4, 4), background=4)  # smallcnn: 4x4 cells at 32 px
+    majority = torch.bincount(targets.flatten()).max().item() / targets.numel()
+    assert 1 - result.history[2].accuracy < 0.6 * (1 - majority)  # measured: 0.074 vs 0.18
+
+
+def test_cell_pretraining_needs_masks_and_a_known_head():
+    from protobench.errors import ProtobenchError
+    from protobench.training.trainer import pretrain_backbone
+    from protobench.model import Architecture, ProtoPNet
+    from torch.utils.data import DataLoader, TensorDataset
+    with pytest.raises(ProtobenchError, match="pretrain_head must be 'image' or 'cells'"):
+        recipe_from_dict("bad", {"train": {"pretrain_head": "pixels"}})
+    model = ProtoPNet.build(Architecture(backbone="smallcnn", img_size=32, num_classes=2,
+                                         prototypes_per_class=1, prototype_depth=8))
+    unmasked = DataLoader(TensorDataset(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 0, 1])), batch_size=2)
+    with pytest.raises(ProtobenchError, match="needs object masks"):
+        pretrain_backbone(model, unmasked, epochs=1, lr=1e-3, head="cells", progress=False)

@@ -45,12 +45,18 @@ class Schedule:
     push_batch_size: int = 100
     test_batch_size: int = 100
     pretrain_epochs: int = 0              # backbone as a plain classifier first (no ImageNet here)
+    pretrain_head: str = "image"          # "image" (whole image) or "cells" (every feature cell)
     epochs: int = 10
     warm_epochs: int = 5
     push_epochs: tuple[int, ...] = (9,)   # push after these (0-based) epochs
     last_layer_epochs: int = 20           # last-layer epochs after each push
     augment: bool = True
     class_specific_push: bool = True
+
+    def __post_init__(self) -> None:
+        if self.pretrain_head not in ("image", "cells"):
+            raise ProtobenchError(f"[train] pretrain_head must be 'image' or 'cells', "
+                                  f"got {self.pretrain_head!r}")
 
 
 @dataclass(frozen=True)

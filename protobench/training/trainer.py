@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.losses import LossCoefficients, protopnet_loss
@@ -72,35 +73,86 @@ def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Op
     }
 
 
+PRETRAIN_HEADS = ("image", "cells")
+
+
+class _WithRelevance(Dataset):
+    """(image, label, object mask as float (1, H, W)) from a data set with masks."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        image, label = self.dataset[i]
+        return image, label, self.dataset.relevance_mask(i).float().unsqueeze(0)
+
+
+def cell_targets(masks: torch.Tensor, labels: torch.Tensor, cells: tuple[int, int],
+                 background: int) -> torch.Tensor:
+    """Per-cell labels (B, h, w): the image's class where the object covers at
+    least half of the cell, else ``background``."""
+    cover = torch.nn.functional.adaptive_avg_pool2d(masks, cells)[:, 0]
+    return torch.where(cover >= 0.5, labels.view(-1, 1, 1), torch.full_like(labels.view(-1, 1, 1), background))
+
+
 def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float,
-                      progress: bool = True) -> list["EpochStats"]:
-    """Train ``features`` with a temporary pooling + linear head and cross-entropy.
+                      head: str = "image", progress: bool = True) -> list["EpochStats"]:
+    """Train ``features`` with a temporary head and cross-entropy; the head is thrown away.
 
     ProtoPNet starts from an ImageNet-trained backbone; without downloads, a
     backbone trained on the task's own training images plays that part.
-    The head is thrown away afterwards.
+
+    head "image"  global average pooling + linear: a plain image classifier.
+    head "cells"  a 1x1 convolution classifies every feature cell: the image's
+                  class on cells the object covers (at least half), an extra
+                  "background" class elsewhere (needs object masks). A deep
+                  backbone whose every cell sees the whole image learns this
+                  way that a cell's features describe what lies under it, as
+                  ImageNet features do, instead of the whole image.
     """
+    if head not in PRETRAIN_HEADS:
+        raise ProtobenchError(f"pretrain_head must be one of {', '.join(PRETRAIN_HEADS)}, got {head!r}")
+    dataset = loader.dataset
+    if head == "cells":
+        if not hasattr(dataset, "relevance_mask") or dataset.relevance_mask(0) is None:
+            raise ProtobenchError("pretrain_head = 'cells' needs object masks, and this "
+                                  f"data set has none: {dataset!r}")
+        loader = DataLoader(_WithRelevance(dataset), batch_size=loader.batch_size, shuffle=True,
+                            generator=loader.generator)
     features = model.ppnet.features
-    head = torch.nn.Linear(features.out_channels, model.ppnet.num_classes).to(model.device)
-    optimizer = torch.optim.Adam([*features.parameters(), *head.parameters()], lr=lr)
+    num_classes = model.ppnet.num_classes
+    if head == "image":
+        classifier = torch.nn.Linear(features.out_channels, num_classes)
+    else:
+        classifier = torch.nn.Conv2d(features.out_channels, num_classes + 1, kernel_size=1)
+    classifier = classifier.to(model.device)
+    optimizer = torch.optim.Adam([*features.parameters(), *classifier.parameters()], lr=lr)
     history = []
     for epoch in range(epochs):
-        if hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(100_000 + epoch)  # augmentations of their own
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(100_000 + epoch)  # augmentations of their own
         features.train()
         correct = n = 0
         total = 0.0
         start = time.perf_counter()
-        for images, labels in tqdm(loader, desc=f"pretrain {epoch:3d}", leave=False, disable=not progress):
-            images, labels = images.to(model.device), labels.to(model.device)
-            logits = head(features(model.normalize(images)).mean(dim=(2, 3)))
-            loss = torch.nn.functional.cross_entropy(logits, labels)
+        for batch in tqdm(loader, desc=f"pretrain {epoch:3d}", leave=False, disable=not progress):
+            images, labels = batch[0].to(model.device), batch[1].to(model.device)
+            z = features(model.normalize(images))
+            if head == "image":
+                logits, targets = classifier(z.mean(dim=(2, 3))), labels
+            else:
+                logits = classifier(z)
+                targets = cell_targets(batch[2].to(model.device), labels, z.shape[-2:], num_classes)
+            loss = torch.nn.functional.cross_entropy(logits, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            correct += (logits.argmax(1) == labels).sum().item()
-            n += labels.numel()
-            total += loss.item() * labels.numel()
+            correct += (logits.argmax(1) == targets).sum().item()
+            n += targets.numel()
+            total += loss.item() * targets.numel()
         history.append(EpochStats("pretrain", epoch, correct / n, total / n, total / n, 0.0, 0.0, 0.0,
                                   time.perf_counter() - start))
     return history
@@ -191,7 +243,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     start = time.perf_counter()
     if sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
-                                            progress)
+                                            sched.pretrain_head, progress)
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
     for epoch in epochs:
         if hasattr(train_set, "set_epoch"):
