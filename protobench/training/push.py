@@ -73,7 +73,7 @@ class NearestPatches:
         if self.map is None:
             self.map = torch.zeros(num_p, h, w, device=distances.device)
         # nearest cell of every (image, prototype), then nearest image per prototype
-        cell_min, cell_arg = distances.flatten(2).min(dim=2)  # (B, P)
+        cell_min = distances.flatten(2).amin(dim=2)  # (B, P); amin: no indices, much faster
         if self.class_specific:  # only images of the prototype's own class are candidates
             other = labels.view(b, 1) != self.proto_class.view(1, num_p)
             cell_min = cell_min.masked_fill(other, float("inf"))
@@ -81,7 +81,7 @@ class NearestPatches:
         ids = (batch_best < self.best).nonzero().flatten()
         if ids.numel():
             img = img[ids]
-            cell = cell_arg[img, ids]
+            cell = distances[img, ids].flatten(1).argmin(dim=1)  # the cells, for these only
             ys, xs = cell // w, cell % w
             patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw), a view
             self.patch[ids] = patches[img, :, ys, xs]
