@@ -51,7 +51,7 @@ def model_checkpoint(name_or_path: str | Path) -> Path:
     A name with a recipe but no trained checkpoint is an error that says how to train it.
     """
     path = Path(name_or_path)
-    if path.suffix or path.exists():
+    if path.suffix or path.is_file():
         return path
     path = MODELS_DIR / f"{name_or_path}.pt"
     if not path.exists() and (MODELS_DIR / f"{name_or_path}.toml").exists():

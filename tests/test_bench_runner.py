@@ -81,6 +81,47 @@ def test_pairs_are_attacked_in_batches_of_batch_size(tmp_path, monkeypatch):
     assert json.loads((three / "run.json").read_text())["suite"]["batch_size"] == 3
 
 
+def test_batches_never_split_an_image_and_another_batch_size_is_another_run(tmp_path, capsys):
+    import torch
+    from protobench.bench.runner import _batches
+
+    class Fake:  # only what _batches reads: image_index and slicing
+        def __init__(self, image_index):
+            self.image_index = torch.tensor(image_index)
+
+        def __getitem__(self, s):
+            return Fake(self.image_index[s].tolist())
+
+    def sizes(image_index, batch_size):
+        return [b.image_index.tolist() for b in _batches(Fake(image_index), batch_size)]
+
+    assert sizes([0, 0, 1, 1, 2], 3) == [[0, 0], [1, 1, 2]]
+    assert sizes([0, 0, 1, 1, 2], 1) == [[0, 0], [1, 1], [2]]  # an image larger than a batch
+    assert sizes([0, 1, 2, 3], 64) == [[0, 1, 2, 3]]
+    out = tmp_path / "run"
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]) == 0
+    capsys.readouterr()
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures",
+                 "--batch-size", "3"]) == 2
+    assert "suite.batch_size: 64 -> 3" in capsys.readouterr().err
+
+
+def test_suite_batch_size_must_be_a_positive_integer():
+    from protobench.bench.suite import load_suite
+    from protobench.errors import ProtobenchError
+    assert load_suite("default").batch_size == 64
+    for bad in (0, 2.5, True):
+        with pytest.raises(ProtobenchError, match="batch_size"):
+            load_suite("default", batch_size=bad)
+
+
+def test_an_unknown_model_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*TINY, "--model", "no-such-model", "--out", str(out)]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys):
     import shutil
     model = tmp_path / "model.pt"

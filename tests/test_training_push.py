@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -24,9 +25,10 @@ class Tiny(Dataset):
         return None
 
 
-def _model():
+def _model(activation="log"):
     return ProtoPNet.build(Architecture(img_size=32, num_classes=3, prototypes_per_class=2,
-                                        prototype_depth=16)).eval()
+                                        prototype_depth=16,
+                                        prototype_activation_function=activation)).eval()
 
 
 def test_push_makes_every_prototype_a_latent_patch_of_its_own_class():
@@ -46,10 +48,14 @@ def test_push_makes_every_prototype_a_latent_patch_of_its_own_class():
                              atol=1e-5)
 
 
-def test_push_equals_the_per_prototype_loop_of_the_original():
-    data, model = Tiny(), _model()
+@pytest.mark.parametrize("activation", ["log", "linear"])
+def test_push_equals_the_per_prototype_loop_of_the_original(activation):
+    data, model = Tiny(), _model(activation)
+    model.train()
     reference, boxes = push_prototypes_loop(model, data, batch_size=7)
+    assert model.training  # the reference changes nothing, not even the mode
     records = push_prototypes(model, data, batch_size=7)
+    assert model.training
     torch.testing.assert_close(model.ppnet.prototype_vectors, reference)
     assert [tuple(r.high_activation_box) for r in records] == boxes
 

@@ -14,6 +14,7 @@ become pairs.csv, summary.csv/.md/.tex, run.json and figures/.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import re
 import subprocess
@@ -170,6 +171,21 @@ def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Gene
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def _batches(pairs: Pairs, batch_size: int):
+    """Consecutive runs of at most ``batch_size`` pairs that never split an image's
+    pairs (whole-image attacks and JPEG treat each image once per batch); an
+    image with more pairs than ``batch_size`` is a batch of its own."""
+    counts = torch.unique_consecutive(pairs.image_index, return_counts=True)[1].tolist()
+    first = size = 0
+    for count in counts:
+        if size and size + count > batch_size:
+            yield pairs[first:first + size]
+            first, size = first + size, 0
+        size += count
+    if size:
+        yield pairs[first:first + size]
+
+
 def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: AttackPreset,
                       seed: int, panels: int, batch_size: int = 64
                       ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
@@ -178,8 +194,7 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     generator = _generator_on(md.images.device, _seed_for(seed, cfg))
     start = time.perf_counter()
     chunks = []
-    for first in range(0, len(pairs), batch_size):
-        batch = pairs[first:first + batch_size]
+    for batch in _batches(pairs, batch_size):
         if cfg.control:
             results = [noise_control(md.model, md.images, batch, preset, generator)]
         else:
@@ -291,9 +306,10 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     if out is None:
         name = "+".join(attacks) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
         out = RESULTS_DIR / name
+    checkpoints = _checkpoint_digests(suite_obj.models)  # a retrained model is a different run
+    _check_backbones(backbones)
     out = storage.check_writable(out)
     parts = storage.check_writable(out / "parts")
-    checkpoints = _checkpoint_digests(suite_obj.models)  # a retrained model is a different run
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
                 "checkpoints_sha256": checkpoints,
                 "backbones": list(backbones) if backbones else None, "dataset": dataset,
@@ -303,7 +319,6 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     rows: list[pd.DataFrame] = []
     computed, skipped = [], []
     timings: dict[str, float] = {}
-    _check_backbones(backbones)
     for model_name in suite_obj.models:
         md = load_model_data(model_name, suite_obj, dev, dataset, data_root)
         backbone = md.model.meta.architecture.backbone
@@ -381,12 +396,25 @@ def _check_same_run(out: Path, settings: dict[str, Any]) -> None:
     if not stored.exists():
         storage.write_json(out / "settings.json", settings)
         return
-    import json
     previous = json.loads(stored.read_text())
-    same = {k: previous.get(k) for k in settings} == json.loads(json.dumps(settings, default=str))
-    if not same:
-        raise ProtobenchError(f"{out} holds the results of a different run (other suite, attacks, "
-                              "options or model checkpoints); choose another --out or delete that folder")
+    current = json.loads(json.dumps(settings, default=str))
+    differ = _differences(previous, current)
+    if differ:
+        raise ProtobenchError(f"{out} holds the results of a different run ({'; '.join(differ[:3])}); "
+                              "choose another --out or delete that folder")
+
+
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """'key: old -> new' for every setting that differs (nested keys joined by dots)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))]
+    if old == new:
+        return []
+    if where.startswith("checkpoints_sha256"):
+        return [f"{where}: the checkpoint has changed"]
+    short = [json.dumps(v)[:60] for v in (old, new)]
+    return [f"{where}: {short[0]} -> {short[1]}"]
 
 
 def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, help="number of test images per model")
     p.add_argument("--seed", type=int, help="seed of random starts and noise (default: the suite's)")
     p.add_argument("--batch-size", type=_positive_int,
-                   help="pairs attacked at once (default: the suite's, 64); lower it when memory runs out")
+                   help="pairs attacked at once (default: the suite's, 64); lower it when memory "
+                        "runs out (a run with another batch size is another run: use another --out)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", help="output folder (default: results/<attack>)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")

@@ -116,6 +116,7 @@ class NearestPatches:
         return records
 
 
+@torch.no_grad()
 def latent_batches(model: ProtoPNet, push_set: Dataset, batch_size: int = 100):
     """(z, distances, labels) of every batch of ``push_set``: one ``push_forward`` each."""
     for images, labels in DataLoader(push_set, batch_size=batch_size, shuffle=False):
@@ -134,13 +135,14 @@ def push_prototypes(model: ProtoPNet, push_set: Dataset, batch_size: int = 100,
     ppnet = model.ppnet
     was_training = ppnet.training
     ppnet.eval()
-    search = NearestPatches(model, class_specific)
-    for z, distances, labels in latent_batches(model, push_set, batch_size):
-        search.update(z, distances, labels)
-    ppnet.prototype_vectors.data[search.found] = search.patch[search.found]
-    records = search.records()
-    ppnet.train(was_training)
-    return records
+    try:
+        search = NearestPatches(model, class_specific)
+        for z, distances, labels in latent_batches(model, push_set, batch_size):
+            search.update(z, distances, labels)
+        ppnet.prototype_vectors.data[search.found] = search.patch[search.found]
+        return search.records()
+    finally:
+        ppnet.train(was_training)
 
 
 class OriginalLoop:
@@ -178,11 +180,14 @@ class OriginalLoop:
         _, _, ph, pw = ppnet.prototype_shape
         z = np.copy(z_t.cpu().numpy())
         dist = np.copy(dist_t.cpu().numpy())
+        # the original's labels and prototype_class_identity are CPU tensors
+        labels, identity = labels.cpu(), ppnet.prototype_class_identity.cpu()
+        max_dist = float(np.prod(ppnet.prototype_shape[1:]))
         class_images: dict[int, list[int]] = {c: [] for c in range(ppnet.num_classes)}
         for i, y in enumerate(labels):
             class_images[y.item()].append(i)
         for j in range(ppnet.num_prototypes):
-            target = torch.argmax(ppnet.prototype_class_identity[j]).item()
+            target = torch.argmax(identity[j]).item()
             if not class_images[target]:
                 continue
             dist_j = dist[class_images[target]][:, j, :, :]
@@ -194,7 +199,10 @@ class OriginalLoop:
                 self.global_patches[j] = z[k, :, y:y + ph, x:x + pw]
                 self.rf_boxes[j, :5] = (k + self.offset, *rf_box(int(y), int(x), size, ppnet.proto_layer_rf_info))
                 self.rf_boxes[j, 5] = labels[k].item()
-                act = np.log((dist[k, j] + 1) / (dist[k, j] + ppnet.epsilon))
+                if ppnet.prototype_activation_function == "log":
+                    act = np.log((dist[k, j] + 1) / (dist[k, j] + ppnet.epsilon))
+                else:  # "linear"
+                    act = max_dist - dist[k, j]
                 up = cv2.resize(act, dsize=(size, size), interpolation=cv2.INTER_CUBIC)
                 self.boxes[j] = _find_high_activation_crop(up)
         self.offset += len(labels)
@@ -209,11 +217,15 @@ def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 
                          ) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
     """The original's push (:class:`OriginalLoop`): the pushed prototype vectors
     and their high-activation boxes, without changing the model."""
+    was_training = model.ppnet.training
     model.ppnet.eval()
-    loop = OriginalLoop(model)
-    for z, distances, labels in latent_batches(model, push_set, batch_size):
-        loop.update(z, distances, labels)
-    return loop.pushed(), loop.boxes
+    try:
+        loop = OriginalLoop(model)
+        for z, distances, labels in latent_batches(model, push_set, batch_size):
+            loop.update(z, distances, labels)
+        return loop.pushed(), loop.boxes
+    finally:
+        model.ppnet.train(was_training)
 
 
 def _find_high_activation_crop(activation_map, percentile: float = 95) -> tuple[int, int, int, int]:

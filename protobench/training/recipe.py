@@ -55,7 +55,7 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if self.pretrain_head not in ("image", "cells"):
-            raise ProtobenchError(f"[train] pretrain_head must be 'image' or 'cells', "
+            raise ProtobenchError(f"pretrain_head must be 'image' or 'cells', "
                                   f"got {self.pretrain_head!r}")
 
 
@@ -81,7 +81,10 @@ def _build(cls: type, table: dict[str, Any], where: str):
         raise ProtobenchError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                               f"allowed: {', '.join(sorted(names))}")
     table = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    return cls(**table)
+    try:
+        return cls(**table)
+    except ProtobenchError as e:
+        raise ProtobenchError(f"{where}: {e}") from None
 
 
 def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> Recipe:

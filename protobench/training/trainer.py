@@ -98,7 +98,7 @@ def cell_targets(masks: torch.Tensor, labels: torch.Tensor, cells: tuple[int, in
     return torch.where(cover >= 0.5, labels.view(-1, 1, 1), torch.full_like(labels.view(-1, 1, 1), background))
 
 
-def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float,
+def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float, *,
                       head: str = "image", progress: bool = True) -> list["EpochStats"]:
     """Train ``features`` with a temporary head and cross-entropy; the head is thrown away.
 
@@ -112,10 +112,14 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
                   backbone whose every cell sees the whole image learns this
                   way that a cell's features describe what lies under it, as
                   ImageNet features do, instead of the whole image.
+
+    The accuracy in the returned stats is per image ("image") or per cell ("cells").
     """
     if head not in PRETRAIN_HEADS:
         raise ProtobenchError(f"pretrain_head must be one of {', '.join(PRETRAIN_HEADS)}, got {head!r}")
     dataset = loader.dataset
+    if len(dataset) == 0:
+        raise ProtobenchError("cannot pre-train the backbone on an empty data set")
     if head == "cells":
         if not hasattr(dataset, "relevance_mask") or dataset.relevance_mask(0) is None:
             raise ProtobenchError("pretrain_head = 'cells' needs object masks, and this "
@@ -243,7 +247,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     start = time.perf_counter()
     if sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
-                                            sched.pretrain_head, progress)
+                                            head=sched.pretrain_head, progress=progress)
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
     for epoch in epochs:
         if hasattr(train_set, "set_epoch"):
