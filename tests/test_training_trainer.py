@@ -127,6 +127,14 @@ def test_cell_pretraining_needs_masks_and_a_known_head():
     with pytest.raises(ProtobenchError, match="needs object masks"):
         pretrain_backbone(model, unmasked, epochs=1, lr=1e-3, head="cells", progress=False)
 
+    class Cropped(TensorDataset):  # masks that cover every pixel, as cropped images have
+        def relevance_mask(self, i):
+            return torch.ones(32, 32, dtype=torch.bool)
+
+    cropped = DataLoader(Cropped(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 0, 1])), batch_size=2)
+    with pytest.raises(ProtobenchError, match="no background cell"):
+        pretrain_backbone(model, cropped, epochs=1, lr=1e-3, head="cells", progress=False)
+
 
 def test_the_synth_tiny_recipe_trains_well_above_chance(tmp_path, capsys):
     """models/synth-tiny.toml, the recipe for trying the pipeline (4 classes)."""

@@ -150,6 +150,10 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
             else:
                 logits = classifier(z)
                 targets = cell_targets(batch[2].to(model.device), labels, z.shape[-2:], num_classes)
+                if epoch == 0 and n == 0 and not (targets == num_classes).any():
+                    raise ProtobenchError(
+                        "pretrain_head = 'cells' found no background cell in the first batch: the "
+                        "object masks cover the whole image (cropped images?); use pretrain_head = 'image'")
             loss = torch.nn.functional.cross_entropy(logits, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
