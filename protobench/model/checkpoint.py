@@ -9,7 +9,6 @@ code are recognised and imported through :mod:`protobench.model.legacy`.
 
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -31,11 +30,7 @@ def save_checkpoint(model: ProtoPNet, path: str | Path) -> Path:
     payload = {"format": FORMAT, "version": VERSION, "meta": model.meta.to_dict(),
                "state_dict": {k: v.detach().cpu() for k, v in model.ppnet.state_dict().items()}}
 
-    def write(tmp: Path) -> None:
-        torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
-
-    return atomic_write(path, write)
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def _read(path: Path, map_location: Any) -> Any:
