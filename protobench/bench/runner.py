@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -66,7 +65,7 @@ class Configuration:
             parts.append(f"steps{self.steps}")
         if self.quality is not None:
             parts.append(f"q{self.quality}")
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
+        return storage.safe_name("-".join(parts))
 
     def columns(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in CONFIG_COLUMNS}
@@ -119,8 +118,9 @@ def configurations(preset: AttackPreset, model: str, backbone: str,
     """The sweep of one attack on one model, each attack followed by its control."""
     out = []
     if preset.kind == "jpeg":
-        for q in preset.qualities:
-            out.append((Configuration(preset.name, False, model, backbone, quality=int(q)), preset))
+        for q in preset.qualities:  # each configuration compresses at its own quality only
+            out.append((Configuration(preset.name, False, model, backbone, quality=int(q)),
+                        dataclasses.replace(preset, qualities=(int(q),))))
         return out
     step_counts: Sequence[int | None] = suite.steps
     if preset.kind == "noise" or (preset.kind == "whole-image" and preset.method == "fgsm"):
@@ -199,8 +199,6 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
             results = [noise_control(md.model, md.images, batch, preset, generator)]
         else:
             results = run_attack(md.model, md.images, batch, preset, generator)
-            if cfg.quality is not None:
-                results = [r for r in results if r.setting.get("quality") == cfg.quality]
         chunks.append(results[0].x_adv)
     x_adv = torch.cat(chunks)
     seconds = time.perf_counter() - start
@@ -324,7 +322,7 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         backbone = md.model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
-        local_path = parts / f"local-{re.sub(r'[^A-Za-z0-9_.-]+', '_', model_name)}.npz"
+        local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
         if figures and not local_path.exists():
             save_npz(local_path, store_local_analysis(md, suite_obj.local_analysis_k))
         for preset in presets:

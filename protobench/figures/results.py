@@ -25,6 +25,7 @@ from protobench.bench.tables import eps_label  # noqa: E402
 from protobench.errors import ProtobenchError  # noqa: E402
 from protobench.figures.io import save_figure  # noqa: E402
 from protobench.imaging import draw_box, overlay, to_hwc  # noqa: E402
+from protobench.storage import safe_name  # noqa: E402
 
 SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
                  ("peak_moved", "rate", "peak moved (rate)"),
@@ -50,7 +51,7 @@ def make_figures(results_dir: Path) -> list[Path]:
         npz = parts / f"{_config_id(chosen)}.npz"
         if npz.is_file():
             fig = plot_attack_panel(dict(np.load(npz)), _panel_title(chosen))
-            written.append(save_figure(fig, out / f"panel-{attack}-{_safe(model)}.png"))
+            written.append(save_figure(fig, out / f"panel-{attack}-{safe_name(model)}.png"))
     for npz in sorted(parts.glob("local-*.npz")):
         fig = plot_stored_local_analysis(dict(np.load(npz)))
         written.append(save_figure(fig, out / f"local-analysis-{npz.stem[len('local-'):]}.png"))
@@ -135,11 +136,6 @@ def _panel_title(row: pd.Series) -> str:
     setting = (f"quality {int(row['quality'])}" if not pd.isna(row["quality"])
                else f"eps {eps_label(row['eps'])}" + ("" if pd.isna(row["steps"]) else f", {int(row['steps'])} steps"))
     return f"{row['attack']} on {row['model']}, {setting}"
-
-
-def _safe(name: str) -> str:
-    import re
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))
 
 
 def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
