@@ -35,12 +35,12 @@ from protobench.attacks.noise import uniform_noise
 from protobench.attacks.objectives import CrossEntropyObjective, Objective, PrototypeObjective
 from protobench.attacks.presets import AttackPreset, attack_names, load_attack, parse_fraction
 from protobench.attacks.regions import (
-    argmax_cells, cells_in_box, explicit_cells, high_activation_cells, irrelevant_box_cells,
-    irrelevant_cells, pixel_mask,
+    argmax_cells, cells_in_box, explicit_cells, irrelevant_box_cells,
+    irrelevant_cells, pixel_mask, region_cells,
 )
 from protobench.attacks.whole_image import whole_image_attack
 from protobench.errors import ProtobenchError
-from protobench.model.receptive_field import high_activation_box
+from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
 
 __all__ = [
     "AttackPreset", "AttackResult", "MaskedPGD", "Pairs", "attack_names", "jpeg_compress",
@@ -135,8 +135,9 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
     sim = maps[image_index, prototype]  # (N, h, w)
     grid = tuple(sim.shape[-2:])
-    box = high_activation_box(sim, size, preset.percentile)
-    R = high_activation_cells(sim, size, preset.percentile)
+    region = high_activation_mask(sim, size, preset.percentile)  # once for the box and for R
+    box = mask_bounding_box(region)
+    R = region_cells(region, sim)
     relevance, has = _relevance(relevance_masks, len(images), size, images.device)
     I = irrelevant_cells(R, None if relevance is None else relevance[image_index],
                          None if has is None else has[image_index], preset.irrelevant_threshold)

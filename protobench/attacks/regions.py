@@ -97,7 +97,11 @@ def high_activation_cells(sim: torch.Tensor, size: int | tuple[int, int],
     image). sim: (N, h, w) clean similarity maps. Returns (N, h, w) bool,
     never empty.
     """
-    region = high_activation_mask(sim, size, percentile)
+    return region_cells(high_activation_mask(sim, size, percentile), sim)
+
+
+def region_cells(region: torch.Tensor, sim: torch.Tensor) -> torch.Tensor:
+    """The cells at least half covered by a pixel region (N, H, W), plus each map's argmax cell."""
     return (block_fraction(region, tuple(sim.shape[-2:])) >= 0.5) | argmax_cells(sim)
 
 
