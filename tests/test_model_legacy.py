@@ -1,7 +1,6 @@
 """Import of checkpoints written by the original ProtoPNet code."""
 
 import os
-import pickle
 import sys
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import torch
 import protobench
 from protobench.errors import UntrustedCheckpointError
 from protobench.model.legacy import infer_backbone
-from protobench.model.receptive_field import proto_layer_rf_info
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_protopnet"
 ORIGINAL_MODULES = ("model", "resnet_features", "vgg_features")

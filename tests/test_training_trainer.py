@@ -59,7 +59,6 @@ def test_recipe_errors_name_the_bad_key(tmp_path):
 
 
 def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
-    import tomllib  # noqa: F401  (the recipe is written as TOML below)
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(_toml(SHORT))
     out = tmp_path / "tiny.pt"

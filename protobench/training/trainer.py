@@ -19,8 +19,7 @@ import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -246,7 +245,6 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step_size=recipe.lr.joint_step_size,
                                                 gamma=recipe.lr.joint_gamma)
     loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
-    test_loader = DataLoader(test_set, batch_size=sched.test_batch_size, shuffle=False)
     result = TrainingResult(model)
     start = time.perf_counter()
     if sched.pretrain_epochs:
