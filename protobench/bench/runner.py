@@ -41,7 +41,7 @@ from protobench.metrics import pair_metrics, summarize
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box
 from protobench.paths import MODELS_DIR, RESULTS_DIR, file_digest, model_checkpoint
-from protobench.training import model_data_source
+from protobench.training import DataSource, model_split
 
 
 @dataclass(frozen=True)
@@ -83,34 +83,23 @@ class RunResult:
 # ------------------------------------------------------------ inputs
 @dataclass
 class ModelData:
-    name: str
     model: ProtoPNet
-    images: torch.Tensor          # (B, 3, H, W) in [0, 1]
+    images: torch.Tensor          # (B, 3, H, W) in [0, 1], the first B images of the split
     labels: torch.Tensor          # (B,)
     relevance: list[torch.Tensor | None]
-    dataset_index: torch.Tensor   # (B,) index of each image in its split
-    push_set: Any
-    dataset: str
+    source: DataSource            # where they come from (and the push set, when needed)
 
 
-def load_model_data(name: str, suite: Suite, device: torch.device, dataset: str | None,
-                    data_root: str | None) -> ModelData:
-    """The model and the first ``suite.images`` images of its data set."""
-    model = protobench.load(name, device=str(device))
-    source = model_data_source(model, dataset, data_root)
-    if source is None:
-        raise ProtobenchError(f"model {name} records no data set; pass --dataset (and --data-root)")
-    data = source.load(suite.split)
-    if len(data.classes) != len(model.meta.classes):
-        raise ProtobenchError(f"model {name} has {len(model.meta.classes)} classes, the "
-                              f"{source.dataset} data set {len(data.classes)}")
+def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.device,
+                    dataset: str | None, data_root: str | None) -> ModelData:
+    """The first ``suite.images`` images of the model's data set."""
+    source, data = model_split(model, suite.split, dataset, data_root, name)
     n = min(suite.images, len(data))
     items = [data[i] for i in range(n)]
     images = torch.stack([x for x, _ in items]).to(device)
     labels = torch.tensor([y for _, y in items], device=device)
     relevance = [data.relevance_mask(i) for i in range(n)]
-    push = source.load("push") if model.meta.push_records else None
-    return ModelData(name, model, images, labels, relevance, torch.arange(n), push, source.dataset)
+    return ModelData(model, images, labels, relevance, source)
 
 
 def configurations(preset: AttackPreset, model: str, backbone: str,
@@ -205,14 +194,14 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     metrics, sim_after = measure(md.model, md.images, pairs, x_adv, batch_size)
     rows = pd.DataFrame(metrics.to_dict())
     rows.insert(0, "prototype", pairs.prototype.cpu().numpy())
-    rows.insert(0, "image", md.dataset_index[pairs.image_index.cpu()].numpy())
+    rows.insert(0, "image", pairs.image_index.cpu().numpy())  # = the index in the split
     for k, v in reversed(list(cfg.columns().items())):
         rows.insert(0, k, v)
     rows["has_relevance"] = pairs.has_relevance.cpu().numpy()
     rows["seconds"] = seconds / max(len(pairs), 1)
     k = min(panels, len(pairs))
     panel = {
-        "image": md.dataset_index[pairs.image_index[:k].cpu()].numpy(),
+        "image": pairs.image_index[:k].cpu().numpy(),
         "prototype": pairs.prototype[:k].cpu().numpy(),
         "label": pairs.label[:k].cpu().numpy(),
         "x": md.images[pairs.image_index[:k]].cpu().numpy(),
@@ -232,11 +221,12 @@ def store_local_analysis(md: ModelData, k: int) -> dict[str, np.ndarray]:
     """Arrays of one "this looks like that" figure, so figures never need the model."""
     analysis = local_analysis(md.model, md.images[0], int(md.labels[0]), k)
     ev = analysis.evidence
+    push_set = md.source.load("push") if md.model.meta.push_records else None
     crops = np.zeros((len(ev), 3, md.model.img_size, md.model.img_size), dtype=np.float32)
     source_boxes = np.zeros((len(ev), 4), dtype=np.int64)
     for i, e in enumerate(ev):
-        if md.push_set is not None and e.source_image is not None:
-            crops[i] = md.push_set[e.source_image][0].numpy()
+        if push_set is not None and e.source_image is not None:
+            crops[i] = push_set[e.source_image][0].numpy()
             source_boxes[i] = e.source_box
     return {
         "image": analysis.image.numpy(), "label": np.array(analysis.label),
@@ -318,10 +308,11 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     computed, skipped = [], []
     timings: dict[str, float] = {}
     for model_name in suite_obj.models:
-        md = load_model_data(model_name, suite_obj, dev, dataset, data_root)
-        backbone = md.model.meta.architecture.backbone
+        model = protobench.load(model_name, device=str(dev))
+        backbone = model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
+        md = load_model_data(model_name, model, suite_obj, dev, dataset, data_root)
         local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
         if figures and not local_path.exists():
             save_npz(local_path, store_local_analysis(md, suite_obj.local_analysis_k))

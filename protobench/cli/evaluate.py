@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from protobench.errors import ProtobenchError, cli_entry
+from protobench.errors import cli_entry
 
 
 @cli_entry
@@ -22,21 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     import protobench
     from protobench.devices import resolve_device
     from protobench.training.quality import prototypes_on_object
-    from protobench.training import model_data_source
+    from protobench.training import model_split
     from protobench.training.trainer import accuracy
 
     device = resolve_device(args.device)
     model = protobench.load(args.model, device=str(device))
-    source = model_data_source(model, args.dataset, args.data_root)
-    if source is None:
-        raise ProtobenchError(f"{args.model} records no data set; pass --dataset (and --data-root)")
+    source, data = model_split(model, args.split, args.dataset, args.data_root, str(args.model))
     dataset = source.dataset
-    data = source.load(args.split)
-    if len(data.classes) != len(model.meta.classes):
-        raise ProtobenchError(f"the model has {len(model.meta.classes)} classes, "
-                              f"the {dataset} data set {len(data.classes)}")
     acc = accuracy(model, data)
-    push = source.load("push")
+    push = source.load("push") if model.meta.push_records else None
     report = {"model": model.meta.name or str(args.model), "dataset": dataset, "split": args.split,
               "images": len(data), "accuracy": round(acc, 4),
               "prototypes_on_object": prototypes_on_object(model.meta.push_records, push)}

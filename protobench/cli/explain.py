@@ -34,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
     model = protobench.load(args.model, device=str(resolve_device(args.device)))
     source = model_data_source(model)
-    push, test = (source.load("push"), source.load("test")) if source else (None, None)
+    push = source.load("push") if source else None
     if args.image.isdigit():
-        if test is None:
+        if source is None:
             raise ProtobenchError("this model records no data set; pass --image PATH")
+        test = source.load("test")
         index = int(args.image)
         if index >= len(test):
             raise ProtobenchError(f"--image {index}: the test split has {len(test)} images")

@@ -57,4 +57,20 @@ def model_data_source(model, dataset: str | None = None, data_root: str | None =
                       dict(recipe.data_options))
 
 
-__all__ = ["DataSource", "Recipe", "RecipeData", "load_recipe", "model_data_source", "recipe_data"]
+def model_split(model, split: str, dataset: str | None = None, data_root: str | None = None,
+                name: str | None = None) -> tuple[DataSource, Dataset]:
+    """The model's data source and one split of it, checked against the model's classes."""
+    from protobench.errors import ProtobenchError
+
+    name = name or model.meta.name or "the model"
+    source = model_data_source(model, dataset, data_root)
+    if source is None:
+        raise ProtobenchError(f"model {name} records no data set; pass --dataset (and --data-root)")
+    data = source.load(split)
+    if len(data.classes) != len(model.meta.classes):
+        raise ProtobenchError(f"model {name} has {len(model.meta.classes)} classes, the "
+                              f"{source.dataset} data set {len(data.classes)}")
+    return source, data
+
+
+__all__ = ["DataSource", "Recipe", "RecipeData", "load_recipe", "model_data_source", "model_split", "recipe_data"]
