@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -19,27 +20,21 @@ def safe_name(name: object) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
 
-    The file gets the permissions a plain ``open`` would give it (mkstemp's are private).
+    The file gets the permissions a plain ``open`` would give it (the umask's;
+    ``tempfile.mkstemp`` would make it private).
     """
     path = Path(path)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as err:
         raise ProtobenchError(f"cannot write {path}: {err.strerror}") from None
-    os.close(fd)
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())
+        write(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
