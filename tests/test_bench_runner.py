@@ -105,13 +105,15 @@ def test_batches_never_split_an_image_and_another_batch_size_is_another_run(tmp_
     assert "suite.batch_size: 64 -> 3" in capsys.readouterr().err
 
 
-def test_suite_batch_size_must_be_a_positive_integer():
+def test_suite_batch_size_and_seed_must_be_integers_in_range():
     from protobench.bench.suite import load_suite
     from protobench.errors import ProtobenchError
     assert load_suite("default").batch_size == 64
     for bad in (0, 2.5, True):
         with pytest.raises(ProtobenchError, match="batch_size"):
             load_suite("default", batch_size=bad)
+    with pytest.raises(ProtobenchError, match="seed -1 must be an integer >= 0"):
+        load_suite("default", seed=-1)
 
 
 def test_an_unknown_model_writes_nothing(tmp_path, capsys):
@@ -180,6 +182,7 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path):
     (["--eps", "2/255,x"], "eps"),
     (["--eps", "1.5"], "outside [0, 1]"),
     (["--steps", "0"], "steps"),
+    (["--seed", "-1"], "seed -1"),
     (["--backbone", "resnet19"], "unknown backbone 'resnet19'"),
     (["--dataset", "folder", "--data-root", "/nonexistent/data"], "/nonexistent/data"),
     (["--model", "no-such-model"], "no-such-model"),

@@ -48,8 +48,10 @@ class Suite:
                 raise ProtobenchError(f"steps {s!r} must be integers >= 1")
         if self.images < 1:
             raise ProtobenchError(f"images {self.images!r} must be >= 1")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ProtobenchError(f"batch_size {self.batch_size!r} must be an integer >= 1")
+        for name, lowest in (("batch_size", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ProtobenchError(f"{name} {value!r} must be an integer >= {lowest}")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

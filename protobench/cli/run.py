@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from protobench.errors import ProtobenchError, cli_entry
+from protobench.errors import cli_entry
 
 
 def _positive_int(text: str) -> int:
@@ -56,8 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.seed is not None and args.seed < 0:
-        raise ProtobenchError(f"--seed must be >= 0, got {args.seed}")
 
     from protobench.bench.runner import run
     from protobench.bench.tables import headline_table, to_markdown
