@@ -28,7 +28,9 @@ test: venv
 clean:
 	rm -rf $(VENV) *.egg-info
 
-# The CI regression gate: the small fixed configuration against results/baselines/ci.csv.
+# The CI regression gate: the small fixed configuration against results/baselines/ci.csv,
+# computed afresh (a resumed run could hold numbers of older code).
 regress: venv
+	rm -rf results/ci
 	$(PY) -m protobench.run --suite ci --out results/ci --quiet --no-figures
 	$(PY) -m protobench.regress results/ci --baseline results/baselines/ci.csv
