@@ -14,7 +14,6 @@ deliberately, for the metrics the tolerance file names.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pandas as pd
 from protobench.storage import write_csv
 from protobench.bench.tables import CONFIG_COLUMNS
 from protobench.errors import ProtobenchError
+from protobench.paths import read_toml
 
 KEY_COLUMNS = [c for c in CONFIG_COLUMNS if c != "backbone"]
 
@@ -54,10 +54,7 @@ def load_tolerances(baseline: Path) -> dict[str, float]:
     path = tolerances_path(baseline)
     if not path.is_file():
         raise ProtobenchError(f"no tolerances for baseline {baseline}: {path} is missing")
-    try:
-        table = tomllib.loads(path.read_text()).get("tolerances", {})
-    except tomllib.TOMLDecodeError as err:
-        raise ProtobenchError(f"{path}: not valid TOML ({err})") from None
+    table = read_toml(path).get("tolerances", {})
     bad = [k for k, v in table.items() if not isinstance(v, (int, float)) or v < 0]
     if not table or bad:
         raise ProtobenchError(f"{path}: [tolerances] must map metric names to absolute "
