@@ -48,16 +48,24 @@ def read_toml(path: Path) -> dict[str, Any]:
 def model_checkpoint(name_or_path: str | Path) -> Path:
     """The checkpoint a model argument means: ``models/<name>.pt`` for a name, else the path.
 
-    A name with a recipe but no trained checkpoint is an error that says how to train it.
+    A checkpoint that does not exist is an error; for a name with a recipe but
+    no trained checkpoint it says how to train it, for another name it lists
+    the trained models.
     """
     path = Path(name_or_path)
     if path.suffix or path.is_file():
+        if not path.is_file():
+            raise ProtobenchError(f"checkpoint {path} does not exist")
         return path
     path = MODELS_DIR / f"{name_or_path}.pt"
-    if not path.exists() and (MODELS_DIR / f"{name_or_path}.toml").exists():
+    if path.is_file():
+        return path
+    if (MODELS_DIR / f"{name_or_path}.toml").exists():
         raise ProtobenchError(f"model {name_or_path!r} has no trained checkpoint {path}; "
                               f"train it with: python -m protobench.train --model {name_or_path}")
-    return path
+    known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.pt")))
+    raise ProtobenchError(f"unknown model {name_or_path!r}: checkpoint {path} does not exist "
+                          f"(trained models: {known})")
 
 
 def file_digest(path: Path) -> str:

@@ -40,7 +40,7 @@ from protobench.explanations import local_analysis
 from protobench.metrics import pair_metrics, summarize
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box
-from protobench.paths import MODELS_DIR, RESULTS_DIR, file_digest, model_checkpoint
+from protobench.paths import RESULTS_DIR, file_digest, model_checkpoint
 from protobench.training import DataSource, model_split
 
 
@@ -294,7 +294,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     if out is None:
         name = "+".join(attacks) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
         out = RESULTS_DIR / name
-    checkpoints = _checkpoint_digests(suite_obj.models)  # a retrained model is a different run
+    # an unknown model fails here, before any file; a retrained model is a different run
+    checkpoints = {m: file_digest(model_checkpoint(m)) for m in suite_obj.models}
     _check_backbones(backbones)
     out = storage.check_writable(out)
     parts = storage.check_writable(out / "parts")
@@ -354,18 +355,6 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         from protobench.figures import make_figures
         make_figures(out)
     return RunResult(out, summary, computed, skipped, time.perf_counter() - start)
-
-
-def _checkpoint_digests(models: Sequence[str]) -> dict[str, str]:
-    """SHA-256 of every model's checkpoint; an unknown model is an error here, before any file."""
-    digests = {}
-    for name in models:
-        path = model_checkpoint(name)
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.pt")))
-            raise ProtobenchError(f"unknown model {name!r}: no checkpoint {path} (trained models: {known})")
-        digests[name] = file_digest(path)
-    return digests
 
 
 def _check_backbones(backbones: Sequence[str] | None) -> None:
