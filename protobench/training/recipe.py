@@ -38,6 +38,9 @@ class LearningRates:
     joint_gamma: float = 0.1
 
 
+PRETRAIN_HEADS = ("image", "cells")  # see trainer.pretrain_backbone
+
+
 @dataclass(frozen=True)
 class Schedule:
     seed: int = 0
@@ -54,7 +57,7 @@ class Schedule:
     class_specific_push: bool = True
 
     def __post_init__(self) -> None:
-        if self.pretrain_head not in ("image", "cells"):
+        if self.pretrain_head not in PRETRAIN_HEADS:
             raise ProtobenchError(f"pretrain_head must be 'image' or 'cells', "
                                   f"got {self.pretrain_head!r}")
 

@@ -31,7 +31,7 @@ from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.losses import LossCoefficients, protopnet_loss
 from protobench.training.push import PushRecord, push_prototypes
-from protobench.training.recipe import LearningRates, Recipe
+from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -70,9 +70,6 @@ def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Op
         ]),
         "last": torch.optim.Adam([{"params": ppnet.last_layer.parameters(), "lr": lr.last_layer}]),
     }
-
-
-PRETRAIN_HEADS = ("image", "cells")
 
 
 class _WithRelevance(Dataset):
@@ -178,34 +175,32 @@ class EpochStats:
     seconds: float
 
 
-def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer | None,
+def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
               coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True) -> EpochStats:
-    """One pass over ``loader``; trains when ``optimizer`` is given, else evaluates."""
+    """One training pass over ``loader``."""
     ppnet = model.ppnet
-    ppnet.train(optimizer is not None)
+    ppnet.train()
     sums = {"loss": 0.0, "ce": 0.0, "clst": 0.0, "sep": 0.0, "l1": 0.0}
     correct = n = 0
     start = time.perf_counter()
     bar = tqdm(loader, desc=f"{stage:>5} {epoch:3d}", leave=False, disable=not progress)
-    with torch.set_grad_enabled(optimizer is not None):
-        for images, labels in bar:
-            images, labels = images.to(model.device), labels.to(model.device)
-            logits, min_distances = ppnet(model.normalize(images))
-            loss, terms = protopnet_loss(logits, min_distances, labels,
-                                         ppnet.prototype_class_identity, ppnet.last_layer.weight,
-                                         ppnet.prototype_shape, coefs)
-            if optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            b = labels.numel()
-            n += b
-            correct += (logits.argmax(1) == labels).sum().item()
-            sums["loss"] += loss.item() * b
-            for k, v in terms.items():
-                sums[k] += v * b
-            bar.set_postfix(acc=f"{correct / n:.3f}", ce=f"{terms['ce']:.3f}",
-                            clst=f"{terms['clst']:.3f}", sep=f"{terms['sep']:.3f}")
+    for images, labels in bar:
+        images, labels = images.to(model.device), labels.to(model.device)
+        logits, min_distances = ppnet(model.normalize(images))
+        loss, terms = protopnet_loss(logits, min_distances, labels,
+                                     ppnet.prototype_class_identity, ppnet.last_layer.weight,
+                                     ppnet.prototype_shape, coefs)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        b = labels.numel()
+        n += b
+        correct += (logits.argmax(1) == labels).sum().item()
+        sums["loss"] += loss.item() * b
+        for k, v in terms.items():
+            sums[k] += v * b
+        bar.set_postfix(acc=f"{correct / n:.3f}", ce=f"{terms['ce']:.3f}",
+                        clst=f"{terms['clst']:.3f}", sep=f"{terms['sep']:.3f}")
     return EpochStats(stage, epoch, correct / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
                       seconds=time.perf_counter() - start)
 
@@ -251,6 +246,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
                                             head=sched.pretrain_head, progress=progress)
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
+    test = None  # test accuracy of the model as last evaluated
     for epoch in epochs:
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
@@ -260,8 +256,9 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
         if stage == "joint":
             scheduler.step()
         result.history.append(stats)
-        test = accuracy(model, test_set, sched.test_batch_size)
-        epochs.set_postfix(stage=stage, train_acc=f"{stats.accuracy:.3f}", test_acc=f"{test:.3f}")
+        if progress or epoch in sched.push_epochs or epoch == sched.epochs - 1:  # shown or logged
+            test = accuracy(model, test_set, sched.test_batch_size)
+            epochs.set_postfix(stage=stage, train_acc=f"{stats.accuracy:.3f}", test_acc=f"{test:.3f}")
         if epoch in sched.push_epochs:
             result.push_records = push_prototypes(model, push_set, sched.push_batch_size,
                                                   sched.class_specific_push)
@@ -270,12 +267,13 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             for i in range(sched.last_layer_epochs):
                 result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
                                                 "last", i, progress))
-            final = accuracy(model, test_set, sched.test_batch_size)
-            log(f"epoch {epoch}: test accuracy {test:.3f} before push, {pushed:.3f} after push, "
-                f"{final:.3f} after last-layer training")
+            before, test = test, accuracy(model, test_set, sched.test_batch_size)
+            log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
+                f"{test:.3f} after last-layer training")
     set_stage(ppnet, "joint")
     model.eval()
-    result.test_accuracy = accuracy(model, test_set, sched.test_batch_size)
+    # the model as last evaluated, after the last epoch (and its push)
+    result.test_accuracy = test if test is not None else accuracy(model, test_set, sched.test_batch_size)
     result.seconds = time.perf_counter() - start
     model.meta.push_records = [r.to_dict() for r in result.push_records]
     model.meta.history = {
