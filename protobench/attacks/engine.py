@@ -9,13 +9,13 @@ clean value bit for bit.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
 from protobench.errors import ProtobenchError
+from protobench.model.modes import frozen
 
 NORMS = ("Linf", "L2")
 
@@ -26,22 +26,6 @@ ZERO_GRADIENT = (
     "first step, for every pair: the attack cannot move. The objective must depend on the "
     "image through differentiable operations (no argmax, rounding, detach or constant "
     "similarity maps)")
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and ``requires_grad=False`` on every parameter; both restored on exit."""
-    training = model.training
-    flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
-        model.train(training)
 
 
 def check_budget(norm: str, eps: float, alpha: float, steps: int, restarts: int = 1) -> None:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from protobench.model.modes import frozen
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box, rf_box
 
@@ -133,16 +134,12 @@ def push_prototypes(model: ProtoPNet, push_set: Dataset, batch_size: int = 100,
     ``push_set`` yields (image in [0, 1], label) without augmentation.
     """
     ppnet = model.ppnet
-    was_training = ppnet.training
-    ppnet.eval()
-    try:
+    with frozen(ppnet):
         search = NearestPatches(model, class_specific)
         for z, distances, labels in latent_batches(model, push_set, batch_size):
             search.update(z, distances, labels)
         ppnet.prototype_vectors.data[search.found] = search.patch[search.found]
         return search.records()
-    finally:
-        ppnet.train(was_training)
 
 
 class OriginalLoop:
@@ -217,15 +214,11 @@ def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 
                          ) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
     """The original's push (:class:`OriginalLoop`): the pushed prototype vectors
     and their high-activation boxes, without changing the model."""
-    was_training = model.ppnet.training
-    model.ppnet.eval()
-    try:
+    with frozen(model.ppnet):
         loop = OriginalLoop(model)
         for z, distances, labels in latent_batches(model, push_set, batch_size):
             loop.update(z, distances, labels)
         return loop.pushed(), loop.boxes
-    finally:
-        model.ppnet.train(was_training)
 
 
 def _find_high_activation_crop(activation_map, percentile: float = 95) -> tuple[int, int, int, int]:
