@@ -17,33 +17,14 @@ The one-at-a-time time is measured on the first --single pairs and scaled.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from typing import Callable
 
 import torch
+from timing import timed
 
 import protobench
 from protobench.attacks import MaskedPGD, load_attack, make_objective, select_pairs
 from protobench.attacks.engine import frozen
 from protobench.model import Architecture, ProtoPNet
-
-
-def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs, after one warm-up run."""
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ SPEC section 8: at least 10x faster on the same model and data.
 
     python benchmarks/push_speed.py [--backbone smallcnn] [--classes 10] [--device cpu]
 
-Prints both times (median of --repeats runs) and their ratio, twice:
+Prints both times (median of --repeats runs, after a warm-up run) and their
+ratio, twice:
 
 - whole push: data loading, the backbone's forward pass and the search;
 - search only: the same batches of latents (z, distances, labels), computed
@@ -18,29 +19,15 @@ Checks that both push the same prototypes with the same boxes.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import timed
 
 from protobench.data import load_dataset
 from protobench.model import Architecture, ProtoPNet
 from protobench.training.push import (
     NearestPatches, OriginalLoop, latent_batches, push_prototypes, push_prototypes_loop,
 )
-
-
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -59,7 +46,8 @@ def main() -> None:
                         train_per_class=args.images_per_class)
     arch = Architecture(backbone=args.backbone, img_size=args.img_size, num_classes=args.classes,
                         prototypes_per_class=args.prototypes_per_class)
-    model = ProtoPNet.build(arch).to(args.device).eval()
+    device = torch.device(args.device)
+    model = ProtoPNet.build(arch).to(device).eval()
     start = model.ppnet.prototype_vectors.detach().clone()
 
     def vectorised():
@@ -81,10 +69,10 @@ def main() -> None:
             loop.update(*batch)
         return loop
 
-    t_loop = timed(lambda: push_prototypes_loop(model, data), args.repeats)
-    t_vec = timed(vectorised, args.repeats)
-    s_loop = timed(search_loop, args.repeats)
-    s_vec = timed(search_vectorised, args.repeats)
+    t_loop = timed(lambda: push_prototypes_loop(model, data), args.repeats, device)
+    t_vec = timed(vectorised, args.repeats, device)
+    s_loop = timed(search_loop, args.repeats, device)
+    s_vec = timed(search_vectorised, args.repeats, device)
 
     model.ppnet.prototype_vectors.data.copy_(start)
     reference, boxes = push_prototypes_loop(model, data)
