@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from protobench.data.base import ImageDataset
 from protobench.errors import ProtobenchError
 
 OPERATIONS = ("rotate", "skew", "shear")
@@ -146,7 +146,7 @@ def augment(image: torch.Tensor, rng: np.random.Generator,
     return warp_image(image, random_transform(rng, w, h, config)[0])
 
 
-class Augmented(Dataset):
+class Augmented(ImageDataset):
     """``dataset`` with every image augmented anew each epoch; labels unchanged.
 
     Image ``i`` in epoch ``e`` is augmented with the random stream
@@ -165,15 +165,9 @@ class Augmented(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
     def transform(self, i: int) -> tuple[np.ndarray, str]:
         """(3x3 homography, operation) applied to image ``i`` in the current epoch."""
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"index {i} out of range for a data set of {n} images")
-        rng = np.random.default_rng([self.seed, self.epoch, int(i) % n])
+        rng = np.random.default_rng([self.seed, self.epoch, self.index(i)])
         return random_transform(rng, self.img_size, self.img_size, self.config)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
