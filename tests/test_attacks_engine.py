@@ -168,3 +168,79 @@ def test_cuda_gives_the_cpu_numbers(model):
     for out in (gpu.cpu(), started.cpu()):
         assert torch.equal(out[outside], x[outside])
         assert (out - x).abs().max() <= 8 / 255 + 1e-6
+
+
+def margin_pairs(n=4, seed=0):
+    """Pairs with a target-margin objective: move the peak into the last row of cells."""
+    x, mask, _ = pairs(n, seed)
+    T = torch.zeros(n, 4, 4, dtype=torch.bool)
+    T[:, 3, :] = True
+    mask = torch.ones_like(mask)
+    return x, mask, PrototypeObjective("target-margin", torch.arange(n) % 6, ~T, T)
+
+
+@pytest.mark.parametrize("norm,eps", [("Linf", 8 / 255), ("L2", 0.5)])
+def test_apgd_stays_in_the_mask_and_the_ball_and_returns_its_best_point(model, norm, eps):
+    from protobench.attacks.engine import MaskedAPGD
+    x, mask, objective = pairs()
+    x_adv, values = MaskedAPGD(model, norm=norm, eps=eps, steps=10)(
+        x, mask, objective, torch.Generator().manual_seed(1))
+    outside = ~mask.expand_as(x)
+    assert torch.equal(x_adv[outside], x[outside])
+    delta = (x_adv - x).flatten(1)
+    if norm == "Linf":
+        assert delta.abs().amax() <= eps + 1e-6
+    else:
+        assert (delta.norm(dim=1) <= eps * (1 + 1e-5)).all()
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    torch.testing.assert_close(values, objective(model, x_adv))
+
+
+def test_apgd_is_at_least_as_strong_as_pgd_on_the_same_budget(model):
+    """APGD keeps its best point and adapts its step; on a margin objective it
+    ends at least as high as fixed-step PGD, on average over pairs."""
+    from protobench.attacks.engine import MaskedAPGD
+    x, mask, objective = margin_pairs(n=8)
+    _, pgd = MaskedPGD(model, eps=4 / 255, alpha=1 / 255, steps=20, random_start=False)(
+        x, mask, objective)
+    _, apgd = MaskedAPGD(model, eps=4 / 255, steps=20, random_start=False)(x, mask, objective)
+    clean = objective(model, x)
+    assert (apgd > clean).all()
+    assert apgd.mean() >= pgd.mean() - 1e-6
+
+
+def test_apgd_halves_the_step_of_an_oscillating_pair():
+    """On f(x) = -|x - c| with a step too large to land on c, the objective
+    oscillates, the step size halves at the checkpoints, and APGD gets closer
+    than the first step size allows."""
+    from protobench.attacks.engine import MaskedAPGD
+
+    class Distance(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    x = torch.full((1, 3, 2, 2), 0.5)
+    target = 0.5 + 0.013
+
+    def objective(model, z):
+        return -(z - target).abs().flatten(1).sum(dim=1)
+
+    mask = torch.ones(1, 1, 2, 2, dtype=torch.bool)
+    x_adv, value = MaskedAPGD(Distance(), eps=0.1, steps=50, random_start=False)(x, mask, objective)
+    assert (x_adv - target).abs().max() < 0.2 * 0.013  # eta started at 0.2, 15x the distance
+
+
+def test_restarts_keep_the_best_success_score_not_the_best_objective(model):
+    x, mask, objective = pairs()
+    T = torch.zeros(4, 4, 4, dtype=torch.bool)
+    T[:, 0, 0] = True
+
+    def success(m, z):                         # a score unrelated to the objective
+        return -(z - x).abs().flatten(1).sum(dim=1)
+
+    one = MaskedPGD(model, eps=16 / 255, alpha=4 / 255, steps=2, restarts=1)
+    three = MaskedPGD(model, eps=16 / 255, alpha=4 / 255, steps=2, restarts=3)
+    _, s1 = one(x, mask, objective, torch.Generator().manual_seed(0), success)
+    x3, s3 = three(x, mask, objective, torch.Generator().manual_seed(0), success)
+    assert (s3 >= s1).all()
+    torch.testing.assert_close(s3, success(model, x3))

@@ -69,3 +69,29 @@ def test_cross_entropy_objective_is_per_image():
     values = CrossEntropyObjective(labels)(model, x)
     assert values.shape == (3,)
     torch.testing.assert_close(values.mean(), torch.nn.functional.cross_entropy(model(x), labels))
+
+
+def test_margins_are_the_success_criteria():
+    from protobench.attacks.objectives import box_margin, region_margin, smooth_max, target_margin
+    sim, R, T = maps_and_regions()
+    # pair 0: max over T = 2, elsewhere 4; pair 1: max over T = 0, elsewhere 0.5
+    torch.testing.assert_close(target_margin(sim, R, T), torch.tensor([-2.0, -0.5]))
+    # box-margin: max outside the box (source) minus max inside
+    torch.testing.assert_close(box_margin(sim, R, T), torch.tensor([3.0 - 4.0, 0.0 - 0.5]))
+    torch.testing.assert_close(region_margin(sim, ~R), box_margin(sim, R, T))
+    # the smooth max is an upper bound within tau * log(#cells), and tends to the max
+    for tau in (1.0, 0.1, 0.01):
+        smooth = smooth_max(sim, T, tau)
+        exact = smooth_max(sim, T)
+        assert (smooth >= exact).all() and (smooth <= exact + tau * torch.log(torch.tensor(3.0))).all()
+    torch.testing.assert_close(smooth_max(sim, T, 1e-4), smooth_max(sim, T), atol=1e-3, rtol=0)
+
+
+def test_a_smooth_margin_gives_every_target_cell_a_gradient():
+    sim, R, T = maps_and_regions()
+    sim = sim.clone().requires_grad_(True)
+    from protobench.attacks.objectives import target_margin
+    exact, = torch.autograd.grad(target_margin(sim, R, T).sum(), sim)
+    assert (exact[0][T[0]] != 0).sum() == 1             # only the argmax of T (pair 0: no tie)
+    smooth, = torch.autograd.grad(target_margin(sim, R, T, temperature=1.0).sum(), sim)
+    assert (smooth[T] > 0).all()

@@ -140,3 +140,36 @@ def test_noise_preset_runs_the_control(model, batch):
     [result] = run_attack(model, images, pairs, preset, torch.Generator().manual_seed(3))
     again = noise_control(model, images, pairs, preset, torch.Generator().manual_seed(3))
     assert result.attack == "noise" and torch.equal(result.x_adv, again.x_adv)
+
+
+def test_ensemble_is_never_weaker_than_any_member_per_pair(model, batch):
+    """AutoAttack's rule: per pair the ensemble keeps the member image with the
+    largest success margin, so its margin is the max over its members' and its
+    image is one of theirs."""
+    from protobench.attacks import PeakMargin
+    images, labels, relevance = batch
+    preset = load_attack("auto-local", steps=3, k=2)
+    pairs = select_pairs(model, images, labels, relevance, preset)
+    result, = run_attack(model, images, pairs, preset, torch.Generator().manual_seed(0))
+    assert len(result.members) == len(preset.members) >= 2
+    margin = PeakMargin(pairs.prototype, pairs.irrelevant)
+    with torch.no_grad():
+        ours = margin(model, result.x_adv)
+        theirs = torch.stack([margin(model, r.x_adv) for r in result.members])
+    torch.testing.assert_close(ours, theirs.amax(dim=0))
+    torch.testing.assert_close(result.objective, ours)
+    for i, m in enumerate(result.member.tolist()):
+        assert torch.equal(result.x_adv[i], result.members[m].x_adv[i])
+    outside = ~pairs.mask.expand_as(result.x_adv)
+    assert torch.equal(result.x_adv[outside], images[pairs.image_index][outside])
+
+
+def test_box_margin_and_in_target_margins_use_their_own_regions(model, batch):
+    from protobench.attacks import success_margin
+    images, labels, relevance = batch
+    preset = load_attack("pgd-local", objective="box-margin")
+    pairs = select_pairs(model, images, labels, relevance, preset)
+    assert preset.success_criterion == "out-of-box"
+    margin = success_margin(preset, pairs)
+    assert torch.equal(margin.region, ~pairs.box_cells)
+    assert success_margin(load_attack("pgd-suppress"), pairs) is None   # the objective itself

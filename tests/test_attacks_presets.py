@@ -31,7 +31,8 @@ def test_the_other_presets_follow_the_spec():
     assert load_attack("pgd-outside").mask == "outside"
     assert load_attack("pgd-suppress").mask == "high-activation"
     assert load_attack("pgd-head-on-stomach").mask == "target"
-    assert load_attack("pgd-head-on-stomach").target == "irrelevant-box"
+    assert load_attack("pgd-head-on-stomach").target in ("most-similar", "farthest")
+    assert load_attack("pgd-local", target="irrelevant-box").target == "farthest"  # old name
     assert {load_attack(n).method for n in ("pgd-global", "fgsm", "apgd")} == {"pgd", "fgsm", "apgd"}
     assert load_attack("jpeg").qualities
     assert load_attack("noise").kind == "noise"
@@ -76,6 +77,11 @@ def test_unknown_attack_lists_the_presets():
     (dict(mask="everywhere"), "unknown mask 'everywhere'.*high-activation"),
     (dict(kind="magic"), "unknown kind 'magic'.*masked-pgd"),
     (dict(target="nowhere"), "unknown target 'nowhere'"),
+    (dict(method="fgsm"), "unknown method 'fgsm'.*pgd, apgd"),
+    (dict(temperature=-1), "temperature=-1.0"),
+    (dict(temperature=0.5), "objective='displace'.*target-margin, box-margin when temperature"),
+    (dict(success="always"), "unknown success 'always'.*in-target"),
+    (dict(members=[{"objective": "raise"}]), "members=.*empty unless kind = 'ensemble'"),
     (dict(prototypes="best"), "prototypes='best'.*top-k"),
     (dict(k=0), "k=0"),
     (dict(margin=-1), "margin=-1"),
@@ -123,3 +129,27 @@ def test_an_empty_mask_is_refused_with_the_pair_named():
 
 def test_defaults_are_valid():
     assert AttackPreset().kind == "masked-pgd"
+
+
+def test_ensemble_members_inherit_the_threat_model(tmp_path):
+    p = load_attack("auto-local", eps="4/255", steps=7)
+    members = p.member_presets()
+    assert p.kind == "ensemble" and len(members) >= 4
+    assert {(m.kind, m.mask, m.eps, m.steps, m.norm, m.success_criterion) for m in members} == {
+        ("masked-pgd", "high-activation", 4 / 255, 7, "Linf", "irrelevant")}
+    assert {m.method for m in members} == {"pgd", "apgd"}
+    assert "displace" in {m.objective for m in members}     # Hoffmann's objective is a member
+    assert p.to_dict()["members"][0]["objective"] == "displace"
+
+
+@pytest.mark.parametrize("members,match", [
+    ([], "members=.*non-empty"),
+    ([{"eps": "16/255"}], "member 0 sets eps; a member inherits the ensemble's threat model"),
+    ([{"objective": "cross-entropy"}], "member 0 .*cross-entropy"),
+    ("pgd", "members='pgd' must be a list of tables"),
+])
+def test_bad_ensembles_are_refused(members, match):
+    with pytest.raises(ProtobenchError, match=match):
+        load_attack("auto-local", members=members)
+    with pytest.raises(ProtobenchError, match="success='objective'"):
+        load_attack("auto-local", success="objective")

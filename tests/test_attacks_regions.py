@@ -3,7 +3,7 @@ import torch
 
 from protobench.attacks.regions import (
     argmax_cells, block_fraction, cells_in_box, cells_to_pixels, explicit_cells,
-    high_activation_cells, irrelevant_box_cells, irrelevant_cells, pixel_mask,
+    farthest_window, high_activation_cells, irrelevant_cells, most_similar_window, pixel_mask,
 )
 from protobench.errors import ProtobenchError
 from protobench.model.receptive_field import high_activation_box
@@ -81,10 +81,10 @@ def test_irrelevant_box_picks_the_fullest_window_farthest_from_the_peak():
     candidates[0, 4, 4] = True
     peak = torch.zeros(1, 8, 8, dtype=torch.bool)
     peak[0, 1, 3] = True
-    T = irrelevant_box_cells(candidates, peak, side=2)
+    T = farthest_window(candidates, peak, side=2)
     assert T[0].nonzero().tolist() == [[6, 6], [6, 7], [7, 6], [7, 7]]
     with pytest.raises(ProtobenchError, match="no irrelevant cell"):
-        irrelevant_box_cells(torch.zeros_like(candidates), peak, side=2)
+        farthest_window(torch.zeros_like(candidates), peak, side=2)
 
 
 def test_explicit_cells_checks_the_grid():
@@ -114,3 +114,20 @@ def test_empty_masks_raise():
         pixel_mask("target", 64, boxes, torch.zeros(2, 8, 8, dtype=torch.bool))
     with pytest.raises(ProtobenchError, match="unknown mask 'everywhere'"):
         pixel_mask("everywhere", 64, boxes)
+
+
+def test_most_similar_window_holds_the_most_similar_candidate_cell():
+    candidates = torch.zeros(1, 6, 6, dtype=torch.bool)
+    candidates[0, :, 4:] = True                   # two irrelevant columns on the right
+    candidates[0, 0, 0] = True                    # a lone irrelevant corner cell
+    sim = torch.zeros(1, 6, 6)
+    sim[0, 0, 0] = 5.0                            # the most similar candidate...
+    sim[0, 3, 4] = 4.0
+    sim[0, 2, 2] = 9.0                            # ...the peak itself is no candidate
+    T = most_similar_window(candidates, sim, side=2)
+    assert T[0].nonzero().tolist() == [[0, 0]]    # only the candidates of the window count
+    sim[0, 0, 0] = 1.0                            # now the best is (3, 4): of the windows
+    T = most_similar_window(candidates, sim, side=2)  # holding it, the first full one
+    assert T[0].nonzero().tolist() == [[2, 4], [2, 5], [3, 4], [3, 5]]
+    with pytest.raises(ProtobenchError, match="no irrelevant cell"):
+        most_similar_window(torch.zeros_like(candidates), sim, side=2)

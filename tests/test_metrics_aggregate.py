@@ -88,7 +88,8 @@ def test_summarize_pair_metrics_has_every_metric():
     metrics = PairMetrics(
         sim_before=floats, sim_after=floats, sim_shift=floats,
         sim_R_before=floats, sim_R_after=floats, sim_I_before=floats, sim_I_after=floats,
-        peak_moved=flags, peak_irrelevant=flags, pac=floats, prc=longs, plc=floats,
+        sim_T_after=floats, peak_moved=flags, out_of_box=flags, peak_irrelevant=flags,
+        peak_in_target=flags, target_above_clean_peak=flags, pac=floats, prc=longs, plc=floats,
         pred_before=longs, pred_after=longs, pred_kept=flags,
         correct_before=flags, correct_after=flags,
         linf=floats, l2=floats, frac_changed=floats, outside_unchanged=flags,
@@ -96,7 +97,8 @@ def test_summarize_pair_metrics_has_every_metric():
     row = summarize(metrics, n_resamples=200)
     for name in ("sim_shift", "pac", "prc", "plc", "linf", "l2", "frac_changed"):
         assert row[f"{name}_mean"] == pytest.approx(float(getattr(metrics, name).float().mean()))
-    for name in ("peak_moved", "peak_irrelevant", "pred_kept", "outside_unchanged"):
+    for name in ("peak_moved", "out_of_box", "peak_irrelevant", "peak_in_target",
+                 "target_above_clean_peak", "pred_kept", "outside_unchanged"):
         assert row[f"{name}_rate"] == 0.6
     assert row["AC"] == 0.0
     assert all(isinstance(v, (int, float)) for v in row.values())

@@ -184,6 +184,8 @@ def _batch(n, seed):
         sim_after=torch.rand(n, h, w, generator=g),
         high_activation=R,
         irrelevant=~R,
+        target=~R,
+        box_cells=R,
         all_before=torch.rand(n, 6, generator=g),
         all_after=torch.rand(n, 6, generator=g),
         prototype=torch.randint(0, 6, (n,), generator=g),
@@ -202,13 +204,16 @@ def test_pair_metrics_fields_to_dict_and_concat():
     table = a.to_dict()
     assert list(table) == [
         "sim_before", "sim_after", "sim_shift", "sim_R_before", "sim_R_after",
-        "sim_I_before", "sim_I_after", "peak_moved", "peak_irrelevant", "pac", "prc",
+        "sim_I_before", "sim_I_after", "sim_T_after", "peak_moved", "out_of_box",
+        "peak_irrelevant", "peak_in_target", "target_above_clean_peak", "pac", "prc",
         "plc", "pred_before", "pred_after", "pred_kept", "correct_before",
         "correct_after", "linf", "l2", "frac_changed", "outside_unchanged"]
     assert all(isinstance(v, np.ndarray) and v.shape == (4,) for v in table.values())
     assert table["outside_unchanged"].all()
     # R and I are complements, so the two peak tests agree.
     assert (table["peak_moved"] == table["peak_irrelevant"]).all()
+    assert (table["peak_moved"] == table["out_of_box"]).all()  # here the box's cells are R
+    assert (table["peak_in_target"] == table["peak_irrelevant"]).all()
     both = PairMetrics.concat([a, b])
     assert len(both) == 7
     assert torch.equal(both.prc, torch.cat([a.prc, b.prc]))

@@ -16,12 +16,14 @@ masked PGD engine attacks all pairs with one forward and one backward pass
 per step.
 
 Modules: ``regions`` (R, I, T, M), ``objectives`` (displace, suppress,
-raise, cross-entropy), ``engine`` (masked PGD), ``noise`` (the control),
-``jpeg``, ``whole_image`` (torchattacks), ``presets`` (attacks/*.toml).
+raise, the margins, cross-entropy), ``engine`` (masked PGD and APGD),
+``noise`` (the control), ``jpeg``, ``whole_image`` (torchattacks),
+``presets`` (attacks/*.toml).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
@@ -29,23 +31,26 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from protobench.attacks.engine import MaskedPGD, frozen
+from protobench.attacks.engine import MASKED_METHODS, MaskedAPGD, MaskedPGD, frozen
 from protobench.attacks.jpeg import jpeg_compress
 from protobench.attacks.noise import uniform_noise
-from protobench.attacks.objectives import CrossEntropyObjective, Objective, PrototypeObjective
+from protobench.attacks.objectives import (
+    CrossEntropyObjective, Objective, PeakMargin, PrototypeObjective,
+)
 from protobench.attacks.presets import AttackPreset, attack_names, load_attack, parse_fraction
 from protobench.attacks.regions import (
-    argmax_cells, cells_in_box, explicit_cells, irrelevant_box_cells,
-    irrelevant_cells, pixel_mask, region_cells,
+    argmax_cells, cells_in_box, explicit_cells, farthest_window, irrelevant_cells,
+    most_similar_window, pixel_mask, region_cells,
 )
 from protobench.attacks.whole_image import whole_image_attack
 from protobench.errors import ProtobenchError
 from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
 
 __all__ = [
-    "AttackPreset", "AttackResult", "MaskedPGD", "Pairs", "attack_names", "jpeg_compress",
-    "load_attack", "make_objective", "noise_control", "parse_fraction", "run_attack",
-    "select_pairs", "uniform_noise", "whole_image_attack",
+    "AttackPreset", "AttackResult", "MaskedAPGD", "MaskedPGD", "Pairs", "PeakMargin",
+    "attack_names", "jpeg_compress", "load_attack", "make_objective", "noise_control",
+    "parse_fraction", "retarget", "run_attack", "run_ensemble", "select_pairs",
+    "success_margin", "uniform_noise", "whole_image_attack",
 ]
 
 
@@ -58,6 +63,7 @@ class Pairs:
     label           (N,) long      true class of the image
     box             (N, 4) long    high-activation box (y0, y1, x0, x1) of j on x
     high_activation (N, h, w) bool R, the high-activation cells (holds the argmax)
+    box_cells       (N, h, w) bool the cells whose centre lies in the box
     irrelevant      (N, h, w) bool I, the irrelevant cells (ground truth where known)
     target          (N, h, w) bool T, where the attack moves the similarity
     mask            (N, 1, H, W) bool M, the pixels the attack may change
@@ -72,6 +78,7 @@ class Pairs:
     label: torch.Tensor
     box: torch.Tensor
     high_activation: torch.Tensor
+    box_cells: torch.Tensor
     irrelevant: torch.Tensor
     target: torch.Tensor
     mask: torch.Tensor
@@ -100,8 +107,11 @@ class AttackResult:
     attack      the preset's name ("noise" for the control)
     setting     what tells results of one call apart, e.g. {"quality": 50} (jpeg)
     x_adv       (N, 3, H, W) in [0, 1], the attacked image of each pair
-    objective   (N,) the objective at x_adv (masked PGD), else None
+    objective   (N,) the score the attack kept x_adv by (masked attacks: the
+                success margin, or the objective), else None
     seconds     wall time of the attack
+    member      ensembles: (N,) long, which member's image each pair kept
+    members     ensembles: each member's own result
     """
 
     attack: str
@@ -109,6 +119,8 @@ class AttackResult:
     setting: dict[str, Any] = field(default_factory=dict)
     objective: torch.Tensor | None = None
     seconds: float = 0.0
+    member: torch.Tensor | None = None
+    members: list["AttackResult"] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------ pairs
@@ -141,20 +153,30 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     relevance, has = _relevance(relevance_masks, len(images), size, images.device)
     I = irrelevant_cells(R, None if relevance is None else relevance[image_index],
                          None if has is None else has[image_index], preset.irrelevant_threshold)
-    T = _target_cells(preset, R, I, sim, grid, size)
-    if preset.needs_target:
-        empty = ~T.flatten(1).any(dim=1)
-        if empty.any():
-            where = [(int(image_index[i]), int(prototype[i])) for i in empty.nonzero().flatten()]
-            raise ProtobenchError(
-                f"target {preset.target!r} of attack {preset.name!r} has no cell for the "
-                f"(image, prototype) pair(s) {where[:10]}: no irrelevant cell outside the "
-                "high-activation cells; choose another target or irrelevant_threshold")
+    T = _checked_target(preset, R, I, sim, size, image_index, prototype)
     mask = pixel_mask(preset.mask, size, box, T, preset.margin)
     has_pairs = (torch.zeros(len(prototype), dtype=torch.bool, device=images.device)
                  if has is None else has[image_index])
-    return Pairs(image_index, prototype, labels[image_index], box, R, I, T, mask, has_pairs,
+    return Pairs(image_index, prototype, labels[image_index], box, R,
+                 cells_in_box(box, grid, size), I, T, mask, has_pairs,
                  sim, all_max[image_index], logits[image_index])
+
+
+def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: torch.Tensor,
+                    size: tuple[int, int], image_index: torch.Tensor,
+                    prototype: torch.Tensor) -> torch.Tensor:
+    """T by the preset's rule; a pair without a target cell raises when T is used."""
+    if not preset.needs_target:
+        return I & ~R  # unused: do not fail on pairs without a window
+    T = _target_cells(preset, R, I, sim, tuple(sim.shape[-2:]), size)
+    empty = ~T.flatten(1).any(dim=1)
+    if empty.any():
+        where = [(int(image_index[i]), int(prototype[i])) for i in empty.nonzero().flatten()]
+        raise ProtobenchError(
+            f"target {preset.target!r} of attack {preset.name!r} has no cell for the "
+            f"(image, prototype) pair(s) {where[:10]}: no irrelevant cell outside the "
+            "high-activation cells; choose another target or irrelevant_threshold")
+    return T
 
 
 def _choose_prototypes(all_max: torch.Tensor, labels: torch.Tensor,
@@ -208,10 +230,10 @@ def _target_cells(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: t
     candidates = I & ~R
     if preset.target == "irrelevant":
         return candidates
-    if preset.target == "irrelevant-box":
-        if not preset.needs_target:
-            return candidates  # unused: do not fail on pairs without a box
-        return irrelevant_box_cells(candidates, argmax_cells(sim), preset.target_size)
+    if preset.target == "most-similar":
+        return most_similar_window(candidates, sim, preset.target_size)
+    if preset.target == "farthest":
+        return farthest_window(candidates, argmax_cells(sim), preset.target_size)
     if preset.target == "cells":
         return explicit_cells(preset.target_cells, len(R), grid, R.device)
     y0, y1, x0, x1 = preset.target_box
@@ -227,8 +249,30 @@ def make_objective(preset: AttackPreset, pairs: Pairs) -> Objective:
     """The engine's objective for the pairs: a map objective or cross-entropy."""
     if preset.objective == "cross-entropy":
         return CrossEntropyObjective(pairs.label)
-    return PrototypeObjective(preset.objective, pairs.prototype, pairs.high_activation,
-                              pairs.target)
+    source = pairs.box_cells if preset.objective == "box-margin" else pairs.high_activation
+    return PrototypeObjective(preset.objective, pairs.prototype, source, pairs.target,
+                              preset.temperature)
+
+
+def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
+    """What restarts and ensembles keep the best of, per pair (None: the objective).
+
+    The margin of the preset's success criterion: > 0 exactly when the peak
+    lies in T (in-target), outside the clean box (out-of-box), in an
+    irrelevant cell (irrelevant) or outside R (moved).
+    """
+    regions = {"in-target": pairs.target, "out-of-box": ~pairs.box_cells,
+               "irrelevant": pairs.irrelevant, "moved": ~pairs.high_activation}
+    criterion = preset.success_criterion
+    return PeakMargin(pairs.prototype, regions[criterion]) if criterion in regions else None
+
+
+def retarget(pairs: Pairs, preset: AttackPreset) -> Pairs:
+    """The pairs with T recomputed by another preset's target rule (an ensemble's member)."""
+    size = tuple(pairs.mask.shape[-2:])
+    T = _checked_target(preset, pairs.high_activation, pairs.irrelevant, pairs.sim_before,
+                        size, pairs.image_index, pairs.prototype)
+    return dataclasses.replace(pairs, target=T)
 
 
 def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
@@ -246,11 +290,14 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
     if preset.kind == "noise":
         return [noise_control(model, images, pairs, preset, generator)]
     if preset.kind == "masked-pgd":
-        engine = MaskedPGD(model, preset.norm, preset.eps, preset.alpha, preset.steps,
-                           preset.random_start, preset.restarts)
+        engine = MASKED_METHODS[preset.method](model, preset.norm, preset.eps, preset.alpha,
+                                               preset.steps, preset.random_start, preset.restarts)
         x_adv, values = engine(images[pairs.image_index], pairs.mask,
-                               make_objective(preset, pairs), generator)
+                               make_objective(preset, pairs), generator,
+                               success_margin(preset, pairs))
         return [AttackResult(preset.name, x_adv, {}, values, time.perf_counter() - start)]
+    if preset.kind == "ensemble":
+        return [run_ensemble(model, images, pairs, preset, generator)]
     # whole-image attacks and JPEG act on each image once, then are copied to its pairs
     unique, inverse = torch.unique(pairs.image_index, return_inverse=True)
     if preset.kind == "whole-image":
@@ -266,6 +313,31 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
         results.append(AttackResult(preset.name, adv[inverse], {"quality": quality}, None,
                                     time.perf_counter() - start))
     return results
+
+
+def run_ensemble(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
+                 generator: torch.Generator) -> AttackResult:
+    """Every member on every pair; per pair, the image with the largest success margin.
+
+    AutoAttack's rule (Croce & Hein 2020): the ensemble reports each pair's
+    worst case, so per pair it is never weaker than any of its members. The
+    members share the ensemble's threat model (mask, norm, eps, steps); each
+    brings its own method, objective and target rule. Ties go to the first
+    member.
+    """
+    start = time.perf_counter()
+    margin = success_margin(preset, pairs)
+    results = []
+    for member in preset.member_presets():
+        result = run_attack(model, images, retarget(pairs, member), member, generator)[0]
+        with torch.no_grad(), frozen(model):
+            result.objective = margin(model, result.x_adv)  # all members on the same scale
+        results.append(result)
+    scores = torch.stack([r.objective for r in results])  # (members, N)
+    chosen = scores.argmax(dim=0)
+    x_adv = torch.stack([r.x_adv for r in results])[chosen, torch.arange(len(pairs))]
+    return AttackResult(preset.name, x_adv, {}, scores.amax(dim=0),
+                        time.perf_counter() - start, chosen, results)
 
 
 def noise_control(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,

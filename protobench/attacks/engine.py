@@ -64,7 +64,106 @@ def _per_pair_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(p=2, dim=1).view(-1, 1, 1, 1)
 
 
-class MaskedPGD:
+class MaskedAttack:
+    """What every masked attack shares: the threat model, random starts inside
+    the mask, the projection, restarts that keep the best per pair, the
+    zero-gradient and NaN guards. A subclass writes ``run_once``, one run
+    from a start point, readable next to its paper's pseudo-code.
+
+    ``success``, a callable (model, x) -> (N,) (e.g. a
+    :class:`~protobench.attacks.objectives.PeakMargin`), scores each
+    restart's result per pair; the highest is kept. Default: the objective.
+    """
+
+    def __init__(self, model: nn.Module, norm: str = "Linf", eps: float = 8 / 255,
+                 alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
+                 restarts: int = 1) -> None:
+        check_budget(norm, eps, alpha, steps, restarts)
+        self.model = model
+        self.norm = norm
+        self.eps = float(eps)
+        self.alpha = float(alpha)
+        self.steps = steps
+        self.random_start = random_start
+        self.restarts = restarts
+
+    def __call__(self, images: torch.Tensor, mask: torch.Tensor, objective: ObjectiveFn,
+                 generator: torch.Generator | None = None,
+                 success: ObjectiveFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        with frozen(self.model):
+            return self.forward(images, mask, objective, generator, success)
+
+    def forward(self, images: torch.Tensor, mask: torch.Tensor, objective: ObjectiveFn,
+                generator: torch.Generator | None = None,
+                success: ObjectiveFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        images = images.detach()
+        mask = mask.bool().expand_as(images)
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        generator = on_device(generator, images.device)
+        score_of = success or objective
+
+        best_x = images.clone()
+        best_value = torch.full((len(images),), float("-inf"), device=images.device)
+        for restart in range(self.restarts):
+            x = self.start(images, mask, generator) if self.random_start else images.clone()
+            x = self.run_once(x, images, mask, objective, first=restart == 0)
+            with torch.no_grad():
+                value = score_of(self.model, x)
+            better = value > best_value
+            best_x = torch.where(better.view(-1, 1, 1, 1), x, best_x)
+            best_value = torch.where(better, value, best_value)
+        check_finite(best_value)
+        return best_x, best_value
+
+    def run_once(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor,
+                 objective: ObjectiveFn, first: bool) -> torch.Tensor:
+        """One run from the start point x; returns its result (N, 3, H, W)."""
+        raise NotImplementedError
+
+    def value_and_grad(self, objective: ObjectiveFn, x: torch.Tensor,
+                       check: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The objective at x (N,) and its gradient (zeros where unused); one forward and backward."""
+        x = x.detach().requires_grad_(True)
+        value = objective(self.model, x)
+        if check and not value.requires_grad:
+            raise ProtobenchError(ZERO_GRADIENT)
+        grad, = torch.autograd.grad(value.sum(), x, allow_unused=True)
+        grad = torch.zeros_like(x) if grad is None else grad
+        if check:
+            check_first_step(value, grad)
+        return value.detach(), grad
+
+    def start(self, images: torch.Tensor, mask: torch.Tensor,
+              generator: torch.Generator) -> torch.Tensor:
+        """A random point of the eps ball, inside the mask, clipped to [0, 1]."""
+        if self.norm == "Linf":
+            delta = (2 * _rand(images.shape, generator, images) - 1) * self.eps
+        else:  # uniform radius in [0, eps] along a Gaussian direction (as torchattacks' PGDL2)
+            direction = torch.where(mask, _rand(images.shape, generator, images, normal=True), 0)
+            radius = _rand((len(images), 1, 1, 1), generator, images) * self.eps
+            delta = direction / _per_pair_norm(direction).clamp_min(1e-12) * radius
+        return torch.where(mask, (images + delta).clamp(0, 1), images)
+
+    def ascent(self, x: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
+               step_size: float | torch.Tensor) -> torch.Tensor:
+        """x plus one steepest-ascent step of the norm, on the masked gradient (not projected)."""
+        grad = torch.where(mask, grad, 0)
+        if self.norm == "Linf":
+            return x + step_size * grad.sign()
+        return x + step_size * grad / (_per_pair_norm(grad) + 1e-10)
+
+    def project(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x projected onto the eps ball around the images, clipped to [0, 1], clean outside M."""
+        delta = x - images
+        if self.norm == "Linf":
+            delta = delta.clamp(-self.eps, self.eps)
+        else:
+            norm = _per_pair_norm(delta)
+            delta = delta * torch.where(norm > self.eps, self.eps / norm, 1.0)
+        return torch.where(mask, (images + delta).clamp(0, 1), images)
+
+
+class MaskedPGD(MaskedAttack):
     r"""Masked PGD (Madry et al. 2018, "Towards Deep Learning Models Resistant to
     Adversarial Attacks") on N (image, prototype) pairs, each inside its own mask,
     as in Hoffmann et al. 2021 ("This Looks Like That... Does it?").
@@ -78,7 +177,8 @@ class MaskedPGD:
         delta  = project(x - x0) onto the eps ball
         x      = where(M, clip(x0 + delta, 0, 1), x0)
 
-    and keep, per pair, the restart whose final x has the highest objective.
+    and keep, per pair, the restart whose final x scores highest (``success``,
+    default the objective).
 
     Arguments:
         model (nn.Module): pixel-space model (the objective calls it); put in
@@ -97,7 +197,8 @@ class MaskedPGD:
         - objective: callable (model, x (N, 3, H, W)) -> (N,) values to maximise.
         - generator: torch.Generator of the random starts (default: seed 0); a
           CPU generator seeds one on the images' device.
-        - output: x_adv (N, 3, H, W) and the objective at x_adv (N,).
+        - success: callable like objective, the score restarts are compared by.
+        - output: x_adv (N, 3, H, W) and its score (N,).
 
     Raises a ProtobenchError if the gradient is identically zero on the first
     step (the attack could not move) or the objective is NaN.
@@ -107,76 +208,84 @@ class MaskedPGD:
         >>> x_adv, values = attack(images, mask, objective, generator=torch.Generator().manual_seed(0))
     """
 
-    def __init__(self, model: nn.Module, norm: str = "Linf", eps: float = 8 / 255,
-                 alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
-                 restarts: int = 1) -> None:
-        check_budget(norm, eps, alpha, steps, restarts)
-        self.model = model
-        self.norm = norm
-        self.eps = float(eps)
-        self.alpha = float(alpha)
-        self.steps = steps
-        self.random_start = random_start
-        self.restarts = restarts
-
-    def __call__(self, images: torch.Tensor, mask: torch.Tensor, objective: ObjectiveFn,
-                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        with frozen(self.model):
-            return self.forward(images, mask, objective, generator)
-
-    def forward(self, images: torch.Tensor, mask: torch.Tensor, objective: ObjectiveFn,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        images = images.detach()
-        mask = mask.bool().expand_as(images)
-        generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        generator = on_device(generator, images.device)
-
-        best_x = images.clone()
-        best_value = torch.full((len(images),), float("-inf"), device=images.device)
-        for restart in range(self.restarts):
-            x = self.start(images, mask, generator) if self.random_start else images.clone()
-            for step in range(self.steps):
-                x.requires_grad_(True)
-                value = objective(self.model, x)
-                if restart == 0 and step == 0 and not value.requires_grad:
-                    raise ProtobenchError(ZERO_GRADIENT)
-                grad, = torch.autograd.grad(value.sum(), x, allow_unused=True)
-                grad = torch.zeros_like(x) if grad is None else grad
-                if restart == 0 and step == 0:
-                    check_first_step(value, grad)
-                x = self.step(x.detach(), grad, images, mask)
-            with torch.no_grad():
-                value = objective(self.model, x)
-            better = value > best_value
-            best_x = torch.where(better.view(-1, 1, 1, 1), x, best_x)
-            best_value = torch.where(better, value, best_value)
-        check_finite(best_value)
-        return best_x, best_value
-
-    def start(self, images: torch.Tensor, mask: torch.Tensor,
-              generator: torch.Generator) -> torch.Tensor:
-        """A random point of the eps ball, inside the mask, clipped to [0, 1]."""
-        if self.norm == "Linf":
-            delta = (2 * _rand(images.shape, generator, images) - 1) * self.eps
-        else:  # uniform radius in [0, eps] along a Gaussian direction (as torchattacks' PGDL2)
-            direction = torch.where(mask, _rand(images.shape, generator, images, normal=True), 0)
-            radius = _rand((len(images), 1, 1, 1), generator, images) * self.eps
-            delta = direction / _per_pair_norm(direction).clamp_min(1e-12) * radius
-        return torch.where(mask, (images + delta).clamp(0, 1), images)
+    def run_once(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor,
+                 objective: ObjectiveFn, first: bool) -> torch.Tensor:
+        for step in range(self.steps):
+            _, grad = self.value_and_grad(objective, x, check=first and step == 0)
+            x = self.step(x, grad, images, mask)
+        return x
 
     def step(self, x: torch.Tensor, grad: torch.Tensor, images: torch.Tensor,
              mask: torch.Tensor) -> torch.Tensor:
         """One ascent step, the projection onto the eps ball, clipping, the mask."""
-        grad = torch.where(mask, grad, 0)
-        if self.norm == "Linf":
-            x = x + self.alpha * grad.sign()
-            delta = (x - images).clamp(-self.eps, self.eps)
-        else:
-            x = x + self.alpha * grad / (_per_pair_norm(grad) + 1e-10)
-            delta = x - images
-            norm = _per_pair_norm(delta)
-            delta = delta * torch.where(norm > self.eps, self.eps / norm, 1.0)
-        return torch.where(mask, (images + delta).clamp(0, 1), images)
+        return self.project(self.ascent(x, grad, mask, self.alpha), images, mask)
+
+
+class MaskedAPGD(MaskedAttack):
+    r"""Masked Auto-PGD (Croce & Hein 2020, "Reliable evaluation of adversarial
+    robustness with an ensemble of diverse parameter-free attacks"), every step
+    confined to each pair's mask M.
+
+    Step size eta starts at 2 eps (``alpha`` is not used: the schedule sets the
+    step), per pair. With z = P(x_k + eta sign(g_k * M)) and momentum 0.75
+    (none on the first step):
+
+        x_{k+1} = P(x_k + 0.75 (z - x_k) + 0.25 (x_k - x_{k-1}))
+
+    where P projects onto the eps ball inside M. At checkpoints w_j (the first
+    after 0.22 N steps, then ever closer, never under 0.06 N apart) a pair
+    halves its eta and goes back to its best point when (1) the objective
+    rose in at most 75% of the steps since the last checkpoint, or (2) eta
+    was not halved at the last checkpoint and the best value has not improved
+    since. Returns, per pair, the best point seen (highest objective).
+
+    Arguments and shapes as :class:`MaskedPGD`.
+    """
+
+    momentum = 0.75
+    rho = 0.75  # condition (1): the fraction of steps that must improve
+
+    def run_once(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor,
+                 objective: ObjectiveFn, first: bool) -> torch.Tensor:
+        n = self.steps
+        period = max(int(0.22 * n), 1)
+        shrink, shortest = max(int(0.03 * n), 1), max(int(0.06 * n), 1)
+        eta = torch.full((len(x), 1, 1, 1), 2 * self.eps, device=x.device, dtype=x.dtype)
+
+        value, grad = self.value_and_grad(objective, x, check=first)
+        best_x, best_value, best_grad = x.clone(), value.clone(), grad.clone()
+        history = [value]                                  # objective after each step
+        best_at_check = best_value.clone()
+        halved_at_check = torch.ones_like(value, dtype=torch.bool)
+        x_prev, since_check = x.clone(), 0
+        for k in range(n):
+            a = self.momentum if k > 0 else 1.0
+            z = self.project(self.ascent(x, grad, mask, eta), images, mask)
+            x, x_prev = self.project(x + a * (z - x) + (1 - a) * (x - x_prev), images, mask), x
+
+            value, grad = self.value_and_grad(objective, x)
+            improved = value > best_value
+            best_x = torch.where(improved.view(-1, 1, 1, 1), x, best_x)
+            best_grad = torch.where(improved.view(-1, 1, 1, 1), grad, best_grad)
+            best_value = torch.where(improved, value, best_value)
+            history.append(value)
+
+            since_check += 1
+            if since_check == period:
+                recent = torch.stack(history[-(period + 1):])
+                rises = (recent[1:] > recent[:-1]).sum(dim=0)
+                oscillating = rises <= self.rho * period                # condition (1)
+                stalled = ~halved_at_check & (best_at_check >= best_value)  # condition (2)
+                halve = oscillating | stalled
+                eta = torch.where(halve.view(-1, 1, 1, 1), eta / 2, eta)
+                x = torch.where(halve.view(-1, 1, 1, 1), best_x, x)
+                grad = torch.where(halve.view(-1, 1, 1, 1), best_grad, grad)
+                halved_at_check, best_at_check = halve, best_value.clone()
+                since_check, period = 0, max(period - shrink, shortest)
+        return best_x
+
+
+MASKED_METHODS = {"pgd": MaskedPGD, "apgd": MaskedAPGD}  # preset key `method` of masked attacks
 
 
 def check_first_step(value: torch.Tensor, grad: torch.Tensor) -> None:

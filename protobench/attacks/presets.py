@@ -15,18 +15,26 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from protobench.attacks.engine import NORMS
-from protobench.attacks.objectives import OBJECTIVES
+from protobench.attacks.engine import MASKED_METHODS, NORMS
+from protobench.attacks.objectives import MARGIN_OBJECTIVES, OBJECTIVES
 from protobench.attacks.regions import MASKS
 from protobench.attacks.whole_image import METHODS
 from protobench.errors import ProtobenchError
 from protobench.paths import ATTACKS_DIR, preset_names, preset_path, read_toml
 
-KINDS = ("masked-pgd", "whole-image", "jpeg", "noise")
-TARGETS = ("irrelevant", "irrelevant-box", "box", "cells")
+KINDS = ("masked-pgd", "ensemble", "whole-image", "jpeg", "noise")
+TARGETS = ("irrelevant", "most-similar", "farthest", "box", "cells")
+TARGET_ALIASES = {"irrelevant-box": "farthest"}  # the name before "most-similar" existed
 SELECTIONS = ("top-k", "class-top-k")
+# What restarts and ensembles keep per pair: the largest margin of a success criterion
+# (the peak lies in T / outside the clean box / in an irrelevant cell / outside R), or the
+# objective itself; "auto" follows the objective (see AttackPreset.success_criterion).
+SUCCESS = ("auto", "in-target", "out-of-box", "irrelevant", "moved", "objective")
+# An ensemble member inherits the ensemble's threat model; it may set only these.
+MEMBER_KEYS = ("name", "description", "method", "objective", "temperature", "target",
+               "target_size", "restarts", "random_start")
 
-_FLOATS = ("eps", "alpha", "irrelevant_threshold", "percentile")
+_FLOATS = ("eps", "alpha", "irrelevant_threshold", "percentile", "temperature")
 _INTS = ("steps", "restarts", "margin", "target_size", "k")
 _INT_TUPLES = ("target_box", "qualities")
 
@@ -36,26 +44,40 @@ class AttackPreset:
     """One named attack (SPEC section 5). All lengths in pixels, eps and alpha in [0, 1].
 
     name, description     the preset's name and what it is (with its paper)
-    kind                  masked-pgd | whole-image | jpeg | noise
+    kind                  masked-pgd | ensemble | whole-image | jpeg | noise
     norm                  Linf | L2
     eps, alpha            radius and step size, numbers or fractions ("8/255")
-    steps, restarts       PGD steps per restart, restarts (best kept per pair)
+    steps, restarts       steps per restart, restarts (per pair, the restart
+                          with the largest success margin is kept)
     random_start          start from uniform noise inside the mask
-    objective             displace | suppress | raise | cross-entropy
+    objective             displace | suppress | raise | target-margin |
+                          box-margin | cross-entropy
+    temperature           of target-margin and box-margin: 0 is the exact
+                          max, tau > 0 the smooth tau * logsumexp(S / tau)
+    success               the criterion restarts and ensembles keep the best
+                          of, per pair: in-target | out-of-box | irrelevant |
+                          moved | objective | auto (from the objective)
     mask                  where pixels may change: high-activation | target |
                           outside | full
     margin                pixels the box grows by for mask "outside"
     target                the target cells T: irrelevant (all irrelevant
-                          cells outside R) | irrelevant-box (a target_size^2
-                          window of them) | box (target_box, pixels) | cells
-                          (target_cells, [row, col] pairs)
+                          cells outside R) | most-similar (the target_size^2
+                          window of them where S_j is already highest) |
+                          farthest (the window farthest from the peak;
+                          formerly "irrelevant-box") | box (target_box,
+                          pixels) | cells (target_cells, [row, col] pairs)
     irrelevant_threshold  a cell is irrelevant when at most this fraction of
                           its pixels is object (ground-truth mask)
     percentile            of the high-activation box (ProtoPNet: 95)
     prototypes, k         top-k (over all prototypes) | class-top-k (of the
                           true class) | an explicit list of prototype indices
-    method                whole-image: pgd | fgsm | apgd (torchattacks)
+    method                masked-pgd: pgd | apgd (the engine); whole-image:
+                          pgd | fgsm | apgd (torchattacks)
     qualities             jpeg: the qualities of the sweep
+    members               ensemble: tables of MEMBER_KEYS; each member is this
+                          preset (its threat model, steps, success) with those
+                          keys changed, run as masked-pgd; per pair the member
+                          with the largest success margin wins (AutoAttack's rule)
     """
 
     name: str = "custom"
@@ -80,6 +102,9 @@ class AttackPreset:
     k: int = 1
     method: str = "pgd"
     qualities: tuple[int, ...] = (90, 75, 50, 30, 10)
+    temperature: float = 0.0
+    success: str = "auto"
+    members: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -94,9 +119,29 @@ class AttackPreset:
 
     @property
     def needs_target(self) -> bool:
-        """Whether the objective or the mask uses the target cells T."""
-        uses_objective = self.kind == "masked-pgd" and self.objective in ("displace", "raise")
-        return uses_objective or self.mask == "target"
+        """Whether the objective, the success criterion or the mask uses the target cells T."""
+        uses_objective = (self.kind == "masked-pgd"
+                          and self.objective in ("displace", "raise", "target-margin"))
+        uses_success = self.kind in ("masked-pgd", "ensemble") and self.success_criterion == "in-target"
+        return uses_objective or uses_success or self.mask == "target"
+
+    @property
+    def success_criterion(self) -> str:
+        """``success`` with "auto" resolved: the criterion the objective aims at."""
+        if self.success != "auto":
+            return self.success
+        if self.objective == "box-margin":
+            return "out-of-box"
+        if self.objective in ("displace", "raise", "target-margin"):
+            return "in-target"
+        return "objective"
+
+    def member_presets(self) -> list["AttackPreset"]:
+        """An ensemble's members as masked-pgd presets (this preset with their keys changed)."""
+        base = {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("members", "kind", "name", "description")}
+        return [AttackPreset(**{**base, "kind": "masked-pgd", "name": f"{self.name}[{i}]",
+                                **member}) for i, member in enumerate(self.members)]
 
 
 def attack_names() -> list[str]:
@@ -124,7 +169,10 @@ def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
             raise ProtobenchError(f"unknown attack option {key!r}; allowed: {', '.join(known)}")
     values = {"name": path.stem, **data}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return AttackPreset(**values)
+    try:
+        return AttackPreset(**values)
+    except ProtobenchError as e:
+        raise ProtobenchError(f"{e} (in {path})") from None
 
 
 def parse_fraction(value: Any, name: str = "value") -> float:
@@ -190,6 +238,18 @@ def _parse_cells(value: Any) -> tuple[tuple[int, int], ...]:
     return tuple((_parse_int(r, "target_cells"), _parse_int(c, "target_cells")) for r, c in value)
 
 
+def _parse_members(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, (list, tuple)) or any(not isinstance(m, dict) for m in value):
+        raise ProtobenchError(f"members={value!r} must be a list of tables ([[members]] in TOML)")
+    for i, member in enumerate(value):
+        unknown = sorted(set(member) - set(MEMBER_KEYS))
+        if unknown:
+            raise ProtobenchError(
+                f"ensemble member {i} sets {', '.join(unknown)}; a member inherits the "
+                f"ensemble's threat model and may set only: {', '.join(MEMBER_KEYS)}")
+    return tuple(dict(m) for m in value)
+
+
 def _coerce(name: str, value: Any) -> Any:
     if name in _FLOATS:
         return parse_fraction(value, name)
@@ -201,6 +261,10 @@ def _coerce(name: str, value: Any) -> Any:
         return _parse_bool(value, name)
     if name == "target_cells":
         return _parse_cells(value)
+    if name == "members":
+        return _parse_members(value)
+    if name == "target" and isinstance(value, str):
+        return TARGET_ALIASES.get(value, value)
     if name == "prototypes":
         if isinstance(value, str) and value.strip() in SELECTIONS:
             return value.strip()
@@ -227,9 +291,31 @@ def _check(preset: AttackPreset, name: str, ok: bool, allowed: str) -> None:
 
 
 def _validate(p: AttackPreset) -> None:
+    methods = tuple(MASKED_METHODS) if p.kind in ("masked-pgd", "ensemble") else METHODS
     for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", OBJECTIVES),
-                          ("mask", MASKS), ("target", TARGETS), ("method", METHODS)):
+                          ("mask", MASKS), ("target", TARGETS), ("method", methods),
+                          ("success", SUCCESS)):
         _choice(p, name, allowed)
+    _check(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
+    if p.temperature > 0:
+        _check(p, "objective", p.objective in MARGIN_OBJECTIVES,
+               f"one of {', '.join(MARGIN_OBJECTIVES)} when temperature > 0")
+    if p.kind == "ensemble":
+        _check(p, "members", len(p.members) > 0, "a non-empty list of [[members]] tables")
+        _check(p, "success", p.success_criterion != "objective",
+               "a criterion (in-target, out-of-box, irrelevant, moved): members with "
+               "different objectives can only be compared by one")
+        if p.mask == "target":  # the members must then perturb the same target
+            _check(p, "members", all("target" not in m and "target_size" not in m
+                                     for m in p.members),
+                   "members without target or target_size when the mask is 'target' "
+                   "(they share the ensemble's threat model)")
+        for i, member in enumerate(p.member_presets()):
+            if member.objective == "cross-entropy":
+                raise ProtobenchError(f"ensemble member {i} of {p.name!r}: objective "
+                                      "'cross-entropy' is not a map objective")
+    elif p.members:
+        _check(p, "members", False, "empty unless kind = 'ensemble'")
     _check(p, "eps", 0.0 <= p.eps <= 1.0, "a number in [0, 1] (pixel units, e.g. 8/255)")
     _check(p, "alpha", 0.0 < p.alpha <= 1.0, "a number in (0, 1] (pixel units, e.g. 2/255)")
     _check(p, "steps", p.steps >= 1, "an integer >= 1")

@@ -17,8 +17,8 @@ Cell regions, bool (N, h, w):
 - I, ``irrelevant_cells``: from a ground-truth relevance mask (True on the
   object), the cells whose block holds at most ``threshold`` (a fraction)
   object pixels; without a mask, every cell outside R.
-- T, the cells an attack moves the similarity to (``irrelevant_box_cells``
-  picks a square window of irrelevant cells).
+- T, the cells an attack moves the similarity to (``most_similar_window``
+  and ``farthest_window`` pick a square window of irrelevant cells).
 
 Pixel masks M (where an attack may change the image), bool (N, 1, H, W):
 ``high-activation`` (the box), ``target`` (the blocks of given cells),
@@ -128,8 +128,8 @@ def irrelevant_cells(high_activation: torch.Tensor,
     return torch.where(has_relevance.view(-1, 1, 1), from_mask, fallback)
 
 
-def irrelevant_box_cells(candidates: torch.Tensor, peak: torch.Tensor, side: int) -> torch.Tensor:
-    """T for Hoffmann's "head on stomach": a side x side window of candidate cells.
+def farthest_window(candidates: torch.Tensor, peak: torch.Tensor, side: int) -> torch.Tensor:
+    """T for Hoffmann's "head on stomach": the side x side window of candidate cells farthest away.
 
     The window with the most ``candidates`` cells (irrelevant cells outside
     R), ties to the one whose centre is farthest from the peak cell, then the
@@ -150,16 +150,52 @@ def irrelevant_box_cells(candidates: torch.Tensor, peak: torch.Tensor, side: int
     score = counts * (h * h + w * w + 1) + dist2  # most candidates first, then farthest
     best = score.flatten(1).argmax(dim=1)
     empty = counts.flatten(1).amax(dim=1) == 0
+    _check_not_empty(empty)
+    return _window(best, counts.shape[2], side, candidates)
+
+
+def most_similar_window(candidates: torch.Tensor, sim: torch.Tensor, side: int) -> torch.Tensor:
+    """T: the side x side window of candidate cells where S_j is already highest.
+
+    The window whose best candidate cell has the highest clean similarity,
+    ties (every window around that cell) to the one with the most candidate
+    cells, then the first in raster order. The easiest irrelevant place to
+    move the peak to: an attack that fails here fails everywhere else in
+    the preset's size. A pair without any candidate cell raises.
+
+    candidates: (N, h, w) bool; sim: (N, h, w) clean similarity maps.
+    Returns the window's cells that are candidates, (N, h, w) bool.
+    """
+    n, h, w = candidates.shape
+    side = max(1, min(side, h, w))
+    masked = sim.masked_fill(~candidates, float("-inf"))[:, None]
+    best_cell = torch.nn.functional.max_pool2d(masked, side, stride=1)[:, 0]
+    counts = torch.nn.functional.avg_pool2d(candidates.float()[:, None], side, stride=1)[:, 0]
+    top = best_cell.flatten(1).amax(dim=1)
+    _check_not_empty(torch.isinf(top) & (top < 0))
+    holds_best = best_cell == top.view(-1, 1, 1)
+    best = torch.where(holds_best, counts, -1.0).flatten(1).argmax(dim=1)
+    return _window(best, counts.shape[2], side, candidates)
+
+
+def _check_not_empty(empty: torch.Tensor) -> None:
     if empty.any():
         raise ProtobenchError(
             f"no irrelevant cell outside the high-activation cells for pair(s) "
-            f"{empty.nonzero().flatten().tolist()}; a target box needs one")
-    y0, x0 = best // counts.shape[2], best % counts.shape[2]
+            f"{empty.nonzero().flatten().tolist()}; a target window needs one")
+
+
+def _window(flat_index: torch.Tensor, positions_x: int, side: int,
+            candidates: torch.Tensor) -> torch.Tensor:
+    """The candidate cells of the side x side window at each pair's flat position index."""
+    h, w = candidates.shape[-2:]
+    y0, x0 = flat_index // positions_x, flat_index % positions_x
     r = torch.arange(h, device=candidates.device).view(1, -1, 1)
     c = torch.arange(w, device=candidates.device).view(1, 1, -1)
     window = ((r >= y0.view(-1, 1, 1)) & (r < (y0 + side).view(-1, 1, 1))
               & (c >= x0.view(-1, 1, 1)) & (c < (x0 + side).view(-1, 1, 1)))
     return window & candidates
+
 
 
 def explicit_cells(cells: Sequence[Sequence[int]], n: int, grid: tuple[int, int],

@@ -13,11 +13,17 @@ import pandas as pd
 
 CONFIG_COLUMNS = ["attack", "control", "model", "backbone", "eps", "steps", "quality"]
 
-# (column in summary.csv, header, kind): "mean" shows mean [ci], "rate" shows % [ci]
+# (column in summary.csv, header, kind): "mean" shows mean [ci], "rate" shows % [ci].
+# A rate's header says where the prototype's peak (the argmax cell of S_j after the
+# attack) lies: outside R, outside the clean high-activation box, in a cell with no
+# object pixel (ground truth), in the attack's target cells T.
 HEADLINE = [
     ("sim_shift", "sim shift", "mean"),
-    ("peak_moved", "peak moved", "rate"),
-    ("peak_irrelevant", "peak irrelevant", "rate"),
+    ("peak_moved", "peak leaves R", "rate"),
+    ("out_of_box", "peak leaves the box", "rate"),
+    ("peak_irrelevant", "peak in an irrelevant cell", "rate"),
+    ("peak_in_target", "peak in the target", "rate"),
+    ("target_above_clean_peak", "target above clean peak", "rate"),
     ("pac", "PAC %", "mean"),
     ("plc", "PLC %", "mean"),
     ("prc", "PRC", "mean"),

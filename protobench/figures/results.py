@@ -5,7 +5,7 @@
 - ``panel-<attack>-<model>.png``: the attack panel of Hoffmann et al. 2021
   (original, perturbed, perturbation magnified, activation before with the
   perturbed region, activation after with the new high-activation box);
-- ``jpeg.png``: similarity shift and peak moved against JPEG quality;
+- ``jpeg.png``: similarity shift and "peak leaves R" against JPEG quality;
 - ``local-analysis-<model>.png``: "this looks like that" for one test image.
 """
 
@@ -28,8 +28,8 @@ from protobench.imaging import draw_box, overlay, to_hwc  # noqa: E402
 from protobench.storage import safe_name  # noqa: E402
 
 SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
-                 ("peak_moved", "rate", "peak moved (rate)"),
-                 ("peak_irrelevant", "rate", "peak in irrelevant region (rate)")]
+                 ("out_of_box", "rate", "peak leaves the box (rate)"),
+                 ("peak_irrelevant", "rate", "peak in an irrelevant cell (rate)")]
 
 
 def make_figures(results_dir: Path) -> list[Path]:
@@ -105,7 +105,7 @@ def plot_jpeg(group: pd.DataFrame):
                              rows[f"{metric}_ci_high"].to_numpy(float) - y])
             ax.errorbar(rows["quality"], y, yerr=np.nan_to_num(err), fmt="o-", capsize=3, label=model)
     axes[0].set_ylabel("similarity shift")
-    axes[1].set_ylabel("peak moved (rate)")
+    axes[1].set_ylabel("peak leaves R (rate)")
     for ax in axes:
         ax.set_xlabel("JPEG quality")
         ax.invert_xaxis()

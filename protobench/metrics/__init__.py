@@ -13,7 +13,9 @@ from protobench.metrics.aggregate import (
 from protobench.metrics.pairs import (
     PairMetrics,
     pac,
+    out_of_box,
     pair_metrics,
+    peak_in_target,
     peak_irrelevant,
     peak_moved,
     perturbation_norms,
@@ -23,11 +25,12 @@ from protobench.metrics.pairs import (
     prototype_rank,
     region_max,
     similarity_shift,
+    target_above_clean_peak,
 )
 
 __all__ = [
-    "CONTINUOUS_METRICS", "RATE_METRICS", "PairMetrics", "bootstrap_ci", "pac",
-    "pair_metrics", "peak_irrelevant", "peak_moved", "perturbation_norms", "plc",
-    "prc", "predictions", "prototype_rank", "region_max", "similarity_shift",
-    "summarize", "wilson_interval",
+    "CONTINUOUS_METRICS", "RATE_METRICS", "PairMetrics", "bootstrap_ci", "out_of_box", "pac",
+    "pair_metrics", "peak_in_target", "peak_irrelevant", "peak_moved", "perturbation_norms",
+    "plc", "prc", "predictions", "prototype_rank", "region_max", "similarity_shift",
+    "summarize", "target_above_clean_peak", "wilson_interval",
 ]

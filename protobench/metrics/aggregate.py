@@ -19,12 +19,13 @@ from protobench.metrics.pairs import PairMetrics
 # Metrics summarised by mean, std and bootstrap interval, in table order.
 CONTINUOUS_METRICS = (
     "sim_before", "sim_after", "sim_shift",
-    "sim_R_before", "sim_R_after", "sim_I_before", "sim_I_after",
+    "sim_R_before", "sim_R_after", "sim_I_before", "sim_I_after", "sim_T_after",
     "pac", "prc", "plc",
     "linf", "l2", "frac_changed",
 )
 # Boolean metrics summarised by a rate and its Wilson interval.
-RATE_METRICS = ("peak_moved", "peak_irrelevant", "pred_kept", "outside_unchanged")
+RATE_METRICS = ("peak_moved", "out_of_box", "peak_irrelevant", "peak_in_target",
+                "target_above_clean_peak", "pred_kept", "outside_unchanged")
 
 # Memory bound of one bootstrap chunk: resamples x values drawn at once.
 _BOOTSTRAP_CHUNK = 1 << 22
@@ -128,7 +129,8 @@ def summarize(metrics: PairMetrics | Mapping[str, Any], level: float = 0.95,
       (ddof 1), ``m_ci_low``, ``m_ci_high`` (bootstrap of the mean at
       level); NaN values (empty region, undefined PAC) are dropped;
     - per rate m (RATE_METRICS): ``m_rate``, ``m_ci_low``, ``m_ci_high``
-      (Wilson), and ``peak_moved_pred_kept_*``, the dangerous case of the
+      (Wilson), and ``peak_moved_pred_kept_*`` and ``peak_irrelevant_pred_kept_*``,
+      the dangerous case of the
       explanation moving while the prediction did not;
     - ``accuracy_before``, ``accuracy_after`` (fractions of pairs whose
       prediction is correct, with Wilson ``_ci_low``/``_ci_high``) and
@@ -150,9 +152,10 @@ def summarize(metrics: PairMetrics | Mapping[str, Any], level: float = 0.95,
     for name in RATE_METRICS:
         if name in arrays:
             row.update(_rate(name, arrays[name], level))
-    if "peak_moved" in arrays and "pred_kept" in arrays:
-        dangerous = arrays["peak_moved"].astype(bool) & arrays["pred_kept"].astype(bool)
-        row.update(_rate("peak_moved_pred_kept", dangerous, level))
+    for peak in ("peak_moved", "peak_irrelevant"):
+        if peak in arrays and "pred_kept" in arrays:
+            dangerous = arrays[peak].astype(bool) & arrays["pred_kept"].astype(bool)
+            row.update(_rate(f"{peak}_pred_kept", dangerous, level))
     accuracy = {}
     for when in ("before", "after"):
         name = f"correct_{when}"

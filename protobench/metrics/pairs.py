@@ -7,6 +7,9 @@ out, no knowledge of models, attacks or the runner. Shapes:
     sim_before, sim_after    (N, h, w)  cell similarity maps S_j(x), S_j(x')
     high_activation (R)      (N, h, w)  bool, high-activation cells of j on x
     irrelevant (I)           (N, h, w)  bool, cells that should not matter
+    target (T)               (N, h, w)  bool, where the attack moves the peak to
+    box_cells                (N, h, w)  bool, cells whose centre lies in the
+                                        clean high-activation box
     all_before, all_after    (N, P)     max similarity of every prototype
     prototype                (N,)       long, index j of each pair
     prototype_class          (P,)       long, class of each prototype
@@ -110,6 +113,40 @@ def peak_irrelevant(sim_after: torch.Tensor, irrelevant: torch.Tensor) -> torch.
     -> bool (N,).
     """
     return _peak_in(sim_after, irrelevant)
+
+
+def out_of_box(sim_after: torch.Tensor, box_cells: torch.Tensor) -> torch.Tensor:
+    """Whether the peak of S_j(x') left the clean high-activation box.
+
+    out_of_box = max_{c outside the box} S_j(x')_c > max_{c inside} S_j(x')_c,
+    strictly: the criterion of Hoffmann et al.'s success-rate notebook. A
+    cell is inside the box when its centre is (the centre of its pixel block,
+    where bicubic upsampling puts its value). Stricter than
+    :func:`peak_moved`, which only asks the peak to leave R. False when the
+    box holds every cell. sim_after (N, h, w), box_cells (N, h, w) bool -> bool (N,).
+    """
+    return _peak_in(sim_after, ~box_cells.bool())
+
+
+def peak_in_target(sim_after: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Whether the argmax cell of S_j(x') lies in the attack's target cells T.
+
+    peak_in_target = max_{c in T} S_j(x')_c > max_{c not in T} S_j(x')_c,
+    strictly. False when T is empty. (N, h, w), (N, h, w) bool -> bool (N,).
+    """
+    return _peak_in(sim_after, target)
+
+
+def target_above_clean_peak(sim_before: torch.Tensor, sim_after: torch.Tensor,
+                            target: torch.Tensor) -> torch.Tensor:
+    """Whether some target cell of S_j(x') is more similar than the clean global maximum.
+
+    max_{c in T} S_j(x')_c > max_c S_j(x)_c, strictly: the demonstration of
+    Hoffmann et al.'s "head on stomach" attack (the prototype is now found in
+    the target more strongly than it was anywhere on the clean image). False
+    when T is empty. (N, h, w), (N, h, w), (N, h, w) bool -> bool (N,).
+    """
+    return region_max(sim_after, target).nan_to_num(float("-inf")) > _max_similarity(sim_before)
 
 
 def pac(sim_before: torch.Tensor, sim_after: torch.Tensor) -> torch.Tensor:
@@ -245,8 +282,12 @@ class PairMetrics:
     sim_R_after: torch.Tensor
     sim_I_before: torch.Tensor
     sim_I_after: torch.Tensor
+    sim_T_after: torch.Tensor
     peak_moved: torch.Tensor
+    out_of_box: torch.Tensor
     peak_irrelevant: torch.Tensor
+    peak_in_target: torch.Tensor
+    target_above_clean_peak: torch.Tensor
     pac: torch.Tensor
     prc: torch.Tensor
     plc: torch.Tensor
@@ -279,7 +320,7 @@ class PairMetrics:
 
 def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
                  high_activation: torch.Tensor, irrelevant: torch.Tensor,
-                 all_before: torch.Tensor, all_after: torch.Tensor,
+                 target: torch.Tensor, box_cells: torch.Tensor, all_before: torch.Tensor, all_after: torch.Tensor,
                  prototype: torch.Tensor, prototype_class: torch.Tensor,
                  logits_before: torch.Tensor, logits_after: torch.Tensor,
                  labels: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor,
@@ -302,8 +343,12 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         sim_R_after=region_max(sim_after, high_activation),
         sim_I_before=region_max(sim_before, irrelevant),
         sim_I_after=region_max(sim_after, irrelevant),
+        sim_T_after=region_max(sim_after, target),
         peak_moved=peak_moved(sim_after, high_activation),
+        out_of_box=out_of_box(sim_after, box_cells),
         peak_irrelevant=peak_irrelevant(sim_after, irrelevant),
+        peak_in_target=peak_in_target(sim_after, target),
+        target_above_clean_peak=target_above_clean_peak(sim_before, sim_after, target),
         pac=pac(shift.sim_before, shift.sim_after),
         prc=prc(all_before, all_after, prototype, prototype_class),
         plc=plc(sim_before, sim_after, img_size),
