@@ -201,3 +201,27 @@ def test_unwritable_output_folder(tmp_path, capsys):
     blocker.write_text("x")
     assert main([*TINY, "--out", str(blocker / "run")]) == 2
     assert "cannot be written" in capsys.readouterr().err
+
+
+def test_first_image_attacks_images_the_default_suite_never_saw(tmp_path):
+    out = tmp_path / "heldout"
+    assert main(["--attack", "pgd-local", "--model", "synth-smallcnn", "--eps", "8/255",
+                 "--steps", "2", "--limit", "3", "--first-image", "40", "--quiet",
+                 "--no-figures", "--out", str(out)]) == 0
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert sorted(set(pairs["image"])) == [40, 41, 42]
+    past = tmp_path / "past"
+    assert main(["--attack", "pgd-local", "--model", "synth-smallcnn", "--limit", "3",
+                 "--first-image", "100000", "--quiet", "--no-figures", "--out", str(past)]) == 2
+
+
+def test_the_ensemble_runs_in_the_runner(tmp_path):
+    out = tmp_path / "auto"
+    assert main(["--attack", "auto-local", "--model", "synth-smallcnn", "--eps", "8/255",
+                 "--steps", "3", "--limit", "4", "--quiet", "--no-figures",
+                 "--out", str(out)]) == 0
+    pairs = pd.read_csv(out / "pairs.csv")
+    attacked = ~pairs["control"].astype(bool)
+    assert attacked.sum() == 4 and (~attacked).sum() == 4
+    assert pairs["outside_unchanged"].all() and (pairs["linf"] <= 8 / 255 + 1e-6).all()
+    assert set(pairs.columns) >= {"out_of_box", "peak_in_target", "target_above_clean_peak"}

@@ -84,22 +84,26 @@ class RunResult:
 @dataclass
 class ModelData:
     model: ProtoPNet
-    images: torch.Tensor          # (B, 3, H, W) in [0, 1], the first B images of the split
+    images: torch.Tensor          # (B, 3, H, W) in [0, 1], B images of the split from first_image on
     labels: torch.Tensor          # (B,)
     relevance: list[torch.Tensor | None]
     source: DataSource            # where they come from (and the push set, when needed)
+    first_image: int = 0          # index in the split of images[0]
 
 
 def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.device,
                     dataset: str | None, data_root: str | None) -> ModelData:
-    """The first ``suite.images`` images of the model's data set."""
+    """``suite.images`` images of the model's data set, from ``suite.first_image`` on."""
     source, data = model_split(model, suite.split, dataset, data_root, name)
-    n = min(suite.images, len(data))
-    items = [data[i] for i in range(n)]
+    if suite.first_image >= len(data):
+        raise ProtobenchError(f"first_image {suite.first_image} is past the end of the "
+                              f"{suite.split} split of {name} ({len(data)} images)")
+    indices = range(suite.first_image, min(suite.first_image + suite.images, len(data)))
+    items = [data[i] for i in indices]
     images = torch.stack([x for x, _ in items]).to(device)
     labels = torch.tensor([y for _, y in items], device=device)
-    relevance = [data.relevance_mask(i) for i in range(n)]
-    return ModelData(model, images, labels, relevance, source)
+    relevance = [data.relevance_mask(i) for i in indices]
+    return ModelData(model, images, labels, relevance, source, suite.first_image)
 
 
 def configurations(preset: AttackPreset, model: str, backbone: str,
@@ -195,14 +199,14 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     metrics, sim_after = measure(md.model, md.images, pairs, x_adv, batch_size)
     rows = pd.DataFrame(metrics.to_dict())
     rows.insert(0, "prototype", pairs.prototype.cpu().numpy())
-    rows.insert(0, "image", pairs.image_index.cpu().numpy())  # = the index in the split
+    rows.insert(0, "image", pairs.image_index.cpu().numpy() + md.first_image)  # index in the split
     for k, v in reversed(list(cfg.columns().items())):
         rows.insert(0, k, v)
     rows["has_relevance"] = pairs.has_relevance.cpu().numpy()
     rows["seconds"] = seconds / max(len(pairs), 1)
     k = min(panels, len(pairs))
     panel = {
-        "image": pairs.image_index[:k].cpu().numpy(),
+        "image": pairs.image_index[:k].cpu().numpy() + md.first_image,
         "prototype": pairs.prototype[:k].cpu().numpy(),
         "label": pairs.label[:k].cpu().numpy(),
         "x": md.images[pairs.image_index[:k]].cpu().numpy(),
@@ -276,7 +280,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         models: Sequence[str] | None = None, backbones: Sequence[str] | None = None,
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
         prototypes: str | None = None, k: int | None = None, limit: int | None = None,
-        seed: int | None = None, batch_size: int | None = None, device: str = "auto",
+        seed: int | None = None, batch_size: int | None = None, first_image: int | None = None,
+        device: str = "auto",
         out: str | Path | None = None,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
         progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
@@ -287,7 +292,7 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     """
     start = time.perf_counter()
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
-                           batch_size=batch_size)
+                           batch_size=batch_size, first_image=first_image)
     attacks = list(dict.fromkeys(attacks))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
     presets = [load_attack(a, **overrides) for a in attacks]

@@ -3,7 +3,9 @@
     models   model names (models/<name>.pt) or checkpoint paths: the backbone axis
     eps      perturbation budgets, numbers or fractions ("8/255")
     steps    PGD step counts
-    images   test images per model (the first ones of the split)
+    images   test images per model
+    first_image  index in the split of the first of them (default 0); a
+             held-out check starts past the images other suites use
     split    data split the images come from (default "test")
     seed     seed of every random start and of the noise control
     panels   pairs per configuration whose images are stored for figures
@@ -31,6 +33,7 @@ class Suite:
     eps: tuple[float, ...] = (8 / 255,)
     steps: tuple[int, ...] = (40,)
     images: int = 32
+    first_image: int = 0
     split: str = "test"
     seed: int = 0
     panels: int = 4
@@ -48,7 +51,7 @@ class Suite:
                 raise ProtobenchError(f"steps {s!r} must be integers >= 1")
         if self.images < 1:
             raise ProtobenchError(f"images {self.images!r} must be >= 1")
-        for name, lowest in (("batch_size", 1), ("seed", 0)):
+        for name, lowest in (("batch_size", 1), ("seed", 0), ("first_image", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name} {value!r} must be an integer >= {lowest}")

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prototypes", help="top-k, class-top-k, or a list of indices '3,17'")
     p.add_argument("--k", type=_positive_int, help="how many prototypes per image for top-k")
     p.add_argument("--limit", type=_positive_int, help="number of test images per model")
+    p.add_argument("--first-image", type=int, metavar="INDEX",
+                   help="index in the split of the first image (default: the suite's, 0); "
+                        "images the committed results never used start at 32")
     p.add_argument("--seed", type=int, help="seed of random starts and noise (default: the suite's)")
     p.add_argument("--batch-size", type=_positive_int,
                    help="pairs attacked at once (default: the suite's, 64); lower it when memory "
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(attacks=args.attack or ["pgd-local"], suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=args.eps, steps=args.steps,
                  prototypes=args.prototypes, k=args.k, limit=args.limit, seed=args.seed,
-                 batch_size=args.batch_size, device=args.device, out=args.out,
+                 batch_size=args.batch_size, first_image=args.first_image,
+                 device=args.device, out=args.out,
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
