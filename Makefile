@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 ATTACK ?= pgd-local
 
-.PHONY: run test regress venv clean
+.PHONY: run test regress headline heldout venv clean
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,14 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 run: venv
 	$(PY) -m protobench.run --attack $(ATTACK) --out results/reference
+
+# The README's headline table (committed) and its check on unseen images (not committed).
+HEADLINE_ATTACKS := pgd-local auto-local pgd-head-on-stomach
+headline: venv
+	$(PY) -m protobench.run --suite headline --attack $(HEADLINE_ATTACKS) --out results/headline
+
+heldout: venv
+	$(PY) -m protobench.run --suite heldout --attack $(HEADLINE_ATTACKS) --out results/heldout --no-figures
 
 test: venv
 	$(PY) -m pytest -q
