@@ -71,6 +71,14 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == report["test_accuracy"]
     assert evaluated["prototypes_on_object"] == report["prototypes_on_object"]
+    realism = evaluated["realism"]  # the realism report (protobench.realism), on the test split
+    assert realism["images"] == evaluated["images"]
+    assert realism["top1_similarity"]["n"] == evaluated["images"]
+    spread = realism["distance_ratio"]
+    assert spread["n"] + realism["without_irrelevant_cell"] == evaluated["images"]
+    assert spread["q25"] <= spread["median"] <= spread["q75"]
+    assert evaluate_main(["--model", str(out), "--device", "cpu"]) == 0
+    assert "d(best irrelevant) / d(best)" in capsys.readouterr().out
 
 
 def _toml(raw, prefix=""):
