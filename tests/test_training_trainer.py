@@ -126,7 +126,7 @@ def test_cell_pretraining_needs_masks_and_a_known_head():
     from protobench.training.trainer import pretrain_backbone
     from protobench.model import Architecture, ProtoPNet
     from torch.utils.data import DataLoader, TensorDataset
-    with pytest.raises(ProtobenchError, match="pretrain_head must be 'image' or 'cells'"):
+    with pytest.raises(ProtobenchError, match="pretrain_head must be one of 'image', 'cells', 'pretext'"):
         recipe_from_dict("bad", {"train": {"pretrain_head": "pixels"}})
     model = ProtoPNet.build(Architecture(backbone="smallcnn", img_size=32, num_classes=2,
                                          prototypes_per_class=1, prototype_depth=8))
