@@ -77,7 +77,12 @@ class RealismReport:
     distance_ratio: Spread
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data for JSON: NaN (an empty distribution) becomes None."""
+        def clean(value):
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            return None if isinstance(value, float) and value != value else value
+        return clean(asdict(self))
 
 
 def log_similarity(distances: torch.Tensor, epsilon: float = 1e-4) -> torch.Tensor:

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from protobench.data import DATASETS, load_dataset
 from protobench.data import synth
-from protobench.data.synth import SynthConfig, SynthDataset, class_parts, generate
+from protobench.data.synth import REALISTIC, SynthConfig, SynthDataset, class_parts, generate
 from protobench.data.synth_render import COLOURS, PATTERNS, SHAPES, Look, render_image
 from protobench.errors import ProtobenchError
 
@@ -209,10 +209,9 @@ def test_occluders_are_not_object_and_hide_at_most_part_of_each_part():
 
 
 def test_images_of_one_class_vary_in_part_colour_size_and_light():
-    config = SynthConfig(train_per_class=12, test_per_class=1, img_size=48)
-    plain = SynthConfig(train_per_class=12, test_per_class=1, img_size=48, part_jitter=0,
-                        colour_jitter=0, texture_jitter=0, lighting=0, blur=0, noise_std=0,
-                        occluders=0, clutter=0)
+    config = SynthConfig(train_per_class=12, test_per_class=1, img_size=48, **REALISTIC)
+    plain = SynthConfig(train_per_class=12, test_per_class=1, img_size=48, colour_jitter=0,
+                        noise_std=0)  # the defaults: no variation
 
     def wing_stats(cfg):
         ds = SynthDataset("train", cfg)
@@ -233,10 +232,17 @@ def test_images_of_one_class_vary_in_part_colour_size_and_light():
 
 def test_variation_keeps_the_class_decided_by_the_parts():
     """Jitter stays within a class: a wing's colour is still nearest its class colour."""
-    ds = SynthDataset("test", SynthConfig(test_per_class=10, img_size=48, lighting=0, blur=0))
+    options = {**REALISTIC, "lighting": 0, "blur": 0}
+    ds = SynthDataset("test", SynthConfig(test_per_class=10, img_size=48, **options))
     palette = np.array(list(COLOURS.values()), float)
     names = list(COLOURS)
     hits = [names[np.argmin(((palette - ds.images[i].permute(1, 2, 0)[ds.part_masks(i)["wing"]]
                                  .float().mean(0).numpy()) ** 2).sum(1))]
             == ds.class_parts[int(ds.labels[i])].wing for i in range(len(ds))]
     assert np.mean(hits) == 1.0
+
+
+def test_realistic_options_are_valid_and_the_defaults_are_plain():
+    assert SynthConfig().look().clutter == 0 and SynthConfig().look().part_jitter == 0
+    look = SynthConfig(**REALISTIC).look()
+    assert look.clutter == REALISTIC["clutter"] and look.lighting == REALISTIC["lighting"]

@@ -43,7 +43,16 @@ def test_summary_counts_and_leaves_out_images_without_irrelevant_cells():
     sims = sorted([math.log(1.1 / 0.1001), math.log(1.2 / 0.2001)])
     assert report.top1_similarity.median == pytest.approx(sum(sims) / 2)
     assert report.top1_similarity.q25 == pytest.approx(sims[0] + 0.25 * (sims[1] - sims[0]))
-    json.dumps(report.to_dict())  # serialisable
+    json.dumps(report.to_dict(), allow_nan=False)  # serialisable
+
+
+def test_an_empty_distribution_is_none_in_json():
+    distances, relevance = _two_images()
+    relevance[:] = True  # no irrelevant cell anywhere
+    report = summarize(top1_realism(distances, relevance)).to_dict()
+    assert report["without_irrelevant_cell"] == 2
+    assert report["distance_ratio"] == {"q25": None, "median": None, "q75": None, "n": 0}
+    json.dumps(report, allow_nan=False)
 
 
 def test_model_realism_needs_masks():

@@ -38,6 +38,11 @@ from protobench.errors import ProtobenchError
 SPLIT_STREAMS = {"train": 0, "push": 0, "test": 1}
 
 
+# The within-class variation of the default models' recipes (models/*.toml).
+REALISTIC = dict(part_jitter=0.15, colour_jitter=30.0, texture_jitter=0.3, lighting=0.25,
+                 blur=0.8, occluders=1, clutter=6)
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """What ``synth`` generates; the same config always gives the same images.
@@ -53,8 +58,10 @@ class SynthConfig:
     noise_std         pixel noise (std, in uint8 grey levels)
     supersample       drawing resolution factor (anti-aliasing, mask accuracy)
 
-    Variation within a class, as in photographs (0 turns each off; see
-    :class:`protobench.data.synth_render.Look`):
+    Variation within a class, as in photographs (see
+    :class:`protobench.data.synth_render.Look`). The defaults keep the plain
+    synth that checkpoints trained before these options were added expect;
+    ``REALISTIC`` holds the values of the default models' recipes:
 
     part_jitter       relative jitter of each part's size, position and outline, [0, 0.5]
     colour_jitter     per-channel jitter of part and body colours, grey levels, [0, 60]
@@ -78,13 +85,13 @@ class SynthConfig:
     max_rotation: float = 20.0
     noise_std: float = 3.0
     supersample: int = 4
-    part_jitter: float = 0.15
-    colour_jitter: float = 30.0
-    texture_jitter: float = 0.3
-    lighting: float = 0.25
-    blur: float = 0.8
-    occluders: int = 1
-    clutter: int = 6
+    part_jitter: float = 0.0
+    colour_jitter: float = 15.0
+    texture_jitter: float = 0.0
+    lighting: float = 0.0
+    blur: float = 0.0
+    occluders: int = 0
+    clutter: int = 0
 
     def __post_init__(self) -> None:
         raw_scale = self.object_scale

@@ -302,10 +302,11 @@ def object_shape(parts: ClassParts, rng: np.random.Generator, look: Look) -> Obj
 
     tail = TAIL + 0.06 * j * u(4, 2)
 
-    colours = {BODY: jitter(rng, BODY_COLOUR, 12 + cj / 2), HEAD: jitter(rng, HEAD_COLOUR, 10 + cj / 2),
+    extra = max(0.0, cj - 15.0) / 2  # the plain synth: body 12, head 10, texture 12, wing 15
+    colours = {BODY: jitter(rng, BODY_COLOUR, 12 + extra), HEAD: jitter(rng, HEAD_COLOUR, 10 + extra),
                WING: jitter(rng, COLOURS[parts.wing], cj)}
-    light, dark = (np.asarray(TEXTURE_LIGHT, float) + rng.uniform(-1, 1, 3) * (12 + cj / 2),
-                   np.asarray(TEXTURE_DARK, float) + rng.uniform(-1, 1, 3) * (12 + cj / 2))
+    light, dark = (np.asarray(TEXTURE_LIGHT, float) + rng.uniform(-1, 1, 3) * (12 + extra),
+                   np.asarray(TEXTURE_DARK, float) + rng.uniform(-1, 1, 3) * (12 + extra))
     fade = 0.3 * tj * rng.uniform()  # lower contrast: both move towards their mean
     mid = (light + dark) / 2
     light, dark = light + fade * (mid - light), dark + fade * (mid - dark)
