@@ -8,8 +8,8 @@ from torch.utils.data import DataLoader
 
 from protobench.data import DATASETS, load_dataset
 from protobench.data import synth
-from protobench.data.synth import SynthConfig, SynthDataset, class_parts, generate
-from protobench.data.synth_render import COLOURS, PATTERNS, SHAPES, render_image
+from protobench.data.synth import REALISTIC, SynthConfig, SynthDataset, class_parts, generate
+from protobench.data.synth_render import COLOURS, PATTERNS, SHAPES, Look, render_image
 from protobench.errors import ProtobenchError
 
 SMALL = SynthConfig(train_per_class=4, test_per_class=3, img_size=48)
@@ -148,7 +148,9 @@ def test_object_scale_and_image_size_options():
 @pytest.mark.parametrize("option", [
     dict(num_classes=1), dict(num_classes=1000), dict(train_per_class=0), dict(img_size=4),
     dict(object_scale=(0.7, 0.3)), dict(object_scale=0.5), dict(distractors=-1),
-    dict(seed=-3), dict(max_rotation="a"),
+    dict(seed=-3), dict(max_rotation="a"), dict(part_jitter=0.9), dict(colour_jitter=-1),
+    dict(texture_jitter=2), dict(lighting=True), dict(blur=5), dict(occluders=-1),
+    dict(clutter=1.5),
 ])
 def test_bad_config_is_a_user_error(option):
     with pytest.raises(ProtobenchError) as info:
@@ -180,3 +182,67 @@ def test_load_dataset_errors():
     with pytest.raises(ProtobenchError, match="img_size"):
         load_dataset("synth", "test", img_size=2)
     assert list(DATASETS) == ["cub200", "folder", "synth"]
+
+
+RENDER = dict(img_size=48, supersample=4, object_scale=(0.6, 0.8), max_rotation=20.0,
+              distractors=2, noise_std=0.0, shapes=SHAPES[:4], colours=list(COLOURS)[:4],
+              patterns=PATTERNS[:3])
+
+
+def test_occluders_are_not_object_and_hide_at_most_part_of_each_part():
+    parts = class_parts(10)[0]
+    hidden = 0
+    for seed in range(12):
+        bare, seg_bare = render_image(np.random.default_rng(seed), parts, **RENDER,
+                                      look=Look(clutter=4))
+        img, seg = render_image(np.random.default_rng(seed), parts, **RENDER,
+                                look=Look(clutter=4, occluders=3))
+        # the same scene and object; occluders only take pixels away from the object
+        assert not ((seg > 0) & (seg_bare == 0)).any()
+        lost = (seg == 0) & (seg_bare > 0)
+        hidden += lost.sum()
+        if lost.any():
+            assert (img[lost] != bare[lost]).any(-1).mean() > 0.8  # drawn over, now background
+        for label in (2, 3, 4):  # head, wing, pattern: most of each stays visible
+            assert (seg == label).sum() >= 0.5 * (seg_bare == label).sum()
+    assert hidden > 0
+
+
+def test_images_of_one_class_vary_in_part_colour_size_and_light():
+    config = SynthConfig(train_per_class=12, test_per_class=1, img_size=48, **REALISTIC)
+    plain = SynthConfig(train_per_class=12, test_per_class=1, img_size=48, colour_jitter=0,
+                        noise_std=0)  # the defaults: no variation
+
+    def wing_stats(cfg):
+        ds = SynthDataset("train", cfg)
+        rows = (ds.labels == 0).nonzero().flatten()
+        colours = torch.stack([ds.images[i].permute(1, 2, 0)[ds.part_masks(i)["wing"]].float().mean(0)
+                               for i in rows])
+        # wing area relative to the body's, free of the object's own scale
+        ratios = torch.tensor([(ds.segmentation[i] == 3).sum().item() /
+                               (ds.segmentation[i] > 0).sum().item() for i in rows])
+        return colours.std(0).max().item(), ratios.std().item() / ratios.mean().item()
+
+    colour_spread, size_spread = wing_stats(config)
+    plain_colour, plain_size = wing_stats(plain)
+    assert plain_colour < 4.0  # one colour per class without variation (edge pixels blend)
+    assert colour_spread > 10.0 and colour_spread > 3 * plain_colour
+    assert size_spread > 1.5 * plain_size
+
+
+def test_variation_keeps_the_class_decided_by_the_parts():
+    """Jitter stays within a class: a wing's colour is still nearest its class colour."""
+    options = {**REALISTIC, "lighting": 0, "blur": 0}
+    ds = SynthDataset("test", SynthConfig(test_per_class=10, img_size=48, **options))
+    palette = np.array(list(COLOURS.values()), float)
+    names = list(COLOURS)
+    hits = [names[np.argmin(((palette - ds.images[i].permute(1, 2, 0)[ds.part_masks(i)["wing"]]
+                                 .float().mean(0).numpy()) ** 2).sum(1))]
+            == ds.class_parts[int(ds.labels[i])].wing for i in range(len(ds))]
+    assert np.mean(hits) == 1.0
+
+
+def test_realistic_options_are_valid_and_the_defaults_are_plain():
+    assert SynthConfig().look().clutter == 0 and SynthConfig().look().part_jitter == 0
+    look = SynthConfig(**REALISTIC).look()
+    assert look.clutter == REALISTIC["clutter"] and look.lighting == REALISTIC["lighting"]

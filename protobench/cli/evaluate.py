@@ -1,4 +1,7 @@
-"""python -m protobench.evaluate --model NAME_OR_PATH: test accuracy of a ProtoPNet."""
+"""python -m protobench.evaluate --model NAME_OR_PATH: test accuracy of a ProtoPNet,
+the share of its prototypes on the object, and its realism (SPEC section 6):
+the clean top-1 similarity and d(best irrelevant cell) / d(best cell), as
+median and quartiles, beside Hoffmann et al.'s CUB ResNet18 figures."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from protobench.training.quality import prototypes_on_object
     from protobench.training import model_split
     from protobench.training.trainer import accuracy
+    from protobench.realism import model_realism
 
     device = resolve_device(args.device)
     model = protobench.load(args.model, device=str(device))
@@ -34,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"model": model.meta.name or str(args.model), "dataset": dataset, "split": args.split,
               "images": len(data), "accuracy": round(acc, 4),
               "prototypes_on_object": prototypes_on_object(model.meta.push_records, push)}
+    has_masks = len(data) > 0 and getattr(data, "relevance_mask", lambda i: None)(0) is not None
+    realism = model_realism(model, data) if has_masks else None
+    report["realism"] = realism.to_dict() if realism is not None else None
     if args.json:
         print(json.dumps(report))
     else:
@@ -41,4 +48,25 @@ def main(argv: list[str] | None = None) -> int:
         if report["prototypes_on_object"] is not None:
             print(f"prototypes whose high-activation box centre lies on the object: "
                   f"{report['prototypes_on_object']:.0%}")
+        if realism is None:
+            print("realism: no object masks in this data set")
+        else:
+            print(_realism_text(realism))
     return 0
+
+
+def _realism_text(r) -> str:
+    from protobench.realism import CUB_DISTANCE_RATIO, CUB_IRRELEVANT_SIMILARITY, CUB_TOP1_SIMILARITY
+
+    def spread(s, fmt):
+        return f"median {s.median:{fmt}} [quartiles {s.q25:{fmt}}, {s.q75:{fmt}}]"
+    lines = [f"realism on {r.images} images (top-1 prototype of each):",
+             f"  clean top-1 similarity            {spread(r.top1_similarity, '.2f')}"
+             f"   (CUB ResNet18: about {CUB_TOP1_SIMILARITY})",
+             f"  similarity, best irrelevant cell  {spread(r.irrelevant_similarity, '.2f')}"
+             f"   (CUB: about {CUB_IRRELEVANT_SIMILARITY})",
+             f"  d(best irrelevant) / d(best)      {spread(r.distance_ratio, '.1f')}"
+             f"   (CUB: about {CUB_DISTANCE_RATIO}x)"]
+    if r.without_irrelevant_cell:
+        lines.append(f"  {r.without_irrelevant_cell} image(s) without an irrelevant cell left out")
+    return "\n".join(lines)

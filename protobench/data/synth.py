@@ -1,7 +1,10 @@
 """``synth``: the embedded default data set, generated from a seed.
 
 Each image holds one bird-like object at a random position, scale, rotation
-and mirror, on a cluttered background with loose distractor parts. The class
+and mirror, on a cluttered background (branches, leaves, textured patches)
+with loose distractor parts. No two images of a class look alike: part size,
+outline, colour and texture vary, the lighting, blur and noise change, and a
+leaf or twig may hide some of the object (``SynthConfig``'s variation options). The class
 is decided by three localised parts (see :mod:`protobench.data.synth_render`):
 the head's shape, the wing's colour and the tail's pattern. Every class is a
 distinct combination and any two classes differ in at least two parts while
@@ -27,12 +30,17 @@ import torch
 
 from protobench.data.base import ImageDataset, check_img_size, check_split
 from protobench.data.synth_render import (
-    COLOURS, PART_LABELS, PATTERNS, SHAPES, ClassParts, render_image,
+    COLOURS, PART_LABELS, PATTERNS, SHAPES, ClassParts, Look, render_image,
 )
 from protobench.errors import ProtobenchError
 
 # Independent seed streams per split; "push" reads the train stream.
 SPLIT_STREAMS = {"train": 0, "push": 0, "test": 1}
+
+
+# The within-class variation of the default models' recipes (models/*.toml).
+REALISTIC = dict(part_jitter=0.15, colour_jitter=30.0, texture_jitter=0.3, lighting=0.25,
+                 blur=0.8, occluders=1, clutter=6)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,22 @@ class SynthConfig:
     max_rotation      object rotation in degrees, uniform in +-max_rotation
     noise_std         pixel noise (std, in uint8 grey levels)
     supersample       drawing resolution factor (anti-aliasing, mask accuracy)
+
+    Variation within a class, as in photographs (see
+    :class:`protobench.data.synth_render.Look`). The defaults keep the plain
+    synth that checkpoints trained before these options were added expect;
+    ``REALISTIC`` holds the values of the default models' recipes:
+
+    part_jitter       relative jitter of each part's size, position and outline, [0, 0.5]
+    colour_jitter     per-channel jitter of part and body colours, grey levels, [0, 60]
+    texture_jitter    relative jitter of a tail pattern's frequency, orientation
+                      (up to 30 x it degrees), phase and contrast, [0, 1]
+    lighting          brightness and contrast in 1 +- lighting, colour cast, soft shadow, [0, 0.5]
+    blur              Gaussian blur, sigma uniform in [0, blur] pixels, [0, 3]
+    occluders         up to this many leaves or twigs over the object (not object in the
+                      masks; none hides more than 40% of a part), integer >= 0
+    clutter           branches, leaves and textured patches on the background, in the
+                      parts' colours and patterns as often as not, integer >= 0
     """
 
     num_classes: int = 10
@@ -61,6 +85,13 @@ class SynthConfig:
     max_rotation: float = 20.0
     noise_std: float = 3.0
     supersample: int = 4
+    part_jitter: float = 0.0
+    colour_jitter: float = 15.0
+    texture_jitter: float = 0.0
+    lighting: float = 0.0
+    blur: float = 0.0
+    occluders: int = 0
+    clutter: int = 0
 
     def __post_init__(self) -> None:
         raw_scale = self.object_scale
@@ -74,7 +105,7 @@ class SynthConfig:
         integers = {  # name: (lowest, highest)
             "num_classes": (2, max_classes), "train_per_class": (1, None),
             "test_per_class": (1, None), "seed": (0, None), "distractors": (0, None),
-            "supersample": (1, 8),
+            "supersample": (1, 8), "occluders": (0, 10), "clutter": (0, 100),
         }
         for name, (lo, hi) in integers.items():
             value = getattr(self, name)
@@ -87,12 +118,21 @@ class SynthConfig:
                              "(min, max) with 0.1 <= min <= max <= 0.95"),
             "max_rotation": (_number_in(self.max_rotation, 0, 180), "degrees in [0, 180]"),
             "noise_std": (_number_in(self.noise_std, 0, 255), "a number in [0, 255]"),
+            "part_jitter": (_number_in(self.part_jitter, 0, 0.5), "a number in [0, 0.5]"),
+            "colour_jitter": (_number_in(self.colour_jitter, 0, 60), "grey levels in [0, 60]"),
+            "texture_jitter": (_number_in(self.texture_jitter, 0, 1), "a number in [0, 1]"),
+            "lighting": (_number_in(self.lighting, 0, 0.5), "a number in [0, 0.5]"),
+            "blur": (_number_in(self.blur, 0, 3), "pixels in [0, 3]"),
         }
         for name, (ok, allowed) in numbers.items():
             if not ok:
                 value = raw_scale if name == "object_scale" else getattr(self, name)
                 raise ProtobenchError(f"synth option {name}={value!r} is invalid; "
                                       f"allowed: {allowed}")
+
+    def look(self) -> Look:
+        """The within-class variation, as the renderer takes it."""
+        return Look(**{f.name: getattr(self, f.name) for f in fields(Look)})
 
     @classmethod
     def option_names(cls) -> list[str]:
@@ -170,12 +210,13 @@ def _generate(config: SynthConfig, stream: int) -> tuple[torch.Tensor, torch.Ten
     images = np.empty((n, size, size, 3), np.uint8)
     segmentation = np.empty((n, size, size), np.uint8)
     labels = np.arange(n) % config.num_classes
+    look = config.look()
     for i in range(n):
         rng = np.random.default_rng([config.seed, stream, i])
         images[i], segmentation[i] = render_image(
             rng, parts[labels[i]], img_size=size, supersample=config.supersample,
             object_scale=config.object_scale, max_rotation=config.max_rotation,
-            distractors=config.distractors, noise_std=config.noise_std, **palettes)
+            distractors=config.distractors, noise_std=config.noise_std, look=look, **palettes)
     return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
             torch.from_numpy(segmentation), torch.from_numpy(labels).long())
 

@@ -38,7 +38,7 @@ class LearningRates:
     joint_gamma: float = 0.1
 
 
-PRETRAIN_HEADS = ("image", "cells")  # see trainer.pretrain_backbone
+PRETRAIN_HEADS = ("image", "cells", "pretext")  # see trainer.pretrain_backbone, trainer.pretrain_pretext
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,12 @@ class Schedule:
     batch_size: int = 80
     push_batch_size: int = 100
     test_batch_size: int = 100
-    pretrain_epochs: int = 0              # backbone as a plain classifier first (no ImageNet here)
-    pretrain_head: str = "image"          # "image" (whole image) or "cells" (every feature cell)
+    pretrain_epochs: int = 0              # backbone pre-training first (no ImageNet here)
+    # "image": the task's images, as a plain classifier; "cells": every feature cell
+    # labelled from the task's object masks; "pretext": dense labels of random shape
+    # scenes, another distribution that reads nothing of the task (training/pretext.py)
+    pretrain_head: str = "image"
+    pretrain_images: int = 2000           # "pretext": how many scenes
     epochs: int = 10
     warm_epochs: int = 5
     push_epochs: tuple[int, ...] = (9,)   # push after these (0-based) epochs
@@ -58,8 +62,14 @@ class Schedule:
 
     def __post_init__(self) -> None:
         if self.pretrain_head not in PRETRAIN_HEADS:
-            raise ProtobenchError(f"pretrain_head must be 'image' or 'cells', "
+            raise ProtobenchError(f"pretrain_head must be one of "
+                                  f"{', '.join(repr(h) for h in PRETRAIN_HEADS)}, "
                                   f"got {self.pretrain_head!r}")
+        for name in ("pretrain_epochs", "pretrain_images"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (name == "pretrain_images"):
+                lowest = 1 if name == "pretrain_images" else 0
+                raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """ProtoPNet's training stages (Chen et al. 2019, section 2.2).
 
-    pretrain    (optional) the backbone alone as a plain classifier, standing
-                in for the ImageNet initialisation ProtoPNet starts from,
-                which protobench never downloads
+    pretrain    (optional) the backbone alone, standing in for the ImageNet
+                initialisation ProtoPNet starts from, which protobench never
+                downloads: on the task's images ("image", "cells") or on a
+                pretext task of another distribution ("pretext", pretext.py)
     warm        add-on layers and prototypes, backbone frozen
     joint       backbone, add-on layers and prototypes (StepLR)
     push        prototypes projected onto training patches (push.py)
@@ -30,6 +31,7 @@ from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.losses import LossCoefficients, protopnet_loss
+from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.push import PushRecord, push_prototypes
 from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe
 
@@ -113,6 +115,9 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
     """
     if head not in PRETRAIN_HEADS:
         raise ProtobenchError(f"pretrain_head must be one of {', '.join(PRETRAIN_HEADS)}, got {head!r}")
+    if head == "pretext":
+        raise ProtobenchError("pretrain_head 'pretext' trains on scenes of its own, not on a loader: "
+                              "use pretrain_pretext")
     dataset = loader.dataset
     if len(dataset) == 0:
         raise ProtobenchError("cannot pre-train the backbone on an empty data set")
@@ -158,6 +163,54 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
             n += targets.numel()
             total += loss.item() * targets.numel()
         history.append(EpochStats("pretrain", epoch, correct / n, total / n, total / n, 0.0, 0.0, 0.0,
+                                  time.perf_counter() - start))
+    return history
+
+
+def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, batch_size: int,
+                     seed: int, progress: bool = True) -> list["EpochStats"]:
+    """Train ``features`` on the pretext task of :mod:`protobench.training.pretext`.
+
+    Two temporary 1x1-convolution heads label every feature cell of random
+    shape scenes, one with the (shape, fill) under it and one with its hue
+    (cross-entropy, summed); the heads are thrown away. The scenes are
+    generated at the model's image size from ``seed``; no image, label or
+    mask of the benchmark's data set is read. The accuracy in the returned
+    stats is the per-cell accuracy of the (shape, fill) labels.
+    """
+    if epochs and images < 1:
+        raise ProtobenchError(f"pretrain_images={images!r} is invalid; allowed: an integer >= 1")
+    n_cells = int(model.ppnet.proto_layer_rf_info[0])
+    scenes = PretextScenes(images, model.img_size, (n_cells, n_cells), seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(scenes, batch_size=batch_size, shuffle=True, generator=generator)
+    features = model.ppnet.features
+    kind_head = torch.nn.Conv2d(features.out_channels, NUM_KINDS, 1).to(model.device)
+    colour_head = torch.nn.Conv2d(features.out_channels, NUM_COLOURS, 1).to(model.device)
+    optimizer = torch.optim.Adam([*features.parameters(), *kind_head.parameters(),
+                                  *colour_head.parameters()], lr=lr)
+    history = []
+    for epoch in range(epochs):
+        features.train()
+        correct = n = 0
+        total = 0.0
+        start = time.perf_counter()
+        for x, kinds, colours in tqdm(loader, desc=f"pretext {epoch:3d}", leave=False, disable=not progress):
+            x, kinds, colours = x.to(model.device), kinds.to(model.device), colours.to(model.device)
+            z = features(model.normalize(x))
+            if z.shape[-2:] != kinds.shape[-2:]:
+                raise ProtobenchError(f"pretext labels are {tuple(kinds.shape[-2:])} cells, the backbone "
+                                      f"gives {tuple(z.shape[-2:])}")
+            kind_logits = kind_head(z)
+            loss = (torch.nn.functional.cross_entropy(kind_logits, kinds)
+                    + torch.nn.functional.cross_entropy(colour_head(z), colours))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            correct += (kind_logits.argmax(1) == kinds).sum().item()
+            n += kinds.numel()
+            total += loss.item() * kinds.numel()
+        history.append(EpochStats("pretext", epoch, correct / n, total / n, total / n, 0.0, 0.0, 0.0,
                                   time.perf_counter() - start))
     return history
 
@@ -242,7 +295,11 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
     result = TrainingResult(model)
     start = time.perf_counter()
-    if sched.pretrain_epochs:
+    if sched.pretrain_epochs and sched.pretrain_head == "pretext":
+        result.history += pretrain_pretext(model, sched.pretrain_epochs, recipe.lr.pretrain,
+                                           images=sched.pretrain_images, batch_size=sched.batch_size,
+                                           seed=sched.seed, progress=progress)
+    elif sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
                                             head=sched.pretrain_head, progress=progress)
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)

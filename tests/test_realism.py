@@ -1,0 +1,68 @@
+import json
+import math
+
+import pytest
+import torch
+
+from protobench.errors import ProtobenchError
+from protobench.realism import log_similarity, model_realism, summarize, top1_realism
+
+
+def _two_images():
+    distances = torch.tensor([
+        [[[0.5, 0.9], [0.7, 0.6]],       # image 0, prototype 0: best 0.5
+         [[0.1, 0.4], [2.0, 1.0]]],      # prototype 1: best 0.1, the top-1
+        [[[3.0, 0.2], [1.0, 1.0]],       # image 1, prototype 0: best 0.2, the top-1
+         [[0.3, 0.3], [0.3, 0.3]]],
+    ])
+    relevance = torch.zeros(2, 4, 4, dtype=torch.bool)
+    relevance[0, :2, :2] = True          # image 0: the top-left block is object...
+    relevance[0, 0, 2] = True            # ... and one pixel of the top-right block
+    relevance[1] = True                  # image 1: object in every block, no irrelevant cell
+    return distances, relevance
+
+
+def test_top1_realism_by_hand():
+    per = top1_realism(*_two_images())
+    assert per.prototype.tolist() == [1, 0]
+    assert per.d_best.tolist() == pytest.approx([0.1, 0.2])
+    # image 0: the irrelevant cells are the bottom row (2.0, 1.0); the top-right
+    # block holds one object pixel, so its 0.4 does not count
+    assert per.d_irrelevant[0].item() == pytest.approx(1.0)
+    assert per.distance_ratio[0].item() == pytest.approx(10.0)
+    assert per.top1_similarity[0].item() == pytest.approx(math.log(1.1 / 0.1001))
+    assert per.irrelevant_similarity[0].item() == pytest.approx(math.log(2.0 / 1.0001))
+    assert math.isnan(per.d_irrelevant[1].item()) and math.isnan(per.distance_ratio[1].item())
+
+
+def test_summary_counts_and_leaves_out_images_without_irrelevant_cells():
+    report = summarize(top1_realism(*_two_images()))
+    assert report.images == 2 and report.without_irrelevant_cell == 1
+    assert report.distance_ratio.n == 1 and report.distance_ratio.median == pytest.approx(10.0)
+    assert report.top1_similarity.n == 2
+    sims = sorted([math.log(1.1 / 0.1001), math.log(1.2 / 0.2001)])
+    assert report.top1_similarity.median == pytest.approx(sum(sims) / 2)
+    assert report.top1_similarity.q25 == pytest.approx(sims[0] + 0.25 * (sims[1] - sims[0]))
+    json.dumps(report.to_dict(), allow_nan=False)  # serialisable
+
+
+def test_an_empty_distribution_is_none_in_json():
+    distances, relevance = _two_images()
+    relevance[:] = True  # no irrelevant cell anywhere
+    report = summarize(top1_realism(distances, relevance)).to_dict()
+    assert report["without_irrelevant_cell"] == 2
+    assert report["distance_ratio"] == {"q25": None, "median": None, "q75": None, "n": 0}
+    json.dumps(report, allow_nan=False)
+
+
+def test_model_realism_needs_masks():
+    class NoMasks(torch.utils.data.TensorDataset):
+        def relevance_mask(self, i):
+            return None
+    data = NoMasks(torch.rand(2, 3, 8, 8), torch.tensor([0, 1]))
+    with pytest.raises(ProtobenchError, match="object masks"):
+        model_realism(None, data)
+
+
+def test_log_similarity_is_protopnets():
+    assert log_similarity(torch.tensor(0.08)).item() == pytest.approx(math.log(1.08 / 0.0801))
