@@ -19,8 +19,8 @@ def test_every_spec_preset_exists_and_loads():
 
 def test_pgd_local_is_the_spec_attack():
     p = load_attack("pgd-local")
-    assert (p.kind, p.norm, p.objective, p.mask, p.target) == (
-        "masked-pgd", "Linf", "displace", "high-activation", "irrelevant")
+    assert (p.kind, p.method, p.norm, p.objective, p.mask, p.target) == (
+        "masked-pgd", "apgd", "Linf", "target-margin", "high-activation", "irrelevant")
     assert p.eps == 8 / 255 and p.alpha == 2 / 255 and p.steps == 40 and p.random_start
     assert (p.prototypes, p.k) == ("top-k", 1)
 
@@ -79,7 +79,8 @@ def test_unknown_attack_lists_the_presets():
     (dict(target="nowhere"), "unknown target 'nowhere'"),
     (dict(method="fgsm"), "unknown method 'fgsm'.*pgd, apgd"),
     (dict(temperature=-1), "temperature=-1.0"),
-    (dict(temperature=0.5), "objective='displace'.*target-margin, box-margin when temperature"),
+    (dict(temperature=0.5, objective="displace"),
+     "objective='displace'.*target-margin, box-margin when temperature"),
     (dict(success="always"), "unknown success 'always'.*in-target"),
     (dict(members=[{"objective": "raise"}]), "members=.*empty unless kind = 'ensemble'"),
     (dict(prototypes="best"), "prototypes='best'.*top-k"),
