@@ -85,13 +85,14 @@ class SynthConfig:
     max_rotation: float = 20.0
     noise_std: float = 3.0
     supersample: int = 4
-    part_jitter: float = 0.0
-    colour_jitter: float = 15.0
-    texture_jitter: float = 0.0
-    lighting: float = 0.0
-    blur: float = 0.0
-    occluders: int = 0
-    clutter: int = 0
+    # flat, as recipes name them; their defaults are the renderer's plain Look
+    part_jitter: float = Look.part_jitter
+    colour_jitter: float = Look.colour_jitter
+    texture_jitter: float = Look.texture_jitter
+    lighting: float = Look.lighting
+    blur: float = Look.blur
+    occluders: int = Look.occluders
+    clutter: int = Look.clutter
 
     def __post_init__(self) -> None:
         raw_scale = self.object_scale
