@@ -166,11 +166,11 @@ def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim:
                     size: tuple[int, int], image_index: torch.Tensor,
                     prototype: torch.Tensor) -> torch.Tensor:
     """T by the preset's rule; a pair without a target cell raises when T is used."""
-    if not preset.needs_target:
+    if not preset.needs_target and preset.target in ("most-similar", "farthest"):
         return I & ~R  # unused: do not fail on pairs without a window
     T = _target_cells(preset, R, I, sim, tuple(sim.shape[-2:]), size)
     empty = ~T.flatten(1).any(dim=1)
-    if empty.any():
+    if preset.needs_target and empty.any():
         where = [(int(image_index[i]), int(prototype[i])) for i in empty.nonzero().flatten()]
         raise ProtobenchError(
             f"target {preset.target!r} of attack {preset.name!r} has no cell for the "
