@@ -150,7 +150,8 @@ def test_object_scale_and_image_size_options():
     dict(object_scale=(0.7, 0.3)), dict(object_scale=0.5), dict(distractors=-1),
     dict(seed=-3), dict(max_rotation="a"), dict(part_jitter=0.9), dict(colour_jitter=-1),
     dict(texture_jitter=2), dict(lighting=True), dict(blur=5), dict(occluders=-1),
-    dict(clutter=1.5),
+    dict(clutter=1.5), dict(classes=("star-cyan-bars", "bird-red-spots")),
+    dict(classes=("star-cyan-bars",)), dict(classes=("star-cyan-bars", "circle-red-spots"), num_classes=5),
 ])
 def test_bad_config_is_a_user_error(option):
     with pytest.raises(ProtobenchError) as info:
@@ -246,3 +247,24 @@ def test_realistic_options_are_valid_and_the_defaults_are_plain():
     assert SynthConfig().look().clutter == 0 and SynthConfig().look().part_jitter == 0
     look = SynthConfig(**REALISTIC).look()
     assert look.clutter == REALISTIC["clutter"] and look.lighting == REALISTIC["lighting"]
+
+
+def test_named_classes_draw_those_part_combinations():
+    names = ("star-cyan-bars", "circle-red-spots", "cross-magenta-checks")
+    config = SynthConfig(classes=list(names), train_per_class=2, test_per_class=1, img_size=48)
+    assert config.num_classes == 3 and config.classes == names
+    data = SynthDataset("train", config)
+    assert data.classes == list(names) and len(data) == 6
+    # the wing carries the named colour: cyan for class 0
+    seg, image = data.segmentation[0].numpy(), data.images[0].permute(1, 2, 0).numpy().astype(float)
+    wing = image[seg == 3].mean(0)
+    assert np.abs(wing - COLOURS["cyan"]).sum() < np.abs(wing - COLOURS["red"]).sum()
+
+
+def test_other_classes_avoid_the_task_and_depend_on_the_seed():
+    task = class_parts(10)
+    drawn = synth.other_classes(task, 40, seed=0)
+    assert len(set(drawn)) == 40 and not set(drawn) & {p.name for p in task}
+    assert synth.other_classes(task, 40, seed=0) == drawn != synth.other_classes(task, 40, seed=1)
+    with pytest.raises(ProtobenchError, match="cannot draw 200 other classes"):
+        synth.other_classes(task, 200, seed=0)

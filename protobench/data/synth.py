@@ -48,6 +48,9 @@ class SynthConfig:
     """What ``synth`` generates; the same config always gives the same images.
 
     num_classes       classes (distinct head/wing/pattern combinations), 2..144
+    classes           the classes by name, "<head>-<wing>-<pattern>" (e.g. "star-cyan-bars"),
+                      from the full palettes; empty (default): the design of ``class_parts``
+                      for ``num_classes``. When given, ``num_classes`` is their number.
     img_size          side of the square images, pixels
     train_per_class   images per class in "train" (= "push")
     test_per_class    images per class in "test"
@@ -76,6 +79,7 @@ class SynthConfig:
     """
 
     num_classes: int = 10
+    classes: tuple[str, ...] = ()
     img_size: int = 64
     train_per_class: int = 100
     test_per_class: int = 50
@@ -101,6 +105,16 @@ class SynthConfig:
         except (TypeError, ValueError):
             scale = ()
         object.__setattr__(self, "object_scale", scale)  # hashable, for the cache
+        if isinstance(self.classes, str):
+            object.__setattr__(self, "classes", (self.classes,))
+        object.__setattr__(self, "classes", tuple(self.classes))  # hashable, for the cache
+        if self.classes:
+            parts = parse_classes(self.classes)  # raises on a bad name
+            if self.num_classes not in (SynthConfig.num_classes, len(parts)):
+                raise ProtobenchError(f"synth options classes ({len(parts)} names) and num_classes="
+                                      f"{self.num_classes} disagree; give only classes")
+            object.__setattr__(self, "classes", tuple(p.name for p in parts))
+            object.__setattr__(self, "num_classes", len(parts))
         check_img_size(self.img_size)
         max_classes = len(SHAPES) * len(COLOURS) * len(PATTERNS)
         integers = {  # name: (lowest, highest)
@@ -130,6 +144,17 @@ class SynthConfig:
                 value = raw_scale if name == "object_scale" else getattr(self, name)
                 raise ProtobenchError(f"synth option {name}={value!r} is invalid; "
                                       f"allowed: {allowed}")
+
+    def class_parts(self) -> tuple[ClassParts, ...]:
+        """The parts of each class, in label order."""
+        return parse_classes(self.classes) if self.classes else class_parts(self.num_classes)
+
+    def palettes(self) -> dict[str, list[str]]:
+        """The part values that distractors and clutter draw from: the classes' palettes."""
+        if self.classes:
+            return dict(shapes=list(SHAPES), colours=list(COLOURS), patterns=list(PATTERNS))
+        ns, nc, npat = palette_sizes(self.num_classes)
+        return dict(shapes=list(SHAPES[:ns]), colours=list(COLOURS)[:nc], patterns=list(PATTERNS[:npat]))
 
     def look(self) -> Look:
         """The within-class variation, as the renderer takes it."""
@@ -191,6 +216,40 @@ def class_parts(num_classes: int) -> tuple[ClassParts, ...]:
     return tuple(ClassParts(SHAPES[s], colour_names[c], PATTERNS[p]) for s, c, p in chosen)
 
 
+def all_classes() -> tuple[ClassParts, ...]:
+    """Every head/wing/pattern combination of the full palettes (144)."""
+    return tuple(ClassParts(s, c, p) for s, c, p in itertools.product(SHAPES, COLOURS, PATTERNS))
+
+
+def parse_classes(names: tuple[str, ...] | list[str]) -> tuple[ClassParts, ...]:
+    """ClassParts from names "<head>-<wing>-<pattern>"; distinct, from the full palettes."""
+    known = {p.name: p for p in all_classes()}
+    if isinstance(names, str):
+        names = (names,)
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ProtobenchError(f"synth option classes: unknown class(es) {', '.join(map(repr, bad))}; "
+                              f"a class is '<head>-<wing>-<pattern>' with head in {', '.join(SHAPES)}, "
+                              f"wing in {', '.join(COLOURS)}, pattern in {', '.join(PATTERNS)}")
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise ProtobenchError(f"synth option classes must name at least 2 distinct classes, got {list(names)}")
+    return tuple(known[n] for n in names)
+
+
+def other_classes(exclude: tuple[ClassParts, ...], count: int, seed: int) -> tuple[str, ...]:
+    """``count`` class names drawn (seeded) from the full palettes, none of them in ``exclude``.
+
+    A stand-in for ImageNet's other classes: objects of the same kind (head,
+    wing, tail) whose part combinations the task never uses.
+    """
+    pool = [p.name for p in all_classes() if p not in set(exclude)]
+    if not 2 <= count <= len(pool):
+        raise ProtobenchError(f"cannot draw {count} other classes: {len(pool)} combinations are "
+                              f"left outside the task's {len(exclude)} classes; allowed: 2..{len(pool)}")
+    rng = np.random.default_rng(seed)
+    return tuple(pool[i] for i in sorted(rng.choice(len(pool), count, replace=False)))
+
+
 def generate(config: SynthConfig, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images uint8 (N, 3, H, W), segmentation uint8 (N, H, W), labels int64 (N,)).
 
@@ -205,9 +264,8 @@ def generate(config: SynthConfig, split: str) -> tuple[torch.Tensor, torch.Tenso
 def _generate(config: SynthConfig, stream: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     per_class = config.train_per_class if stream == 0 else config.test_per_class
     n, size = per_class * config.num_classes, config.img_size
-    parts = class_parts(config.num_classes)
-    ns, nc, npat = palette_sizes(config.num_classes)
-    palettes = dict(shapes=SHAPES[:ns], colours=list(COLOURS)[:nc], patterns=PATTERNS[:npat])
+    parts = config.class_parts()
+    palettes = config.palettes()
     images = np.empty((n, size, size, 3), np.uint8)
     segmentation = np.empty((n, size, size), np.uint8)
     labels = np.arange(n) % config.num_classes
@@ -235,7 +293,7 @@ class SynthDataset(ImageDataset):
         self.config = config or SynthConfig()
         self.split = check_split(split)
         self.images, self.segmentation, self.labels = generate(self.config, split)
-        self.class_parts = class_parts(self.config.num_classes)
+        self.class_parts = self.config.class_parts()
         self.classes = [p.name for p in self.class_parts]
         self.img_size = self.config.img_size
 
