@@ -67,7 +67,7 @@ def test_pretext_pretraining_is_seeded():
 
 
 @pytest.mark.parametrize("train, match", [
-    ({"pretrain_head": "imagenet"}, "pretrain_head must be one of 'image', 'cells', 'pretext'"),
+    ({"pretrain_head": "imagenet"}, "pretrain_head must be one of 'image', 'cells', 'pretext', 'other-classes'"),
     ({"pretrain_head": "pretext", "pretrain_images": 0}, "pretrain_images=0"),
     ({"pretrain_images": 2.5}, "pretrain_images=2.5"),
     ({"pretrain_epochs": -1}, "pretrain_epochs=-1"),

@@ -129,7 +129,7 @@ def test_cell_pretraining_needs_masks_and_a_known_head():
     from protobench.training.trainer import pretrain_backbone
     from protobench.model import Architecture, ProtoPNet
     from torch.utils.data import DataLoader, TensorDataset
-    with pytest.raises(ProtobenchError, match="pretrain_head must be one of 'image', 'cells', 'pretext'"):
+    with pytest.raises(ProtobenchError, match="pretrain_head must be one of 'image', 'cells', 'pretext', 'other-classes'"):
         recipe_from_dict("bad", {"train": {"pretrain_head": "pixels"}})
     model = ProtoPNet.build(Architecture(backbone="smallcnn", img_size=32, num_classes=2,
                                          prototypes_per_class=1, prototype_depth=8))
@@ -153,3 +153,19 @@ def test_the_synth_tiny_recipe_trains_well_above_chance(tmp_path, capsys):
                        "--no-prototype-images"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["test_accuracy"] > 0.6  # chance 0.25; measured 0.84
+
+
+def test_other_classes_pretraining_reads_no_task_image():
+    raw = {**SHORT, "train": {**SHORT["train"], "pretrain_head": "other-classes",
+                              "pretrain_classes": 5, "pretrain_images": 60}}
+    recipe = recipe_from_dict("tiny", raw)
+    data = recipe_data(recipe)
+    assert not set(data.pretrain.classes) & set(data.classes)
+    assert len(data.pretrain.classes) == 5 and len(data.pretrain) == 60
+    assert data.pretrain.dataset.config.seed == TINY["data"]["seed"] + 1
+    result = train(recipe, data.train, data.push, data.test, data.classes, progress=False,
+                   log=lambda _: None, pretrain_set=data.pretrain)
+    assert [h.stage for h in result.history][:1] == ["pretrain"]
+    from protobench.errors import ProtobenchError
+    with pytest.raises(ProtobenchError, match="needs its pre-training set"):
+        train(recipe, data.train, data.push, data.test, data.classes, progress=False, log=lambda _: None)

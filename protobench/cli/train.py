@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else MODELS_DIR / f"{recipe.name}.pt"
     data = recipe_data(recipe)
     result = train(recipe, data.train, data.push, data.test, data.classes, device,
-                   progress=not args.quiet)
+                   progress=not args.quiet, pretrain_set=data.pretrain)
     on_object = prototypes_on_object(result.model.meta.push_records, data.push)
     result.model.meta.history["prototypes_on_object"] = on_object
     save_checkpoint(result.model, out)

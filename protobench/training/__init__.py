@@ -16,6 +16,7 @@ class RecipeData:
     push: Dataset       # the training images, never augmented
     test: Dataset
     classes: list[str]
+    pretrain: Dataset | None = None  # the backbone's own data set ("other-classes"), else None
 
 
 def recipe_data(recipe: Recipe) -> RecipeData:
@@ -27,7 +28,39 @@ def recipe_data(recipe: Recipe) -> RecipeData:
     train = load_dataset(recipe.dataset, "train", augment=recipe.schedule.augment, **common)
     push = load_dataset(recipe.dataset, "push", **common)
     test = load_dataset(recipe.dataset, "test", **common)
-    return RecipeData(train, push, test, list(push.classes))
+    pretrain = None
+    if recipe.schedule.pretrain_head == "other-classes" and recipe.schedule.pretrain_epochs:
+        pretrain = other_classes_data(recipe, push)
+    return RecipeData(train, push, test, list(push.classes), pretrain)
+
+
+def other_classes_data(recipe: Recipe, task: Dataset) -> Dataset:
+    """The "other-classes" pre-training set: synth classes the task does not have.
+
+    ``recipe.schedule.pretrain_classes`` part combinations of the full
+    palettes, none of them a class of ``task``, drawn with the recipe's seed;
+    ``pretrain_images`` images in all, from another image seed than the
+    task's ([data] seed + 1), augmented as the task's training images are.
+    The task's look (variation, clutter, scale) is kept: the same kind of
+    photographs, other species. No image, label or mask of the task is read.
+    """
+    import math
+
+    from protobench.data import load_dataset
+    from protobench.data.synth import other_classes
+    from protobench.errors import ProtobenchError
+
+    if recipe.dataset != "synth":
+        raise ProtobenchError(f"pretrain_head = 'other-classes' draws other synth classes; the recipe's "
+                              f"data set is {recipe.dataset!r} (use a pretrained backbone there)")
+    sched = recipe.schedule
+    names = other_classes(tuple(task.class_parts), sched.pretrain_classes, seed=sched.seed)
+    options = {k: v for k, v in recipe.data_options.items()
+               if k not in ("num_classes", "classes", "train_per_class", "test_per_class", "seed")}
+    seed = int(recipe.data_options.get("seed", 0)) + 1
+    return load_dataset("synth", "train", img_size=recipe.architecture.img_size,
+                        augment=sched.augment, seed=seed, classes=names,
+                        train_per_class=math.ceil(sched.pretrain_images / len(names)), **options)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ class LearningRates:
     joint_gamma: float = 0.1
 
 
-PRETRAIN_HEADS = ("image", "cells", "pretext")  # see trainer.pretrain_backbone, trainer.pretrain_pretext
+# see trainer.pretrain_backbone, trainer.pretrain_pretext, training.recipe_data
+PRETRAIN_HEADS = ("image", "cells", "pretext", "other-classes")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ class Schedule:
     pretrain_epochs: int = 0              # backbone pre-training first (no ImageNet here)
     # "image": the task's images, as a plain classifier; "cells": every feature cell
     # labelled from the task's object masks; "pretext": dense labels of random shape
-    # scenes, another distribution that reads nothing of the task (training/pretext.py)
+    # scenes, another distribution that reads nothing of the task (training/pretext.py);
+    # "other-classes": a plain classifier of synth classes that the task does not have
+    # (other part combinations, other images), as ImageNet is for CUB
     pretrain_head: str = "image"
-    pretrain_images: int = 2000           # "pretext": how many scenes
+    pretrain_images: int = 2000           # "pretext", "other-classes": how many images
+    pretrain_classes: int = 40            # "other-classes": how many classes
     epochs: int = 10
     warm_epochs: int = 5
     push_epochs: tuple[int, ...] = (9,)   # push after these (0-based) epochs
@@ -65,10 +69,9 @@ class Schedule:
             raise ProtobenchError(f"pretrain_head must be one of "
                                   f"{', '.join(repr(h) for h in PRETRAIN_HEADS)}, "
                                   f"got {self.pretrain_head!r}")
-        for name in ("pretrain_epochs", "pretrain_images"):
+        for name, lowest in (("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (name == "pretrain_images"):
-                lowest = 1 if name == "pretrain_images" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
 
 

@@ -103,7 +103,8 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
     ProtoPNet starts from an ImageNet-trained backbone; without downloads, a
     backbone trained on the task's own training images plays that part.
 
-    head "image"  global average pooling + linear: a plain image classifier.
+    head "image"  global average pooling + linear: a plain image classifier of
+                  the loader's classes (the task's, or "other-classes").
     head "cells"  a 1x1 convolution classifies every feature cell: the image's
                   class on cells the object covers (at least half), an extra
                   "background" class elsewhere (needs object masks). A deep
@@ -118,6 +119,8 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
     if head == "pretext":
         raise ProtobenchError("pretrain_head 'pretext' trains on scenes of its own, not on a loader: "
                               "use pretrain_pretext")
+    if head == "other-classes":  # a plain image classifier, on a loader of other classes
+        head = "image"
     dataset = loader.dataset
     if len(dataset) == 0:
         raise ProtobenchError("cannot pre-train the backbone on an empty data set")
@@ -128,7 +131,7 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
         loader = DataLoader(_WithRelevance(dataset), batch_size=loader.batch_size, shuffle=True,
                             generator=loader.generator)
     features = model.ppnet.features
-    num_classes = model.ppnet.num_classes
+    num_classes = len(dataset.classes) if hasattr(dataset, "classes") else model.ppnet.num_classes
     if head == "image":
         classifier = torch.nn.Linear(features.out_channels, num_classes)
     else:
@@ -281,8 +284,12 @@ class TrainingResult:
 
 def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Dataset,
           classes: list[str], device: str | torch.device = "cpu", progress: bool = True,
-          log: Callable[[str], None] = print) -> TrainingResult:
-    """Train a ProtoPNet from ``recipe``: warm, joint, push and last-layer stages."""
+          log: Callable[[str], None] = print, pretrain_set: Dataset | None = None) -> TrainingResult:
+    """Train a ProtoPNet from ``recipe``: warm, joint, push and last-layer stages.
+
+    ``pretrain_set``: the backbone's pre-training images when the recipe's
+    ``pretrain_head`` is "other-classes" (``recipe_data`` makes it).
+    """
     sched = recipe.schedule
     generator = seed_everything(sched.seed)
     arch = dataclasses.replace(recipe.architecture, num_classes=len(classes))
@@ -299,6 +306,14 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
         result.history += pretrain_pretext(model, sched.pretrain_epochs, recipe.lr.pretrain,
                                            images=sched.pretrain_images, batch_size=sched.batch_size,
                                            seed=sched.seed, progress=progress)
+    elif sched.pretrain_epochs and sched.pretrain_head == "other-classes":
+        if pretrain_set is None:
+            raise ProtobenchError("pretrain_head = 'other-classes' needs its pre-training set "
+                                  "(pretrain_set, made by protobench.training.recipe_data)")
+        pretrain_loader = DataLoader(pretrain_set, batch_size=sched.batch_size, shuffle=True,
+                                     generator=torch.Generator().manual_seed(sched.seed))
+        result.history += pretrain_backbone(model, pretrain_loader, sched.pretrain_epochs,
+                                            recipe.lr.pretrain, head="image", progress=progress)
     elif sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
                                             head=sched.pretrain_head, progress=progress)
