@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The GPU checks of the scale-out issue, in one go, on a machine with a CUDA GPU:
+#
+#   1. the default run (`python -m protobench.run --attack pgd-local`) with --device cuda,
+#      compared with the committed CPU reference (results/reference/) within the CI gate's
+#      tolerances (results/baselines/ci.tolerances.toml);
+#   2. benchmarks/attack_speed.py --device cuda (64 and 256 pairs, the committed synth-smallcnn);
+#   3. benchmarks/push_speed.py --device cuda (100 and 1000 prototypes);
+#   4. the CUDA tests.
+#
+#     bash benchmarks/gpu_checks.sh [LOG_DIR]     (default: results/gpu-checks)
+#
+# Prints the card, the software and every time; writes LOG_DIR/checks.log and the CUDA
+# run in LOG_DIR/reference-cuda/. Each step runs even when an earlier one fails; the exit
+# status is the number of failed steps.
+set -u
+LOG_DIR=${1:-results/gpu-checks}
+PY=${PYTHON:-python3}
+mkdir -p "$LOG_DIR"
+exec > >(tee "$LOG_DIR/checks.log") 2>&1
+failed=0
+step() {  # step NAME COMMAND...: run, time, and count a failure
+    local name=$1; shift
+    echo; echo "== $name: $*"
+    local start=$(date +%s%N)
+    "$@" || { echo "!! $name failed (exit $?)"; failed=$((failed + 1)); }
+    echo "== $name: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__,
+'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+nproc
+
+run_dir="$LOG_DIR/reference-cuda"
+rm -rf "$run_dir"
+step "default run, cuda" $PY -m protobench.run --attack pgd-local --device cuda --out "$run_dir" --quiet --no-figures
+baseline="$LOG_DIR/reference-cpu.csv"
+cp results/baselines/ci.tolerances.toml "$LOG_DIR/reference-cpu.tolerances.toml"
+step "pin the CPU reference" $PY -m protobench.regress results/reference --baseline "$baseline" --update
+step "cuda run against the CPU reference" $PY -m protobench.regress "$run_dir" --baseline "$baseline"
+
+step "attack speed, 64 pairs" $PY benchmarks/attack_speed.py --device cuda --model synth-smallcnn --steps 20
+step "attack speed, 256 pairs" $PY benchmarks/attack_speed.py --device cuda --model synth-smallcnn --pairs 256 --steps 40
+step "push speed, 100 prototypes" $PY benchmarks/push_speed.py --device cuda
+step "push speed, 1000 prototypes" $PY benchmarks/push_speed.py --device cuda --classes 100 --images-per-class 10
+step "CUDA tests" $PY -m pytest -q -rs -p no:cacheprovider tests/test_attacks_engine.py -k cuda
+
+echo; echo "failed steps: $failed"
+exit $failed
