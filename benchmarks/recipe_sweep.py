@@ -54,8 +54,11 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
     from protobench.cli.run import main as run
     from protobench.cli.train import main as train
 
+    from protobench.training import load_recipe
+
     name = recipe.stem
-    row: dict = {"recipe": name}
+    schedule = load_recipe(recipe).schedule
+    row: dict = {"recipe": name, "joint_epochs": schedule.epochs - schedule.warm_epochs}
     start = time.perf_counter()
     checkpoint = out / f"{name}.pt"
     with open(out / f"{name}.log", "w") as log:
@@ -98,8 +101,9 @@ def _in_subprocess(recipe: Path, out: Path, device: str, timeout: float) -> dict
 def choose(table: pd.DataFrame) -> str | None:
     """The recipe to keep, from the model's own figures alone (never the attack's).
 
-    Among recipes with at least 90% test accuracy and 80% of the prototypes on
-    the object (issue 9's bars), the one whose median d(best irrelevant cell) /
+    Among recipes with the full schedule (a joint stage), at least 90% test
+    accuracy and 80% of the prototypes on the object (issue 9's bars), the one
+    whose median d(best irrelevant cell) /
     d(best cell) is closest to CUB's (about 10x, on a log scale); when none
     passes both bars, the most accurate of those with the most prototypes on the object.
     """
@@ -108,7 +112,7 @@ def choose(table: pd.DataFrame) -> str | None:
     done = table.dropna(subset=["accuracy", "on_object"]) if "accuracy" in table else table.iloc[:0]
     if done.empty:
         return None
-    passing = done[(done["accuracy"] >= 0.9) & (done["on_object"] >= 0.8)]
+    passing = done[(done["accuracy"] >= 0.9) & (done["on_object"] >= 0.8) & (done["joint_epochs"] > 0)]
     if not passing.empty and "distance_ratio" in passing:
         gap = passing["distance_ratio"].map(lambda r: abs(math.log(r / 10)) if r and r > 0 else math.inf)
         return str(passing.loc[gap.idxmin(), "recipe"])
