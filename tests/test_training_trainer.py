@@ -152,7 +152,7 @@ def test_the_synth_tiny_recipe_trains_well_above_chance(tmp_path, capsys):
     assert train_main(["--model", "synth-tiny", "--out", str(out), "--quiet", "--device", "cpu",
                        "--no-prototype-images"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["test_accuracy"] > 0.6  # chance 0.25; measured 0.84
+    assert report["test_accuracy"] > 0.6  # chance 0.25; measured 0.79
 
 
 def test_other_classes_pretraining_reads_no_task_image():
