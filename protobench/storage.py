@@ -53,6 +53,19 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
+def check_creatable(folder: str | Path) -> Path:
+    """``folder`` if it exists and can be written, or can be created; creates nothing."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = (f"{existing} is not a folder" if not existing.is_dir()
+               else f"no permission to write in {existing}")
+        raise ProtobenchError(f"output folder {folder} cannot be written: {why}")
+    return folder
+
+
 def check_writable(folder: str | Path) -> Path:
     """``folder``, created if needed; a clear error when it cannot be written."""
     folder = Path(folder)

@@ -140,6 +140,50 @@ def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys
     assert json.loads((tmp_path / "run" / "run.json").read_text())["checkpoints_sha256"]
 
 
+def test_results_of_other_code_are_recomputed_only_with_fresh(tmp_path, capsys, monkeypatch):
+    import protobench.bench.runner as runner
+    out = tmp_path / "run"
+    args = ["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]
+    assert main(args) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(runner, "source_digest", lambda: "an edited engine")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "computed by other code" in err and "source_sha256" in err and "--fresh" in err
+    assert main([*args, "--fresh"]) == 0
+    assert "4 configurations computed" in capsys.readouterr().out
+    assert json.loads((out / "settings.json").read_text())["code"]["source_sha256"] == "an edited engine"
+
+
+def test_the_source_digest_follows_the_code():
+    from protobench.bench.runner import code_identity, source_digest
+    import torch
+    assert source_digest() == source_digest() and len(source_digest()) == 64
+    identity = code_identity(torch.device("cpu"))
+    assert identity["device"] == "cpu" and identity["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("bad", [
+    ["--dataset", "folder", "--data-root", "/no/such/folder"],
+    ["--first-image", "100000"],
+    ["--backbone", "vgg11"],
+    ["--k", "1000", "--prototypes", "top-k"],
+])
+def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_one(tmp_path, capsys, bad):
+    out = tmp_path / "run"
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures", *bad]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (out / "settings.json").exists()
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]) == 0
+
+
+def test_a_folder_without_finished_configurations_is_not_protected(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "settings.json").write_text(json.dumps({"suite": "something else"}))
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]) == 0
+
+
 def test_figures_are_regenerated_from_stored_results_alone(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0

@@ -282,13 +282,16 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         prototypes: str | None = None, k: int | None = None, limit: int | None = None,
         seed: int | None = None, batch_size: int | None = None, first_image: int | None = None,
         device: str = "auto",
-        out: str | Path | None = None,
+        out: str | Path | None = None, fresh: bool = False,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
         progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
     """Run a benchmark sweep and write its results; see the module docstring.
 
     Every argument left as None takes the suite's (or the preset's) value.
-    ``out`` defaults to results/<attacks joined by '+'>[-<suite>].
+    ``out`` defaults to results/<attacks joined by '+'>[-<suite>]. A folder
+    that holds finished configurations of another run (other settings,
+    checkpoints or code) is refused unless ``fresh``, which recomputes
+    everything there. Nothing is written before the models and images load.
     """
     start = time.perf_counter()
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
@@ -300,31 +303,46 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     if out is None:
         name = "+".join(attacks) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
         out = RESULTS_DIR / name
+    out = Path(out)
     # an unknown model fails here, before any file; a retrained model is a different run
     checkpoints = {m: file_digest(model_checkpoint(m)) for m in suite_obj.models}
     _check_backbones(backbones)
-    out = storage.check_writable(out)
-    parts = storage.check_writable(out / "parts")
+    storage.check_creatable(out)
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
                 "checkpoints_sha256": checkpoints,
                 "backbones": list(backbones) if backbones else None, "dataset": dataset,
-                "data_root": data_root}
-    _check_same_run(out, settings)
+                "data_root": data_root, "code": code_identity(dev)}
+    _check_same_run(out, settings, fresh)
 
-    rows: list[pd.DataFrame] = []
-    computed, skipped = [], []
-    timings: dict[str, float] = {}
+    # everything that can fail on the user's input is loaded before the folder is touched
+    # (the pairs too: a bad k, prototype list or target rule fails in select_pairs)
+    loaded: list[tuple[str, str, ModelData, list[Pairs]]] = []
     for model_name in suite_obj.models:
         model = protobench.load(model_name, device=str(dev))
         backbone = model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
         md = load_model_data(model_name, model, suite_obj, dev, dataset, data_root)
+        loaded.append((model_name, backbone, md,
+                       [select_pairs(md.model, md.images, md.labels, md.relevance, preset)
+                        for preset in presets]))
+    if not loaded:
+        raise ProtobenchError("nothing to run: no model matches --backbone "
+                              f"{', '.join(backbones or [])}")
+    out = storage.check_writable(out)
+    parts = storage.check_writable(out / "parts")
+    if fresh:
+        _remove_results(out)
+    storage.write_json(out / "settings.json", settings)
+
+    rows: list[pd.DataFrame] = []
+    computed, skipped = [], []
+    timings: dict[str, float] = {}
+    for model_name, backbone, md, model_pairs in loaded:
         local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
         if figures and not local_path.exists():
             save_npz(local_path, store_local_analysis(md, suite_obj.local_analysis_k))
-        for preset in presets:
-            pairs = None
+        for preset, pairs in zip(presets, model_pairs):
             todo = configurations(preset, model_name, backbone, suite_obj)
             bar = tqdm(todo, desc=f"{preset.name} on {model_name}", disable=not progress, unit="cfg")
             for cfg, cfg_preset in bar:
@@ -333,8 +351,6 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
                     rows.append(pd.read_csv(csv_path))
                     skipped.append(cfg.id)
                     continue
-                if pairs is None:
-                    pairs = select_pairs(md.model, md.images, md.labels, md.relevance, preset)
                 t0 = time.perf_counter()
                 cfg_rows, panel = run_configuration(md, pairs, cfg, cfg_preset, suite_obj.seed,
                                                     suite_obj.panels, suite_obj.batch_size)
@@ -343,9 +359,6 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
                 timings[cfg.id] = round(time.perf_counter() - t0, 3)
                 rows.append(pd.read_csv(csv_path))
                 computed.append(cfg.id)
-    if not rows:
-        raise ProtobenchError("nothing to run: no model matches --backbone "
-                              f"{', '.join(backbones or [])}")
     pairs_frame = pd.concat(rows, ignore_index=True)
     summary = summarize_pairs(pairs_frame)
     write_outputs(out, pairs_frame, summary)
@@ -370,22 +383,54 @@ def _check_backbones(backbones: Sequence[str] | None) -> None:
         BACKBONES.get(name)
 
 
-def _check_same_run(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse to resume into a folder that holds a different run.
+def code_identity(device: torch.device) -> dict[str, str]:
+    """What computes the numbers besides the settings: protobench's version and source, torch, device."""
+    return {"protobench": protobench.__version__, "source_sha256": source_digest(),
+            "torch": torch.__version__, "device": device.type}
 
-    settings.json is written when a run starts, so that a run interrupted
-    before its end is recognised too.
+
+def source_digest() -> str:
+    """SHA-256 of protobench's Python source (every .py file, by relative path)."""
+    import hashlib
+
+    root = Path(protobench.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _finished_parts(out: Path) -> list[Path]:
+    return sorted((out / "parts").glob("*.csv")) if (out / "parts").is_dir() else []
+
+
+def _remove_results(out: Path) -> None:
+    """--fresh: drop the files of an earlier run (finished parts, their arrays, the settings)."""
+    for path in [*_finished_parts(out), *(out / "parts").glob("*.npz"), out / "settings.json"]:
+        path.unlink(missing_ok=True)
+
+
+def _check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> None:
+    """Refuse to resume into a folder whose finished configurations belong to another run.
+
+    "Another run": other settings, checkpoints or code (``code_identity``).
+    A folder with settings.json but no finished configuration is not a run
+    to protect (a run that failed before its first configuration), and
+    ``fresh`` overrides the check. Writes nothing.
     """
     stored = out / "settings.json"
-    if not stored.exists():
-        storage.write_json(out / "settings.json", settings)
+    if fresh or not stored.exists() or not _finished_parts(out):
         return
     previous = json.loads(stored.read_text())
     current = json.loads(json.dumps(settings, default=str))
     differ = _differences(previous, current)
-    if differ:
-        raise ProtobenchError(f"{out} holds the results of a different run ({'; '.join(differ[:3])}); "
-                              "choose another --out or delete that folder")
+    if not differ:
+        return
+    if all(d.startswith("code") for d in differ):
+        raise ProtobenchError(f"{out} holds results computed by other code ({'; '.join(differ[:2])}); "
+                              "rerun with --fresh to recompute them there, or choose another --out")
+    raise ProtobenchError(f"{out} holds the results of a different run ({'; '.join(differ[:3])}); "
+                          "choose another --out, or rerun with --fresh to replace them")
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs out (a run with another batch size is another run: use another --out)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", help="output folder (default: results/<attack>)")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute everything into --out, replacing the results of an earlier run there")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                  backbones=args.backbone, eps=args.eps, steps=args.steps,
                  prototypes=args.prototypes, k=args.k, limit=args.limit, seed=args.seed,
                  batch_size=args.batch_size, first_image=args.first_image,
-                 device=args.device, out=args.out,
+                 device=args.device, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
