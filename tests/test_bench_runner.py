@@ -177,6 +177,15 @@ def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_one(tmp_path, c
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]) == 0
 
 
+def test_a_limit_past_the_split_is_capped_and_recorded(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--eps", "8/255", "--steps", "1",
+            "--limit", "100000", "--first-image", "497", "--quiet", "--no-figures", "--out", str(out)]
+    assert main(args) == 0
+    assert "100000 images asked for, the test split has 3 from image 497 on" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["images_per_model"] == {"synth-smallcnn": 3}
+
+
 def test_a_folder_without_finished_configurations_is_not_protected(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

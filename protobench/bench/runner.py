@@ -323,6 +323,10 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         if backbones and backbone not in backbones:
             continue
         md = load_model_data(model_name, model, suite_obj, dev, dataset, data_root)
+        if len(md.images) < suite_obj.images:
+            print(f"note: {model_name}: {suite_obj.images} images asked for, the {suite_obj.split} "
+                  f"split has {len(md.images)} from image {suite_obj.first_image} on; using those",
+                  file=sys.stderr)
         loaded.append((model_name, backbone, md,
                        [select_pairs(md.model, md.images, md.labels, md.relevance, preset)
                         for preset in presets]))
@@ -365,6 +369,7 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     storage.write_json(out / "run.json", {
         "command": list(command) if command is not None else sys.argv,
         **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": _device_name(dev),
+        "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
         "versions": _versions(), "git_commit": _git_commit(),
         "configurations_computed": computed, "configurations_resumed": skipped,
         "seconds_per_configuration": timings,
