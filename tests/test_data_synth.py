@@ -17,13 +17,13 @@ SMALL = SynthConfig(train_per_class=4, test_per_class=3, img_size=48)
 
 def fresh(config: SynthConfig, split: str) -> torch.Tensor:
     """Images generated anew, bypassing the in-memory cache."""
-    synth._generate.cache_clear()
+    synth._split.cache_clear()
     return generate(config, split)[0]
 
 
 def test_same_seed_gives_identical_images_and_masks():
     a = fresh(SMALL, "train")
-    synth._generate.cache_clear()
+    synth._split.cache_clear()
     images, seg, labels = generate(SMALL, "train")
     assert torch.equal(a, images)
     assert torch.equal(seg, generate(SMALL, "train")[1])  # and the cache returns the same
@@ -268,3 +268,22 @@ def test_other_classes_avoid_the_task_and_depend_on_the_seed():
     assert synth.other_classes(task, 40, seed=0) == drawn != synth.other_classes(task, 40, seed=1)
     with pytest.raises(ProtobenchError, match="cannot draw 200 other classes"):
         synth.other_classes(task, 200, seed=0)
+
+
+def test_images_are_drawn_when_first_read_and_equal_the_whole_split():
+    config = SynthConfig(num_classes=3, train_per_class=4, test_per_class=2, img_size=40, **REALISTIC)
+    synth._split.cache_clear()
+    data = SynthDataset("test", config)
+    image, label = data[4]
+    mask = data.relevance_mask(5)
+    assert synth._split(config, 1).drawn.sum() == 2  # images 4 and 5, not the split
+    assert len(data) == 6 and label == 4 % 3
+    everything, segmentation, _ = fresh_split(config, "test")
+    assert torch.equal((image * 255).round().byte(), everything[4])
+    assert torch.equal(mask, segmentation[5] > 0)
+    assert torch.equal(data.images, everything)  # the rest drawn on demand
+
+
+def fresh_split(config, split):
+    synth._split.cache_clear()
+    return generate(config, split)

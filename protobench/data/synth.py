@@ -257,27 +257,48 @@ def generate(config: SynthConfig, split: str) -> tuple[torch.Tensor, torch.Tenso
     ``(seed, split stream, i)``, so it does not depend on the other images.
     Cached: the same (config, split) returns the same tensors.
     """
-    return _generate(config, SPLIT_STREAMS[check_split(split)])
+    return _split(config, SPLIT_STREAMS[check_split(split)]).everything()
+
+
+class _Split:
+    """One split's images, each drawn the first time it is asked for, then kept (uint8).
+
+    A run that attacks 32 test images draws those 32, not the whole split;
+    ``everything()`` draws the rest. Image ``i`` is the same either way.
+    """
+
+    def __init__(self, config: SynthConfig, stream: int) -> None:
+        per_class = config.train_per_class if stream == 0 else config.test_per_class
+        self.n, size = per_class * config.num_classes, config.img_size
+        self.config, self.stream = config, stream
+        self.parts, self.palettes, self.look = config.class_parts(), config.palettes(), config.look()
+        self.images = torch.empty((self.n, 3, size, size), dtype=torch.uint8)
+        self.segmentation = torch.empty((self.n, size, size), dtype=torch.uint8)
+        self.labels = torch.arange(self.n) % config.num_classes
+        self.drawn = np.zeros(self.n, bool)
+
+    def draw(self, i: int) -> None:
+        if self.drawn[i]:
+            return
+        c = self.config
+        rng = np.random.default_rng([c.seed, self.stream, i])
+        image, segmentation = render_image(
+            rng, self.parts[int(self.labels[i])], img_size=c.img_size, supersample=c.supersample,
+            object_scale=c.object_scale, max_rotation=c.max_rotation, distractors=c.distractors,
+            noise_std=c.noise_std, look=self.look, **self.palettes)
+        self.images[i] = torch.from_numpy(image).permute(2, 0, 1)
+        self.segmentation[i] = torch.from_numpy(segmentation)
+        self.drawn[i] = True
+
+    def everything(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        for i in np.flatnonzero(~self.drawn):
+            self.draw(int(i))
+        return self.images, self.segmentation, self.labels
 
 
 @functools.lru_cache(maxsize=8)
-def _generate(config: SynthConfig, stream: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    per_class = config.train_per_class if stream == 0 else config.test_per_class
-    n, size = per_class * config.num_classes, config.img_size
-    parts = config.class_parts()
-    palettes = config.palettes()
-    images = np.empty((n, size, size, 3), np.uint8)
-    segmentation = np.empty((n, size, size), np.uint8)
-    labels = np.arange(n) % config.num_classes
-    look = config.look()
-    for i in range(n):
-        rng = np.random.default_rng([config.seed, stream, i])
-        images[i], segmentation[i] = render_image(
-            rng, parts[labels[i]], img_size=size, supersample=config.supersample,
-            object_scale=config.object_scale, max_rotation=config.max_rotation,
-            distractors=config.distractors, noise_std=config.noise_std, look=look, **palettes)
-    return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(segmentation), torch.from_numpy(labels).long())
+def _split(config: SynthConfig, stream: int) -> _Split:
+    return _Split(config, stream)
 
 
 class SynthDataset(ImageDataset):
@@ -286,26 +307,41 @@ class SynthDataset(ImageDataset):
     Attributes: ``images`` uint8 (N, 3, H, W), ``segmentation`` uint8
     (N, H, W) (0 background, 1 body, 2 head, 3 wing, 4 pattern), ``labels``
     int64 (N,), ``classes`` (names "<head>-<wing>-<pattern>"),
-    ``class_parts`` (the parts of each class), ``config``.
+    ``class_parts`` (the parts of each class), ``config``. Images are drawn
+    when first read (item, mask, or ``images`` / ``segmentation``: all).
     """
 
     def __init__(self, split: str = "train", config: SynthConfig | None = None) -> None:
         self.config = config or SynthConfig()
         self.split = check_split(split)
-        self.images, self.segmentation, self.labels = generate(self.config, split)
+        self._split = _split(self.config, SPLIT_STREAMS[self.split])
+        self.labels = self._split.labels
         self.class_parts = self.config.class_parts()
         self.classes = [p.name for p in self.class_parts]
         self.img_size = self.config.img_size
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    @property
+    def images(self) -> torch.Tensor:
+        return self._split.everything()[0]
+
+    @property
+    def segmentation(self) -> torch.Tensor:
+        return self._split.everything()[1]
+
+    def _drawn(self, i: int) -> int:
         i = self.index(i)
-        return self.images[i].float().div_(255.0), int(self.labels[i])
+        self._split.draw(i)
+        return i
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i = self._drawn(i)
+        return self._split.images[i].float().div_(255.0), int(self.labels[i])
 
     def relevance_mask(self, i: int) -> torch.Tensor:
         """bool (H, W): the object, body and parts."""
-        return self.segmentation[self.index(i)] > 0
+        return self._split.segmentation[self._drawn(i)] > 0
 
     def part_masks(self, i: int) -> dict[str, torch.Tensor]:
         """``{"head", "wing", "pattern"}`` -> bool (H, W), the visible pixels of each part."""
-        seg = self.segmentation[self.index(i)]
+        seg = self._split.segmentation[self._drawn(i)]
         return {name: seg == label for name, label in PART_LABELS.items()}
