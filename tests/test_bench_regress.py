@@ -62,3 +62,23 @@ def test_bad_inputs(tmp_path, baseline, capsys):
     (tmp_path / "base.tolerances.toml").unlink()
     with pytest.raises(ProtobenchError, match="tolerances.toml is missing"):
         compare(_run(tmp_path), baseline)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f.iloc[:0], "pins no metric"),
+    (lambda f: f.drop(columns="metric"), "lacks column"),
+    (lambda f: f.drop(columns="value"), "lacks column"),
+    (lambda f: f.drop(columns="eps"), "lacks column"),
+    (lambda f: f.assign(metric="pac_mean"), "no tolerance"),
+    (lambda f: f.assign(value="high"), "not a number"),
+])
+def test_a_malformed_baseline_exits_2_never_0_or_1(tmp_path, baseline, capsys, damage, message):
+    damage(pd.read_csv(baseline)).to_csv(baseline, index=False)
+    assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_empty_baseline_file_exits_2(tmp_path, baseline, capsys):
+    baseline.write_text("")
+    assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 2
+    assert "not a readable CSV" in capsys.readouterr().err

@@ -86,21 +86,44 @@ def _key(row: pd.Series) -> str:
     return " ".join(parts)
 
 
+def load_baseline(baseline: Path, tolerances: dict[str, float]) -> pd.DataFrame:
+    """The pinned rows, validated: the key columns, ``metric`` and ``value``, at least one row,
+    every metric with a tolerance, every value a number. A malformed baseline is a
+    :class:`ProtobenchError` (exit 2), never a pass and never a regression."""
+    try:
+        pinned = pd.read_csv(baseline)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ProtobenchError(f"baseline {baseline} is not a readable CSV ({err})") from None
+    missing = [c for c in [*KEY_COLUMNS, "metric", "value"] if c not in pinned.columns]
+    if missing:
+        raise ProtobenchError(f"baseline {baseline} lacks column(s) {', '.join(missing)}; "
+                              "regenerate it with --update")
+    if pinned.empty:
+        raise ProtobenchError(f"baseline {baseline} pins no metric (no rows): a gate that "
+                              "compares nothing cannot pass; regenerate it with --update")
+    untolerated = sorted(set(pinned["metric"]) - set(tolerances))
+    if untolerated:
+        raise ProtobenchError(f"{baseline}: metric(s) {', '.join(map(repr, untolerated))} have no "
+                              f"tolerance in {tolerances_path(baseline)}")
+    values = pd.to_numeric(pinned["value"], errors="coerce")
+    bad = pinned.index[values.isna() & pinned["value"].notna()].tolist()
+    if bad:
+        raise ProtobenchError(f"baseline {baseline}: value of row {bad[0] + 2} is not a number")
+    return pinned.assign(value=values)
+
+
 def compare(results_dir: Path, baseline: Path) -> list[Check]:
     """One :class:`Check` per pinned (configuration, metric)."""
     baseline = Path(baseline)
     if not baseline.is_file():
         raise ProtobenchError(f"baseline {baseline} does not exist (create it with --update)")
     tolerances = load_tolerances(baseline)
-    pinned = pd.read_csv(baseline)
+    pinned = load_baseline(baseline, tolerances)
     summary = load_summary(results_dir)
     rows = {_key(r): r for _, r in summary.iterrows()}
     checks = []
     for _, pin in pinned.iterrows():
         key, metric = _key(pin), pin["metric"]
-        if metric not in tolerances:
-            raise ProtobenchError(f"{baseline}: metric {metric!r} has no tolerance in "
-                                  f"{tolerances_path(baseline)}")
         row = rows.get(key)
         value = float(row[metric]) if row is not None and metric in row else float("nan")
         checks.append(Check(key, metric, float(pin["value"]), value, tolerances[metric]))
