@@ -69,3 +69,13 @@ def test_not_a_checkpoint(tmp_path):
 def test_unknown_model_name_says_how_to_train(tmp_path):
     with pytest.raises(ProtobenchError, match="does not exist"):
         protobench.load("no-such-model")
+
+
+def test_a_plain_pickle_is_refused_without_torch_advice(tmp_path, recwarn):
+    import collections
+    import pickle
+    path = tmp_path / "counter.pt"
+    path.write_bytes(pickle.dumps(collections.Counter("ab")))
+    with pytest.raises(ProtobenchError, match="not a checkpoint protobench can read safely") as info:
+        protobench.load(path)
+    assert "weights_only" not in str(info.value) and not recwarn.list

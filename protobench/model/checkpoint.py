@@ -10,6 +10,7 @@ code are recognised and imported through :mod:`protobench.model.legacy`.
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,18 +37,26 @@ def save_checkpoint(model: ProtoPNet, path: str | Path) -> Path:
 def _read(path: Path, map_location: Any) -> Any:
     """torch.load with weights only; None when it names classes outside the safe set."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol warnings say nothing to a user
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         if "GLOBAL" in str(err) or "global" in str(err):
             return None  # maybe a whole pickled module of the original code
-        raise ProtobenchError(f"{path}: not a checkpoint ({_first_line(err)})") from None
+        raise ProtobenchError(f"{path}: not a checkpoint protobench can read safely "
+                              f"({_first_line(err)})") from None
     except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError, TypeError,
             AttributeError, zipfile.BadZipFile) as err:
-        raise ProtobenchError(f"{path}: not a checkpoint ({_first_line(err)})") from None
+        raise ProtobenchError(f"{path}: not a checkpoint protobench can read safely "
+                              f"({_first_line(err)})") from None
 
 
 def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    """The reason, in one line; never torch's advice to load with weights_only=False."""
+    text = str(err).strip()
+    if "weights_only" in text or "Weights only" in text:
+        return "it holds Python objects that a weights-only load refuses; protobench does not run them"
+    return (text.splitlines() or [type(err).__name__])[0][:200]
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu",
