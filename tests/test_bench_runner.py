@@ -177,6 +177,17 @@ def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_one(tmp_path, c
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]) == 0
 
 
+def test_eps_and_steps_take_a_list_in_either_form(tmp_path):
+    spaced, commas = tmp_path / "spaced", tmp_path / "commas"
+    common = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--limit", "2", "--quiet", "--no-figures"]
+    assert main([*common, "--eps", "4/255", "8/255", "--steps", "2", "3", "--out", str(spaced)]) == 0
+    assert main([*common, "--eps", "4/255,8/255", "--steps", "2,3", "--out", str(commas)]) == 0
+    a, b = pd.read_csv(spaced / "summary.csv"), pd.read_csv(commas / "summary.csv")
+    assert len(a) == 6  # 2 eps x (2 step counts + the control)
+    pd.testing.assert_frame_equal(a.drop(columns=[c for c in a if "second" in c]),
+                                  b.drop(columns=[c for c in b if "second" in c]))
+
+
 def test_a_limit_past_the_split_is_capped_and_recorded(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--eps", "8/255", "--steps", "1",
@@ -235,7 +246,8 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--attack", "pgd-nowhere"], "unknown attack 'pgd-nowhere'"),
     (["--eps", "2/255,x"], "eps"),
-    (["--eps", "1.5"], "outside [0, 1]"),
+    (["--eps", "1.5"], "outside (0, 1]"),
+    (["--eps", "0"], "eps 0.0 is outside (0, 1]"),
     (["--steps", "0"], "steps"),
     (["--seed", "-1"], "seed -1"),
     (["--backbone", "resnet19"], "unknown backbone 'resnet19'"),

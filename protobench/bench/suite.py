@@ -44,8 +44,9 @@ class Suite:
         if not self.models:
             raise ProtobenchError("the suite names no model")
         for e in self.eps:
-            if not 0 <= e <= 1:
-                raise ProtobenchError(f"eps {e!r} is outside [0, 1] (pixel units; 8/255 = 0.0314)")
+            if not 0 < e <= 1:
+                raise ProtobenchError(f"eps {e!r} is outside (0, 1] (pixel units; 8/255 = 0.0314); "
+                                      "eps 0 changes nothing")
         for s in self.steps:
             if isinstance(s, bool) or not isinstance(s, int) or s < 1:
                 raise ProtobenchError(f"steps {s!r} must be integers >= 1")

@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only the suite's models with these backbones")
     p.add_argument("--dataset", help="synth, cub200 or folder (default: each model's own)")
     p.add_argument("--data-root", help="folder of a cub200 / folder data set")
-    p.add_argument("--eps", help="eps values, e.g. '2/255,8/255' (pixel units in [0, 1])")
-    p.add_argument("--steps", help="PGD step counts, e.g. '10,40'")
+    p.add_argument("--eps", nargs="+", metavar="EPS",
+                   help="eps values, e.g. '2/255,8/255' or 2/255 8/255 (pixel units in (0, 1])")
+    p.add_argument("--steps", nargs="+", metavar="STEPS", help="PGD step counts, e.g. '10,40' or 10 40")
     p.add_argument("--prototypes", help="top-k, class-top-k, or a list of indices '3,17'")
     p.add_argument("--k", type=_positive_int, help="how many prototypes per image for top-k")
     p.add_argument("--limit", type=_positive_int, help="number of test images per model")
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _joined(values: list[str] | None) -> str | None:
+    """--eps 2/255 8/255 and --eps 2/255,8/255 mean the same."""
+    return None if values is None else ",".join(values)
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from protobench.bench.tables import headline_table, to_markdown
 
     result = run(attacks=args.attack or ["pgd-local"], suite=args.suite, models=args.model,
-                 backbones=args.backbone, eps=args.eps, steps=args.steps,
+                 backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
                  prototypes=args.prototypes, k=args.k, limit=args.limit, seed=args.seed,
                  batch_size=args.batch_size, first_image=args.first_image,
                  device=args.device, out=args.out, fresh=args.fresh,
