@@ -26,3 +26,11 @@ def test_python_m_entry_points_show_help():
         done = subprocess.run([sys.executable, "-m", f"protobench.{module}", "--help"], cwd=ROOT,
                               capture_output=True, text=True)
         assert done.returncode == 0 and "usage: python -m protobench." in done.stdout, module
+
+
+def test_console_script_help_names_the_console_script(capsys):
+    import pytest
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: protobench run") and "pgd-local" in out and "headline" in out

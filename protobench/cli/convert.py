@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from protobench.cli import prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m protobench.convert",
+        prog=prog("convert"),
         description="Convert a checkpoint of the original ProtoPNet code (whole module or "
                     "state_dict; resnet, vgg, densenet) into a protobench checkpoint.")
     parser.add_argument("old", help="original checkpoint (.pth)")

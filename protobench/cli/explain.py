@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from protobench.cli import prog
 from protobench.errors import ProtobenchError, cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m protobench.explain", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog("explain"), description=__doc__)
     parser.add_argument("--model", required=True, help="model name or checkpoint path")
     parser.add_argument("--image", default="0",
                         help="an image file, or an index into the model's test split (default 0)")

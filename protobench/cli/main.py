@@ -25,4 +25,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nerror: unknown command {argv[0]!r}", file=sys.stderr)
             return 2
         return 0
-    return importlib.import_module(f"protobench.cli.{argv[0]}").main(argv[1:])
+    import protobench.cli
+    protobench.cli.console_script = True
+    try:
+        return importlib.import_module(f"protobench.cli.{argv[0]}").main(argv[1:])
+    finally:
+        protobench.cli.console_script = False

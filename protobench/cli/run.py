@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from protobench.cli import prog
 from protobench.errors import cli_entry
 
 
@@ -26,11 +27,16 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m protobench.run", description=__doc__,
+    from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, preset_names
+
+    p = argparse.ArgumentParser(prog=prog("run"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attack", nargs="+", action="extend", metavar="NAME",
-                   help="attack preset(s) from attacks/ (default: pgd-local)")
-    p.add_argument("--suite", default="default", help="benchmark suite in benchmarks/ (default: default)")
+                   help=f"attack preset(s) from attacks/: {', '.join(preset_names(ATTACKS_DIR))} "
+                        "(default: pgd-local)")
+    p.add_argument("--suite", default="default",
+                   help=f"benchmark suite in benchmarks/: {', '.join(preset_names(BENCHMARKS_DIR))} "
+                        "(default: default)")
     p.add_argument("--model", nargs="+", action="extend", metavar="NAME_OR_PATH",
                    help="model names (models/NAME.pt) or checkpoint paths (default: the suite's)")
     p.add_argument("--backbone", nargs="+", action="extend", metavar="NAME",
@@ -51,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pairs attacked at once (default: the suite's, 64); lower it when memory "
                         "runs out (a run with another batch size is another run: use another --out)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--out", help="output folder (default: results/<attack>)")
+    p.add_argument("--out", help="output folder (default: results/<attacks joined by '+'>, "
+                                 "then '-<suite>' for a suite other than default)")
     p.add_argument("--fresh", action="store_true",
                    help="recompute everything into --out, replacing the results of an earlier run there")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")

@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from protobench.cli import prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m protobench.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog("train"), description=__doc__)
     parser.add_argument("--model", required=True, help="recipe name (models/NAME.toml) or a .toml path")
     parser.add_argument("--out", help="checkpoint to write (default: models/NAME.pt)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
