@@ -77,3 +77,52 @@ def check_writable(folder: str | Path) -> Path:
         raise ProtobenchError(f"output folder {folder} cannot be written: "
                               f"{err.strerror or err}") from None
     return folder
+
+
+class FolderLock:
+    """An exclusive claim on an output folder (``.lock``, holding the owner's pid).
+
+    A second run into the same folder is refused with the owner's pid
+    instead of computing everything again beside it; a lock left by a
+    process that no longer exists (killed) is taken over.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / ".lock"
+
+    def __enter__(self) -> "FolderLock":
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = _lock_owner(self.path)
+                if owner is not None and _alive(owner):
+                    raise ProtobenchError(f"another run (pid {owner}) is writing to {self.path.parent}; "
+                                          "wait for it to finish, or choose another --out") from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise ProtobenchError(f"cannot claim {self.path.parent}: {self.path} keeps reappearing")
+
+    def __exit__(self, *exc) -> None:
+        if _lock_owner(self.path) == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

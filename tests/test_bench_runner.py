@@ -188,6 +188,20 @@ def test_eps_and_steps_take_a_list_in_either_form(tmp_path):
                                   b.drop(columns=[c for c in b if "second" in c]))
 
 
+def test_a_folder_claimed_by_a_live_run_is_refused_and_a_stale_claim_taken_over(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    args = ["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]
+    (out / ".lock").write_text(str(os.getpid()))  # a live process holds it
+    assert main(args) == 2
+    assert f"another run (pid {os.getpid()}) is writing to {out}" in capsys.readouterr().err
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (out / ".lock").write_text(gone)  # a killed run's claim
+    assert main(args) == 0
+    assert not (out / ".lock").exists()
+
+
 def test_a_limit_past_the_split_is_capped_and_recorded(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--eps", "8/255", "--steps", "1",

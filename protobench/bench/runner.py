@@ -334,6 +334,15 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         raise ProtobenchError("nothing to run: no model matches --backbone "
                               f"{', '.join(backbones or [])}")
     out = storage.check_writable(out)
+    with storage.FolderLock(out):
+        return _run_locked(out, settings, fresh, loaded, presets, suite_obj, dev, figures,
+                           progress, command, start)
+
+
+def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, presets, suite_obj: Suite,
+                dev: torch.device, figures: bool, progress: bool, command, start: float) -> RunResult:
+    """The sweep itself, once the folder is claimed."""
+    _check_same_run(out, settings, fresh)  # again: a run may have finished while we loaded
     parts = storage.check_writable(out / "parts")
     if fresh:
         _remove_results(out)
