@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 
 from protobench.attacks.engine import MASKED_METHODS, MaskedAPGD, MaskedPGD, frozen
+from protobench.attacks.inputs import check_images
 from protobench.attacks.jpeg import jpeg_compress
 from protobench.attacks.noise import uniform_noise
 from protobench.attacks.objectives import (
@@ -135,7 +136,7 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     ordered by image, then by prototype rank. One forward pass, no gradient.
     """
     preset = preset or AttackPreset()
-    images = images.detach()
+    images = check_images(images, model).detach()
     labels = torch.as_tensor(labels, device=images.device).long()
     size = tuple(images.shape[-2:])
     with torch.no_grad(), frozen(model):
@@ -285,7 +286,7 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
     (default: seed 0). Each result holds x_adv (N, 3, H, W), one per pair.
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    images = images.detach()
+    images = check_images(images, model).detach()
     start = time.perf_counter()
     if preset.kind == "noise":
         return [noise_control(model, images, pairs, preset, generator)]
@@ -347,7 +348,7 @@ def noise_control(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: 
     ``model`` is unused (kept so the control is called like ``run_attack``).
     """
     start = time.perf_counter()
-    x_adv = uniform_noise(images.detach()[pairs.image_index], pairs.mask, preset.eps,
+    x_adv = uniform_noise(check_images(images, model).detach()[pairs.image_index], pairs.mask, preset.eps,
                           preset.norm, generator)
     return AttackResult("noise", x_adv, {"control_for": preset.name}, None,
                         time.perf_counter() - start)
