@@ -7,6 +7,7 @@ and exit non-zero; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from typing import Callable
@@ -33,5 +34,12 @@ def cli_entry(main: Callable[..., int | None]) -> Callable[..., int]:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except OSError as err:  # a full disk outside protobench's own writers (a figure)
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {err.filename}" if err.filename else ""
+            print(f"error: no space left on device{where}; free space and rerun the same command "
+                  "to resume", file=sys.stderr)
+            return 2
 
     return wrapper

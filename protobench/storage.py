@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -36,9 +37,47 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        raise write_error(path, err) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def atomic_write_all(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
+    """Write every file of ``writers`` ({path: write(tmp)}), all or none.
+
+    Every temporary file is written first; only when all are complete are
+    they renamed into place (renaming needs no space). A failure (a full
+    disk) leaves none of the files changed.
+    """
+    temps: dict[Path, Path] = {}
+    try:
+        for path, write in writers.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            temps[path] = tmp
+            try:
+                write(tmp)
+            except OSError as err:
+                raise write_error(path, err) from None
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    except OSError as err:
+        raise write_error(next(iter(writers)), err) from None
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+    return list(writers)
+
+
+def write_error(path: Path, err: OSError) -> ProtobenchError:
+    """One clear line for a failed write; a full disk says how to recover."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ProtobenchError(f"no space left on device writing {path}; free space and rerun "
+                               "the same command to resume")
+    return ProtobenchError(f"cannot write {path}: {err.strerror or err}")
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -202,6 +202,33 @@ def test_a_folder_claimed_by_a_live_run_is_refused_and_a_stale_claim_taken_over(
     assert not (out / ".lock").exists()
 
 
+def test_a_full_disk_is_one_line_and_leaves_the_folder_resumable(tmp_path, capsys, monkeypatch):
+    import errno
+    from pathlib import Path
+    out = tmp_path / "run"
+    args = ["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]
+    real_write_text = Path.write_text
+
+    def full_disk(self, *a, **k):  # the disk fills while the summaries are written
+        if "summary.tex" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no space left on device writing") and "summary.tex" in err
+    assert "Traceback" not in err
+    written = {p.name for p in out.iterdir()}
+    assert not written & {"pairs.csv", "summary.csv", "summary.md", "summary.tex", "run.json"}
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert len(list((out / "parts").glob("*.csv"))) == 4  # every configuration kept
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert "0 configurations computed, 4 resumed" in capsys.readouterr().out
+    assert (out / "summary.tex").is_file() and (out / "run.json").is_file()
+
+
 def test_a_limit_past_the_split_is_capped_and_recorded(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--eps", "8/255", "--steps", "1",

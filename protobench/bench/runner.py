@@ -374,8 +374,7 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
                 computed.append(cfg.id)
     pairs_frame = pd.concat(rows, ignore_index=True)
     summary = summarize_pairs(pairs_frame)
-    write_outputs(out, pairs_frame, summary)
-    storage.write_json(out / "run.json", {
+    write_outputs(out, pairs_frame, summary, {
         "command": list(command) if command is not None else sys.argv,
         **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": _device_name(dev),
         "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
@@ -471,9 +470,17 @@ def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame) -> None:
-    storage.write_csv(out / "pairs.csv", pairs_frame)
-    storage.write_csv(out / "summary.csv", summary)
+def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame,
+                  run_info: dict[str, Any] | None = None) -> None:
+    """pairs.csv, summary.csv/.md/.tex and run.json, all or none (a full disk changes none)."""
     table = headline_table(summary)
-    storage.write_text(out / "summary.md", to_markdown(table))
-    storage.write_text(out / "summary.tex", to_latex(table))
+    writers = {
+        out / "pairs.csv": lambda tmp: pairs_frame.to_csv(tmp, index=False),
+        out / "summary.csv": lambda tmp: summary.to_csv(tmp, index=False),
+        out / "summary.md": lambda tmp: tmp.write_text(to_markdown(table)),
+        out / "summary.tex": lambda tmp: tmp.write_text(to_latex(table)),
+    }
+    if run_info is not None:
+        writers[out / "run.json"] = lambda tmp: tmp.write_text(
+            json.dumps(run_info, indent=2, default=str) + "\n")
+    storage.atomic_write_all(writers)
