@@ -40,7 +40,7 @@ def test_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(ProtobenchError, match=r"cannot write .*m\.pt: disk full"):
         save_checkpoint(_model(), tmp_path / "m.pt")
     assert list(tmp_path.iterdir()) == []
 
