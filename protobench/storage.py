@@ -22,54 +22,45 @@ def safe_name(name: object) -> str:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
-
-    The file gets the permissions a plain ``open`` would give it (the umask's;
-    ``tempfile.mkstemp`` would make it private).
-    """
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    except OSError as err:
-        raise ProtobenchError(f"cannot write {path}: {err.strerror}") from None
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise write_error(path, err) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_all({path: write})
     return path
 
 
 def atomic_write_all(writers: dict[Path, Callable[[Path], None]]) -> list[Path]:
     """Write every file of ``writers`` ({path: write(tmp)}), all or none.
 
-    Every temporary file is written first; only when all are complete are
-    they renamed into place (renaming needs no space). A failure (a full
-    disk) leaves none of the files changed.
+    Every temporary file (beside its target) is written first; only when all
+    are complete are they renamed into place (renaming needs no space). A
+    failure (a full disk) leaves none of the files changed. The files get the
+    permissions a plain ``open`` would give them (the umask's; ``tempfile.mkstemp``
+    would make them private).
     """
     temps: dict[Path, Path] = {}
+    current = None
     try:
         for path, write in writers.items():
+            current = path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             temps[path] = tmp
-            try:
-                write(tmp)
-            except OSError as err:
-                raise write_error(path, err) from None
+            write(tmp)
         for path, tmp in temps.items():
+            current = path
             os.replace(tmp, path)
     except OSError as err:
-        raise write_error(next(iter(writers)), err) from None
+        raise write_error(current, err) from None
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    return list(writers)
+    return list(temps)
+
+
+def json_text(obj: Any) -> str:
+    """The JSON of protobench's files (settings.json, run.json): indented, one trailing newline."""
+    return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
 
 
 def write_error(path: Path, err: OSError) -> ProtobenchError:
@@ -85,7 +76,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    return write_text(path, json_text(obj))
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:

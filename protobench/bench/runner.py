@@ -481,6 +481,5 @@ def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame,
         out / "summary.tex": lambda tmp: tmp.write_text(to_latex(table)),
     }
     if run_info is not None:
-        writers[out / "run.json"] = lambda tmp: tmp.write_text(
-            json.dumps(run_info, indent=2, default=str) + "\n")
+        writers[out / "run.json"] = lambda tmp: tmp.write_text(storage.json_text(run_info))
     storage.atomic_write_all(writers)
