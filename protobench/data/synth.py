@@ -105,9 +105,8 @@ class SynthConfig:
         except (TypeError, ValueError):
             scale = ()
         object.__setattr__(self, "object_scale", scale)  # hashable, for the cache
-        if isinstance(self.classes, str):
-            object.__setattr__(self, "classes", (self.classes,))
-        object.__setattr__(self, "classes", tuple(self.classes))  # hashable, for the cache
+        classes = (self.classes,) if isinstance(self.classes, str) else tuple(self.classes)
+        object.__setattr__(self, "classes", classes)  # hashable, for the cache
         if self.classes:
             parts = parse_classes(self.classes)  # raises on a bad name
             if self.num_classes not in (SynthConfig.num_classes, len(parts)):
