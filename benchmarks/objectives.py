@@ -21,8 +21,7 @@ import time
 import torch
 
 import protobench
-from protobench.attacks import load_attack, run_attack, select_pairs
-from protobench.bench.runner import measure
+from protobench.attacks import load_attack, measure, run_attack, select_pairs
 from protobench.training import model_split
 
 RATES = [("peak_moved", "leaves R"), ("out_of_box", "leaves box"),

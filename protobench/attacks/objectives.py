@@ -24,6 +24,10 @@ every cell of a region a gradient, not only its current argmax.
 classification attack, Madry et al. 2018), for tests against torchattacks
 and for masked classification attacks.
 
+Each map objective is registered with :func:`map_objective`, which also
+declares what it needs (the target cells, which source cells, which success
+criterion it aims at), so a new objective is one decorated function.
+
 An *objective* for the engine is a callable ``objective(model, x) -> (N,)``:
 :class:`PrototypeObjective` and :class:`CrossEntropyObjective` below.
 """
@@ -37,8 +41,62 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MAP_OBJECTIVES = ("displace", "suppress", "raise", "target-margin", "box-margin")
-OBJECTIVES = MAP_OBJECTIVES + ("cross-entropy",)
+
+@dataclass(frozen=True)
+class MapObjective:
+    """A registered map objective and what it needs (see :func:`map_objective`).
+
+    function    ``f(sim, source, target[, temperature]) -> (N,)``, to maximise
+    uses_target whether it reads the target cells T (then the preset needs T)
+    source      the cells it gets as ``source``: "high-activation" (R) or "box"
+                (the cells whose centre lies in the clean high-activation box)
+    criterion   the success criterion it aims at (what restarts and ensembles
+                keep the best of when ``success = "auto"``): "in-target",
+                "out-of-box", "irrelevant", "moved" or "objective"
+    smooth      whether it takes a ``temperature`` (0: exact max)
+    """
+
+    name: str
+    function: Callable[..., torch.Tensor]
+    uses_target: bool
+    source: str = "high-activation"
+    criterion: str = "objective"
+    smooth: bool = False
+
+
+MAP_OBJECTIVES: dict[str, MapObjective] = {}
+SOURCES = ("high-activation", "box")
+CRITERIA = ("in-target", "out-of-box", "irrelevant", "moved", "objective")
+
+
+def map_objective(name: str, *, uses_target: bool, source: str = "high-activation",
+                  criterion: str = "objective", smooth: bool = False
+                  ) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
+    """Register a map objective under ``name`` (then any preset may name it).
+
+    A new objective is one decorated function::
+
+        @map_objective("peak-cell", uses_target=True, criterion="in-target")
+        def peak_cell(sim, source, target):
+            return masked_max(sim, target) - masked_mean(sim, source)
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+
+    def register(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        if name in MAP_OBJECTIVES or name == "cross-entropy":
+            raise ValueError(f"objective {name!r} is registered twice")
+        MAP_OBJECTIVES[name] = MapObjective(name, function, uses_target, source, criterion, smooth)
+        return function
+
+    return register
+
+
+def objective_names() -> tuple[str, ...]:
+    """Every objective a preset may name: the registered map objectives and cross-entropy."""
+    return tuple(MAP_OBJECTIVES) + ("cross-entropy",)
 
 
 def masked_mean(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -72,22 +130,26 @@ def region_margin(sim: torch.Tensor, region: torch.Tensor, temperature: float = 
     return smooth_max(sim, region, temperature) - smooth_max(sim, ~region, temperature)
 
 
+@map_objective("displace", uses_target=True, criterion="in-target")
 def displace(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean_{c in T} S_c - mean_{c in R} S_c, to maximise (Hoffmann et al. 2021, attack 1)."""
     return masked_mean(sim, target) - masked_mean(sim, source)
 
 
+@map_objective("suppress", uses_target=False)
 def suppress(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """-max_c S_c, to maximise, i.e. lower the prototype's similarity everywhere
     (Hoffmann et al. 2021, attack 2). ``source`` and ``target`` are unused."""
     return -sim.flatten(1).amax(dim=1)
 
 
+@map_objective("raise", uses_target=True, criterion="in-target")
 def raise_similarity(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """max_{c in T} S_c, to maximise. ``source`` is unused."""
     return masked_max(sim, target)
 
 
+@map_objective("target-margin", uses_target=True, criterion="in-target", smooth=True)
 def target_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
                   temperature: float = 0.0) -> torch.Tensor:
     """max_{c in T} S_c - max_{c not in T} S_c, to maximise: the peak lands in T when > 0.
@@ -97,6 +159,8 @@ def target_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
     return region_margin(sim, target, temperature)
 
 
+@map_objective("box-margin", uses_target=False, source="box", criterion="out-of-box",
+               smooth=True)
 def box_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
                temperature: float = 0.0) -> torch.Tensor:
     """max_{c outside the box} S_c - max_{c inside} S_c, to maximise (``source``: the box's cells).
@@ -105,16 +169,6 @@ def box_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
     prototype's peak leaves its clean high-activation box. ``target`` is unused.
     """
     return region_margin(sim, ~source, temperature)
-
-
-MAP_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "displace": displace,
-    "suppress": suppress,
-    "raise": raise_similarity,
-    "target-margin": target_margin,
-    "box-margin": box_margin,
-}
-MARGIN_OBJECTIVES = ("target-margin", "box-margin")  # the ones that take a temperature
 
 
 def prototype_maps(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -> torch.Tensor:
@@ -130,7 +184,7 @@ def prototype_maps(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -
 class PrototypeObjective:
     """A map objective of N pairs: ``objective(model, x) -> (N,)`` values to maximise.
 
-    name: one of MAP_OBJECTIVES; prototype: (N,) long; source (R, or the
+    name: a registered map objective (MAP_OBJECTIVES); prototype: (N,) long; source (R, or the
     box's cells for ``box-margin``) and target (T): (N, h, w) bool cells;
     temperature: of the margins (0: exact max).
     """
@@ -143,9 +197,10 @@ class PrototypeObjective:
 
     def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         sim = prototype_maps(model, x, self.prototype)
-        if self.name in MARGIN_OBJECTIVES:
-            return MAP_FUNCTIONS[self.name](sim, self.source, self.target, self.temperature)
-        return MAP_FUNCTIONS[self.name](sim, self.source, self.target)
+        entry = MAP_OBJECTIVES[self.name]
+        if entry.smooth:
+            return entry.function(sim, self.source, self.target, self.temperature)
+        return entry.function(sim, self.source, self.target)
 
     def select(self, index: torch.Tensor | slice) -> "PrototypeObjective":
         """The objective of a subset of the pairs."""

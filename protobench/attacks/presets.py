@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from protobench.attacks.engine import MASKED_METHODS, NORMS
-from protobench.attacks.objectives import MARGIN_OBJECTIVES, OBJECTIVES
+from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
 from protobench.attacks.whole_image import METHODS
 from protobench.errors import ProtobenchError
@@ -120,8 +120,8 @@ class AttackPreset:
     @property
     def needs_target(self) -> bool:
         """Whether the objective, the success criterion or the mask uses the target cells T."""
-        uses_objective = (self.kind == "masked-pgd"
-                          and self.objective in ("displace", "raise", "target-margin"))
+        entry = MAP_OBJECTIVES.get(self.objective)
+        uses_objective = self.kind == "masked-pgd" and entry is not None and entry.uses_target
         uses_success = self.kind in ("masked-pgd", "ensemble") and self.success_criterion == "in-target"
         return uses_objective or uses_success or self.mask == "target"
 
@@ -130,11 +130,8 @@ class AttackPreset:
         """``success`` with "auto" resolved: the criterion the objective aims at."""
         if self.success != "auto":
             return self.success
-        if self.objective == "box-margin":
-            return "out-of-box"
-        if self.objective in ("displace", "raise", "target-margin"):
-            return "in-target"
-        return "objective"
+        entry = MAP_OBJECTIVES.get(self.objective)
+        return entry.criterion if entry is not None else "objective"
 
     def member_presets(self) -> list["AttackPreset"]:
         """An ensemble's members as masked-pgd presets (this preset with their keys changed)."""
@@ -292,14 +289,15 @@ def _check(preset: AttackPreset, name: str, ok: bool, allowed: str) -> None:
 
 def _validate(p: AttackPreset) -> None:
     methods = tuple(MASKED_METHODS) if p.kind in ("masked-pgd", "ensemble") else METHODS
-    for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", OBJECTIVES),
+    for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", objective_names()),
                           ("mask", MASKS), ("target", TARGETS), ("method", methods),
                           ("success", SUCCESS)):
         _choice(p, name, allowed)
     _check(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
     if p.temperature > 0:
-        _check(p, "objective", p.objective in MARGIN_OBJECTIVES,
-               f"one of {', '.join(MARGIN_OBJECTIVES)} when temperature > 0")
+        smooth = [name for name, entry in MAP_OBJECTIVES.items() if entry.smooth]
+        _check(p, "objective", p.objective in smooth,
+               f"one of {', '.join(smooth)} when temperature > 0")
     if p.kind == "ensemble":
         _check(p, "members", len(p.members) > 0, "a non-empty list of [[members]] tables")
         _check(p, "success", p.success_criterion != "objective",

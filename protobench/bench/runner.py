@@ -30,14 +30,16 @@ import torch
 from tqdm.auto import tqdm
 
 import protobench
-from protobench.attacks import AttackPreset, Pairs, load_attack, noise_control, run_attack, select_pairs
+from protobench.attacks import (
+    AttackPreset, Pairs, load_attack, measure, noise_control, run_attack, select_pairs,
+)
 from protobench import storage
 from protobench.bench.suite import Suite, load_suite
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
 from protobench.devices import resolve_device
 from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
-from protobench.metrics import pair_metrics, summarize
+from protobench.metrics import summarize
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.receptive_field import high_activation_box
 from protobench.paths import RESULTS_DIR, file_digest, model_checkpoint
@@ -135,26 +137,6 @@ def configurations(preset: AttackPreset, model: str, backbone: str,
 
 
 # ------------------------------------------------------------ metrics
-@torch.no_grad()
-def measure(model: ProtoPNet, images: torch.Tensor, pairs: Pairs, x_adv: torch.Tensor,
-            batch_size: int = 64):
-    """Every per-pair metric of x_adv against the clean pairs, and the maps after."""
-    outputs = [model.explain(chunk) for chunk in x_adv.split(batch_size)]
-    logits = torch.cat([o[0] for o in outputs])
-    maps = torch.cat([o[2] for o in outputs])
-    n = torch.arange(len(pairs), device=x_adv.device)
-    sim_after = maps[n, pairs.prototype]
-    metrics = pair_metrics(
-        sim_before=pairs.sim_before, sim_after=sim_after, high_activation=pairs.high_activation,
-        irrelevant=pairs.irrelevant, target=pairs.target, box_cells=pairs.box_cells,
-        all_before=pairs.all_before,
-        all_after=maps.flatten(2).amax(dim=2), prototype=pairs.prototype,
-        prototype_class=model.prototype_class.to(x_adv.device), logits_before=pairs.logits_before,
-        logits_after=logits, labels=pairs.label, x=images[pairs.image_index], x_adv=x_adv,
-        mask=pairs.mask)
-    return metrics, sim_after
-
-
 def _seed_for(seed: int, cfg: Configuration) -> torch.Generator:
     """A generator per configuration, so a resumed sweep draws the same numbers."""
     return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(cfg.id.encode()))

@@ -1,0 +1,202 @@
+"""The (image, prototype) pairs an attack works on, and their regions on the clean image.
+
+``select_pairs`` picks the prototypes of each image (top-k, class-top-k or a
+list), computes each pair's regions (high-activation box and cells R,
+irrelevant cells I, target cells T, pixel mask M) and records the clean
+outputs the metrics compare against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from protobench.attacks.engine import frozen
+from protobench.attacks.inputs import check_images
+from protobench.attacks.presets import AttackPreset
+from protobench.attacks.regions import (
+    argmax_cells, cells_in_box, explicit_cells, farthest_window, irrelevant_cells,
+    most_similar_window, pixel_mask, region_cells,
+)
+from protobench.errors import ProtobenchError
+from protobench.model.protocol import check_prototype_model
+from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
+
+
+@dataclass
+class Pairs:
+    """N (image, prototype) pairs and their regions on the clean images.
+
+    image_index     (N,) long      index of the pair's image in the batch
+    prototype       (N,) long      prototype j
+    label           (N,) long      true class of the image
+    box             (N, 4) long    high-activation box (y0, y1, x0, x1) of j on x
+    high_activation (N, h, w) bool R, the high-activation cells (holds the argmax)
+    box_cells       (N, h, w) bool the cells whose centre lies in the box
+    irrelevant      (N, h, w) bool I, the irrelevant cells (ground truth where known)
+    target          (N, h, w) bool T, where the attack moves the similarity
+    mask            (N, 1, H, W) bool M, the pixels the attack may change
+    has_relevance   (N,) bool      whether I comes from a ground-truth mask
+    sim_before      (N, h, w)      S_j(x), the clean similarity map of j
+    all_before      (N, P)         max similarity of every prototype on x
+    logits_before   (N, C)         logits on x
+    """
+
+    image_index: torch.Tensor
+    prototype: torch.Tensor
+    label: torch.Tensor
+    box: torch.Tensor
+    high_activation: torch.Tensor
+    box_cells: torch.Tensor
+    irrelevant: torch.Tensor
+    target: torch.Tensor
+    mask: torch.Tensor
+    has_relevance: torch.Tensor
+    sim_before: torch.Tensor
+    all_before: torch.Tensor
+    logits_before: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.image_index)
+
+    def __getitem__(self, index: int | slice | torch.Tensor) -> "Pairs":
+        """A subset of the pairs (a slice, an index tensor or a bool mask)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return Pairs(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def to(self, device: torch.device | str) -> "Pairs":
+        return Pairs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                 relevance_masks: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
+                 preset: AttackPreset | None = None) -> Pairs:
+    """Choose the attacked prototypes of each image and compute their regions.
+
+    model: a pixel-space ProtoPNet; images (B, 3, H, W) in [0, 1]; labels
+    (B,) long; relevance_masks: bool (B, H, W) (True on the object), or one
+    mask or None per image, or None (then I = cells outside R). Pairs are
+    ordered by image, then by prototype rank. One forward pass, no gradient.
+    """
+    preset = preset or AttackPreset()
+    check_prototype_model(model)
+    images = check_images(images, model).detach()
+    labels = torch.as_tensor(labels, device=images.device).long()
+    size = tuple(images.shape[-2:])
+    with torch.no_grad(), frozen(model):
+        logits, _, maps = model.explain(images)
+    all_max = maps.flatten(2).amax(dim=2)  # (B, P)
+    chosen = _choose_prototypes(all_max, labels, model.prototype_class.to(images.device), preset)
+    image_index = torch.arange(len(images), device=images.device).repeat_interleave(chosen.shape[1])
+    prototype = chosen.flatten()
+
+    sim = maps[image_index, prototype]  # (N, h, w)
+    grid = tuple(sim.shape[-2:])
+    region = high_activation_mask(sim, size, preset.percentile)  # once for the box and for R
+    box = mask_bounding_box(region)
+    R = region_cells(region, sim)
+    relevance, has = _relevance(relevance_masks, len(images), size, images.device)
+    I = irrelevant_cells(R, None if relevance is None else relevance[image_index],
+                         None if has is None else has[image_index], preset.irrelevant_threshold)
+    T = _checked_target(preset, R, I, sim, size, image_index, prototype)
+    mask = pixel_mask(preset.mask, size, box, T, preset.margin)
+    has_pairs = (torch.zeros(len(prototype), dtype=torch.bool, device=images.device)
+                 if has is None else has[image_index])
+    return Pairs(image_index, prototype, labels[image_index], box, R,
+                 cells_in_box(box, grid, size), I, T, mask, has_pairs,
+                 sim, all_max[image_index], logits[image_index])
+
+
+def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: torch.Tensor,
+                    size: tuple[int, int], image_index: torch.Tensor,
+                    prototype: torch.Tensor) -> torch.Tensor:
+    """T by the preset's rule; a pair without a target cell raises when T is used."""
+    if not preset.needs_target and preset.target in ("most-similar", "farthest"):
+        return I & ~R  # unused: do not fail on pairs without a window
+    T = _target_cells(preset, R, I, sim, tuple(sim.shape[-2:]), size)
+    empty = ~T.flatten(1).any(dim=1)
+    if preset.needs_target and empty.any():
+        where = [(int(image_index[i]), int(prototype[i])) for i in empty.nonzero().flatten()]
+        raise ProtobenchError(
+            f"target {preset.target!r} of attack {preset.name!r} has no cell for the "
+            f"(image, prototype) pair(s) {where[:10]}: no irrelevant cell outside the "
+            "high-activation cells; choose another target or irrelevant_threshold")
+    return T
+
+
+def _choose_prototypes(all_max: torch.Tensor, labels: torch.Tensor,
+                       prototype_class: torch.Tensor, preset: AttackPreset) -> torch.Tensor:
+    """(B, k) prototype indices per image, by the preset's rule."""
+    b, p = all_max.shape
+    if isinstance(preset.prototypes, tuple):
+        bad = [j for j in preset.prototypes if j >= p]
+        if bad:
+            raise ProtobenchError(f"prototypes {bad} do not exist; the model has {p} "
+                                  f"prototypes, indices 0..{p - 1}")
+        return torch.tensor(preset.prototypes, device=all_max.device).expand(b, -1)
+    scores = all_max
+    available = p
+    if preset.prototypes == "class-top-k":
+        own = prototype_class.view(1, -1) == labels.view(-1, 1)
+        scores = all_max.masked_fill(~own, float("-inf"))
+        available = int(own.sum(dim=1).min())
+    if preset.k > available:
+        raise ProtobenchError(f"k={preset.k} is more than the {available} prototypes "
+                              f"{preset.prototypes!r} can choose from; allowed: 1..{available}")
+    return scores.topk(preset.k, dim=1).indices
+
+
+def _relevance(masks: torch.Tensor | Sequence[torch.Tensor | None] | None, b: int,
+               size: tuple[int, int], device: torch.device
+               ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(relevance (B, H, W) bool, has (B,) bool), or (None, None) without any mask."""
+    if masks is None:
+        return None, None
+    if isinstance(masks, torch.Tensor):
+        masks = list(masks)
+    if len(masks) != b:
+        raise ProtobenchError(f"got {len(masks)} relevance masks for {b} images")
+    has = torch.tensor([m is not None for m in masks], device=device)
+    if not has.any():
+        return None, None
+    out = torch.zeros(b, *size, dtype=torch.bool, device=device)
+    for i, m in enumerate(masks):
+        if m is not None:
+            if tuple(m.shape) != size:
+                raise ProtobenchError(f"relevance mask {i} has shape {tuple(m.shape)}; "
+                                      f"the images are {size[0]}x{size[1]}")
+            out[i] = m.to(device).bool()
+    return out, has
+
+
+def _target_cells(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: torch.Tensor,
+                  grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """T (N, h, w) bool, by the preset's ``target`` rule."""
+    candidates = I & ~R
+    if preset.target == "irrelevant":
+        return candidates
+    if preset.target == "most-similar":
+        return most_similar_window(candidates, sim, preset.target_size)
+    if preset.target == "farthest":
+        return farthest_window(candidates, argmax_cells(sim), preset.target_size)
+    if preset.target == "cells":
+        return explicit_cells(preset.target_cells, len(R), grid, R.device)
+    y0, y1, x0, x1 = preset.target_box
+    if y1 > size[0] or x1 > size[1]:
+        raise ProtobenchError(f"target_box={list(preset.target_box)} is outside the "
+                              f"{size[0]}x{size[1]} image")
+    box = torch.tensor([[y0, y1, x0, x1]], device=R.device).expand(len(R), 4)
+    return cells_in_box(box, grid, size)
+
+
+def retarget(pairs: Pairs, preset: AttackPreset) -> Pairs:
+    """The pairs with T recomputed by another preset's target rule (an ensemble's member)."""
+    size = tuple(pairs.mask.shape[-2:])
+    T = _checked_target(preset, pairs.high_activation, pairs.irrelevant, pairs.sim_before,
+                        size, pairs.image_index, pairs.prototype)
+    return dataclasses.replace(pairs, target=T)

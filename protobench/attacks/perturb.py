@@ -1,0 +1,150 @@
+"""Attack the pairs as a preset says: masked PGD/APGD, ensembles, whole-image attacks, JPEG, noise.
+
+``run_attack`` perturbs every pair inside its mask (the masked engine attacks
+all pairs with one forward and one backward pass per step); ``noise_control``
+draws the uniform-noise control of the same mask and eps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from protobench.attacks.engine import MASKED_METHODS, frozen
+from protobench.attacks.inputs import check_images
+from protobench.attacks.jpeg import jpeg_compress
+from protobench.attacks.noise import uniform_noise
+from protobench.attacks.objectives import (
+    MAP_OBJECTIVES, CrossEntropyObjective, Objective, PeakMargin, PrototypeObjective,
+)
+from protobench.attacks.pairs import Pairs, retarget
+from protobench.attacks.presets import AttackPreset
+from protobench.attacks.whole_image import whole_image_attack
+
+
+@dataclass
+class AttackResult:
+    """The attacked images of N pairs under one setting of a preset.
+
+    attack      the preset's name ("noise" for the control)
+    setting     what tells results of one call apart, e.g. {"quality": 50} (jpeg)
+    x_adv       (N, 3, H, W) in [0, 1], the attacked image of each pair
+    objective   (N,) the score the attack kept x_adv by (masked attacks: the
+                success margin, or the objective), else None
+    seconds     wall time of the attack
+    member      ensembles: (N,) long, which member's image each pair kept
+    members     ensembles: each member's own result
+    """
+
+    attack: str
+    x_adv: torch.Tensor
+    setting: dict[str, Any] = field(default_factory=dict)
+    objective: torch.Tensor | None = None
+    seconds: float = 0.0
+    member: torch.Tensor | None = None
+    members: list["AttackResult"] = field(default_factory=list)
+
+
+def make_objective(preset: AttackPreset, pairs: Pairs) -> Objective:
+    """The engine's objective for the pairs: a map objective or cross-entropy."""
+    if preset.objective == "cross-entropy":
+        return CrossEntropyObjective(pairs.label)
+    entry = MAP_OBJECTIVES[preset.objective]
+    source = pairs.box_cells if entry.source == "box" else pairs.high_activation
+    return PrototypeObjective(preset.objective, pairs.prototype, source, pairs.target,
+                              preset.temperature)
+
+
+def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
+    """What restarts and ensembles keep the best of, per pair (None: the objective).
+
+    The margin of the preset's success criterion: > 0 exactly when the peak
+    lies in T (in-target), outside the clean box (out-of-box), in an
+    irrelevant cell (irrelevant) or outside R (moved).
+    """
+    regions = {"in-target": pairs.target, "out-of-box": ~pairs.box_cells,
+               "irrelevant": pairs.irrelevant, "moved": ~pairs.high_activation}
+    criterion = preset.success_criterion
+    return PeakMargin(pairs.prototype, regions[criterion]) if criterion in regions else None
+
+
+def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
+               generator: torch.Generator | None = None) -> list[AttackResult]:
+    """Attack every pair as the preset says: one result per setting.
+
+    A single result for masked-pgd, whole-image and noise presets; one per
+    quality, in the preset's order, for jpeg. images (B, 3, H, W) in [0, 1]
+    (the batch ``pairs`` was selected from); seeded by ``generator``
+    (default: seed 0). Each result holds x_adv (N, 3, H, W), one per pair.
+    """
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    images = check_images(images, model).detach()
+    start = time.perf_counter()
+    if preset.kind == "noise":
+        return [noise_control(model, images, pairs, preset, generator)]
+    if preset.kind == "masked-pgd":
+        engine = MASKED_METHODS[preset.method](model, preset.norm, preset.eps, preset.alpha,
+                                               preset.steps, preset.random_start, preset.restarts)
+        x_adv, values = engine(images[pairs.image_index], pairs.mask,
+                               make_objective(preset, pairs), generator,
+                               success_margin(preset, pairs))
+        return [AttackResult(preset.name, x_adv, {}, values, time.perf_counter() - start)]
+    if preset.kind == "ensemble":
+        return [run_ensemble(model, images, pairs, preset, generator)]
+    # whole-image attacks and JPEG act on each image once, then are copied to its pairs
+    unique, inverse = torch.unique(pairs.image_index, return_inverse=True)
+    if preset.kind == "whole-image":
+        image_labels = torch.empty_like(unique).scatter_(0, inverse, pairs.label)
+        adv = whole_image_attack(model, images[unique], image_labels, preset.method, preset.norm,
+                                 preset.eps, preset.alpha, preset.steps, preset.random_start,
+                                 preset.restarts, generator)
+        return [AttackResult(preset.name, adv[inverse], {}, None, time.perf_counter() - start)]
+    results = []
+    for quality in preset.qualities:
+        start = time.perf_counter()
+        adv = jpeg_compress(images[unique], quality)
+        results.append(AttackResult(preset.name, adv[inverse], {"quality": quality}, None,
+                                    time.perf_counter() - start))
+    return results
+
+
+def run_ensemble(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
+                 generator: torch.Generator) -> AttackResult:
+    """Every member on every pair; per pair, the image with the largest success margin.
+
+    AutoAttack's rule (Croce & Hein 2020): the ensemble reports each pair's
+    worst case, so per pair it is never weaker than any of its members. The
+    members share the ensemble's threat model (mask, norm, eps, steps); each
+    brings its own method, objective and target rule. Ties go to the first
+    member.
+    """
+    start = time.perf_counter()
+    margin = success_margin(preset, pairs)
+    results = []
+    for member in preset.member_presets():
+        result = run_attack(model, images, retarget(pairs, member), member, generator)[0]
+        with torch.no_grad(), frozen(model):
+            result.objective = margin(model, result.x_adv)  # all members on the same scale
+        results.append(result)
+    scores = torch.stack([r.objective for r in results])  # (members, N)
+    chosen = scores.argmax(dim=0)
+    x_adv = torch.stack([r.x_adv for r in results])[chosen, torch.arange(len(pairs))]
+    return AttackResult(preset.name, x_adv, {}, scores.amax(dim=0),
+                        time.perf_counter() - start, chosen, results)
+
+
+def noise_control(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
+                  generator: torch.Generator | None = None) -> AttackResult:
+    """Uniform noise of the preset's norm and eps inside each pair's mask (the control).
+
+    ``model`` is unused (kept so the control is called like ``run_attack``).
+    """
+    start = time.perf_counter()
+    x_adv = uniform_noise(check_images(images, model).detach()[pairs.image_index], pairs.mask, preset.eps,
+                          preset.norm, generator)
+    return AttackResult("noise", x_adv, {"control_for": preset.name}, None,
+                        time.perf_counter() - start)
