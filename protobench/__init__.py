@@ -3,7 +3,15 @@
 The Python API that the command line wraps::
 
     import protobench
-    model = protobench.load("synth-smallcnn")      # a recipe name or a checkpoint path
+    model = protobench.load("synth-smallcnn")       # a recipe name or a checkpoint path
+    report = protobench.attack(model, images, labels, "pgd-local", eps="8/255")
+    atk = protobench.LocalPGD(model, eps=8/255); report = atk(images, labels)
+    result = protobench.benchmark(attacks=["pgd-local"], models=[model], limit=8)
+
+``attack`` takes any :class:`PrototypeModel` (a foreign model through
+:class:`PrototypeAdapter`); ``benchmark`` is the runner of
+``python -m protobench.run`` (``protobench.run`` is that command's module).
+Names are imported on first use, so ``import protobench`` stays light.
 """
 
 from __future__ import annotations
@@ -30,8 +38,31 @@ def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = N
     return model.to(device)
 
 
-def __getattr__(name: str) -> Any:  # the heavier entry points, imported on first use
-    if name == "run":
-        from protobench.bench.runner import run
-        return run
+# name -> (module, attribute): the heavier entry points, imported on first use
+_LAZY = {
+    "attack": ("protobench.api", "attack"),
+    "AttackReport": ("protobench.api", "AttackReport"),
+    "Attack": ("protobench.api", "Attack"),
+    "LocalPGD": ("protobench.api", "LocalPGD"),
+    "HeadOnStomach": ("protobench.api", "HeadOnStomach"),
+    "AutoLocal": ("protobench.api", "AutoLocal"),
+    "benchmark": ("protobench.bench.runner", "run"),
+    "PrototypeModel": ("protobench.model.protocol", "PrototypeModel"),
+    "PrototypeAdapter": ("protobench.model.protocol", "PrototypeAdapter"),
+    "map_objective": ("protobench.attacks.objectives", "map_objective"),
+    "load_attack": ("protobench.attacks.presets", "load_attack"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    if name == "run":  # the command's module, whether or not it was imported before
+        return importlib.import_module("protobench.run")
     raise AttributeError(f"module 'protobench' has no attribute {name!r}")
+
+
+__all__ = ["load", "__version__", *_LAZY]

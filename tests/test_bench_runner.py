@@ -333,3 +333,23 @@ def test_the_ensemble_runs_in_the_runner(tmp_path):
     assert attacked.sum() == 4 and (~attacked).sum() == 4
     assert pairs["outside_unchanged"].all() and (pairs["linf"] <= 8 / 255 + 1e-6).all()
     assert set(pairs.columns) >= {"out_of_box", "peak_in_target", "target_above_clean_peak"}
+
+
+def test_benchmark_takes_a_model_in_memory_and_matches_its_checkpoint(tmp_path):
+    """protobench.benchmark runs a ProtoPNet module as it runs its checkpoint, under its meta name."""
+    import protobench
+
+    model = protobench.load("synth-smallcnn")
+    assert model.meta.name == "synth-smallcnn"
+    common = dict(attacks=["pgd-local"], eps="8/255", steps="3", limit=3, figures=False,
+                  progress=False)
+    in_memory = protobench.benchmark(models=[model], out=tmp_path / "mine", **common)
+    named = protobench.benchmark(models=["synth-smallcnn"], out=tmp_path / "named", **common)
+    pd.testing.assert_frame_equal(in_memory.summary, named.summary)
+    model.meta.name = "mine"  # the name is the table's and seeds the configuration
+    renamed = protobench.benchmark(models=[model], out=tmp_path / "renamed", **common)
+    assert set(renamed.summary["model"]) == {"mine"}
+    with pytest.raises(Exception, match="protobench.attack"):
+        protobench.benchmark(models=[protobench.PrototypeAdapter(
+            model, similarity_maps=model.similarity_maps, prototype_class=model.prototype_class,
+            img_size=model.img_size)], out=tmp_path / "foreign", **common)

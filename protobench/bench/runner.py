@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn as nn
 from tqdm.auto import tqdm
 
 import protobench
@@ -259,7 +260,7 @@ def _device_name(device: torch.device) -> str:
 
 # ------------------------------------------------------------ the run
 def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
-        models: Sequence[str] | None = None, backbones: Sequence[str] | None = None,
+        models: Sequence[str | Path | nn.Module] | None = None, backbones: Sequence[str] | None = None,
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
         prototypes: str | None = None, k: int | None = None, limit: int | None = None,
         seed: int | None = None, batch_size: int | None = None, first_image: int | None = None,
@@ -270,12 +271,15 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     """Run a benchmark sweep and write its results; see the module docstring.
 
     Every argument left as None takes the suite's (or the preset's) value.
+    ``models`` are names, checkpoint paths or ProtoPNet modules in memory
+    (named by their ``meta.name``; they record their data set and classes).
     ``out`` defaults to results/<attacks joined by '+'>[-<suite>]. A folder
     that holds finished configurations of another run (other settings,
     checkpoints or code) is refused unless ``fresh``, which recomputes
     everything there. Nothing is written before the models and images load.
     """
     start = time.perf_counter()
+    in_memory, models = _models_in_memory(models)
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
                            batch_size=batch_size, first_image=first_image)
     attacks = list(dict.fromkeys(attacks))
@@ -287,7 +291,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         out = RESULTS_DIR / name
     out = Path(out)
     # an unknown model fails here, before any file; a retrained model is a different run
-    checkpoints = {m: file_digest(model_checkpoint(m)) for m in suite_obj.models}
+    checkpoints = {m: state_digest(in_memory[m]) if m in in_memory
+                   else file_digest(model_checkpoint(m)) for m in suite_obj.models}
     _check_backbones(backbones)
     storage.check_creatable(out)
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
@@ -300,7 +305,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     # (the pairs too: a bad k, prototype list or target rule fails in select_pairs)
     loaded: list[tuple[str, str, ModelData, list[Pairs]]] = []
     for model_name in suite_obj.models:
-        model = protobench.load(model_name, device=str(dev))
+        model = (in_memory[model_name].to(dev).eval() if model_name in in_memory
+                 else protobench.load(model_name, device=str(dev)))
         backbone = model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
@@ -369,6 +375,42 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
         from protobench.figures import make_figures
         make_figures(out)
     return RunResult(out, summary, computed, skipped, time.perf_counter() - start)
+
+
+def _models_in_memory(models: Sequence[str | Path | nn.Module] | None
+                      ) -> tuple[dict[str, ProtoPNet], list[str] | None]:
+    """The ProtoPNet modules among ``models`` by name, and every model's name."""
+    if models is None:
+        return {}, None
+    modules: dict[str, ProtoPNet] = {}
+    names = []
+    for i, model in enumerate(models):
+        if not isinstance(model, nn.Module):
+            names.append(str(model))
+            continue
+        if not isinstance(model, ProtoPNet):
+            raise ProtobenchError(
+                f"models[{i}] is a {type(model).__name__}: the runner needs protobench ProtoPNet "
+                "models (they record their data set and classes); attack any prototype model "
+                "with protobench.attack(model, images, labels, ...)")
+        name = model.meta.name or f"model{i}"
+        if name in modules or name in names:
+            raise ProtobenchError(f"two models are named {name!r}; set model.meta.name apart")
+        modules[name] = model
+        names.append(name)
+    return modules, names
+
+
+def state_digest(model: nn.Module) -> str:
+    """SHA-256 of a module's state (names, shapes, dtypes and values): a checkpoint's digest in memory."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
 
 def _check_backbones(backbones: Sequence[str] | None) -> None:
