@@ -145,3 +145,18 @@ def test_run_is_the_command_module_and_benchmark_the_function():
     import protobench.run  # noqa: F401  (after this import the attribute must not change)
     assert protobench.run.__name__ == "protobench.run"
     assert callable(protobench.benchmark) and protobench.benchmark.__name__ == "run"
+
+
+def test_imports_have_no_side_effects():
+    """Reading suites pulls in no torchattacks; figures leave the user's matplotlib backend alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys, matplotlib; matplotlib.use('svg'); "
+            "import protobench.bench.suite, protobench.attacks; "
+            "assert 'torchattacks' not in sys.modules, 'torchattacks imported'; "
+            "import protobench.figures; import protobench.figures.explanations; "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

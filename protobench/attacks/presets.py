@@ -10,7 +10,6 @@ Python); every value is checked, and a bad one is a
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
 from protobench.attacks.whole_image import METHODS
 from protobench.errors import ProtobenchError
+from protobench.fractions import parse_fraction
 from protobench.paths import ATTACKS_DIR, preset_names, preset_path, read_toml
 
 KINDS = ("masked-pgd", "ensemble", "whole-image", "jpeg", "noise")
@@ -170,26 +170,6 @@ def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
         return AttackPreset(**values)
     except ProtobenchError as e:
         raise ProtobenchError(f"{e} (in {path})") from None
-
-
-def parse_fraction(value: Any, name: str = "value") -> float:
-    """A number from a number or a string: 0.0314, "0.0314", "8/255"."""
-    if isinstance(value, bool):
-        raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 or 0.0314")
-    if isinstance(value, (int, float)):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            num, _, den = value.partition("/")
-            result = float(num) / float(den) if den else float(num)
-        except (ValueError, ZeroDivisionError):
-            raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 "
-                                  "or 0.0314") from None
-    else:
-        raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 or 0.0314")
-    if math.isnan(result):
-        raise ProtobenchError(f"{name}={value!r} is not a number; write e.g. 8/255 or 0.0314")
-    return result
 
 
 # ------------------------------------------------------------------ helpers

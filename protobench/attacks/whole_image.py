@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torchattacks
 
 from protobench.attacks.engine import check_budget, frozen
 from protobench.errors import ProtobenchError
@@ -23,8 +22,13 @@ METHODS = ("pgd", "fgsm", "apgd")
 
 def make_torchattack(model: nn.Module, method: str, norm: str = "Linf", eps: float = 8 / 255,
                      alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
-                     restarts: int = 1, seed: int = 0) -> torchattacks.attack.Attack:
-    """The torchattacks attack named ``method`` with protobench's argument names."""
+                     restarts: int = 1, seed: int = 0):
+    """The torchattacks attack named ``method`` with protobench's argument names.
+
+    torchattacks is imported here, on first use, not when presets are read.
+    """
+    import torchattacks
+
     check_budget(norm, eps, alpha, steps, restarts)
     if method == "pgd":
         cls = torchattacks.PGD if norm == "Linf" else torchattacks.PGDL2

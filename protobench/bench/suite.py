@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from protobench.attacks import parse_fraction
+from protobench.fractions import parse_fraction
 from protobench.errors import ProtobenchError
 from protobench.paths import BENCHMARKS_DIR, preset_path, read_toml
 

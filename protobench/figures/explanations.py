@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
+from torch.utils.data import Dataset
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import Dataset  # noqa: E402
-
-from protobench.explanations import LocalAnalysis  # noqa: E402
-from protobench.imaging import draw_box, overlay, to_hwc  # noqa: E402
+from protobench.explanations import LocalAnalysis
+from protobench.imaging import draw_box, overlay, to_hwc
 
 
 def plot_local_analysis(analysis: LocalAnalysis, push_set: Dataset | None = None):
     """One row per top prototype: this (box on the image), its activation, that (source patch)."""
     rows = len(analysis.evidence)
-    fig, axes = plt.subplots(rows, 4, figsize=(8.5, 2.1 * rows + 0.6), squeeze=False)
+    fig = Figure(figsize=(8.5, 2.1 * rows + 0.6))
+    axes = fig.subplots(rows, 4, squeeze=False)
     img = to_hwc(analysis.image)
     names = analysis.class_names
     truth = f", true {names[analysis.label]}" if analysis.label is not None else ""
@@ -46,7 +44,8 @@ def plot_global_analysis(indices: torch.Tensor, similarities: torch.Tensor, data
                          prototypes: list[int], class_names: list[str], prototype_class: torch.Tensor):
     """For each chosen prototype, its nearest images (row), most similar first."""
     k = indices.shape[1]
-    fig, axes = plt.subplots(len(prototypes), k, figsize=(1.6 * k, 1.7 * len(prototypes)), squeeze=False)
+    fig = Figure(figsize=(1.6 * k, 1.7 * len(prototypes)))
+    axes = fig.subplots(len(prototypes), k, squeeze=False)
     for row, j in zip(axes, prototypes):
         for ax, i, s in zip(row, indices[j].tolist(), similarities[j].tolist()):
             ax.imshow(to_hwc(data[i][0]))

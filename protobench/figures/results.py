@@ -14,18 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+from matplotlib.figure import Figure
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from protobench.bench.tables import eps_label  # noqa: E402
-from protobench.errors import ProtobenchError  # noqa: E402
-from protobench.figures.io import save_figure  # noqa: E402
-from protobench.imaging import draw_box, overlay, to_hwc  # noqa: E402
-from protobench.storage import safe_name  # noqa: E402
+from protobench.bench.tables import eps_label
+from protobench.errors import ProtobenchError
+from protobench.figures.io import save_figure
+from protobench.imaging import draw_box, overlay, to_hwc
+from protobench.storage import safe_name
 
 SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
                  ("out_of_box", "rate", "peak leaves the box (rate)"),
@@ -61,9 +59,10 @@ def make_figures(results_dir: Path) -> list[Path]:
 # ------------------------------------------------------------ sweeps
 def plot_sweep(group: pd.DataFrame, attack: str):
     metrics = [m for m in SWEEP_METRICS if f"{m[0]}_{m[1]}" in group]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(metrics), 3.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     styles = ["-", "--", "-.", ":"]
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     models = list(dict.fromkeys(group["model"]))
     steps = sorted(s for s in group.loc[~group["control"].astype(bool), "steps"].dropna().unique())
     for ax, (metric, kind, label) in zip(axes[0], metrics):
@@ -96,7 +95,8 @@ def plot_sweep(group: pd.DataFrame, attack: str):
 
 
 def plot_jpeg(group: pd.DataFrame):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))
+    axes = fig.subplots(1, 2)
     for model, rows in group.groupby("model", sort=False):
         rows = rows.sort_values("quality", ascending=False)
         for ax, (metric, kind) in zip(axes, [("sim_shift", "mean"), ("peak_moved", "rate")]):
@@ -149,7 +149,8 @@ def plot_attack_panel(panel: dict[str, np.ndarray], title: str):
     """Hoffmann et al. 2021, fig. 2: one row per stored pair."""
     n = len(panel["prototype"])
     cols = ["original", "perturbed", "perturbation (magnified)", "activation before", "activation after"]
-    fig, axes = plt.subplots(n, 5, figsize=(11, 2.3 * n + 0.5), squeeze=False)
+    fig = Figure(figsize=(11, 2.3 * n + 0.5))
+    axes = fig.subplots(n, 5, squeeze=False)
     for i, row in enumerate(axes):
         x, xa = torch.from_numpy(panel["x"][i]), torch.from_numpy(panel["x_adv"][i])
         delta = (xa - x).numpy().transpose(1, 2, 0)
