@@ -22,19 +22,22 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None):
+def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None,
+         activation: str | None = None):
     """A trained :class:`~protobench.model.ProtoPNet` in eval mode.
 
     ``name_or_path`` is a model name (``models/<name>.pt``, trained from
     ``models/<name>.toml``), a protobench checkpoint, or a checkpoint of the
-    original ProtoPNet code (whole module or state_dict; ``img_size`` for the
-    latter, 224 by default).
+    original ProtoPNet code (whole module or state_dict). A state_dict
+    records neither the image size nor the prototype activation: give
+    ``img_size`` and ``activation`` ("log" or "linear"); left out, they are
+    ProtoPNet's defaults (224, "log") and a warning says so.
     """
     from protobench.model.checkpoint import load_checkpoint
     from protobench.paths import model_checkpoint
 
     path = model_checkpoint(name_or_path)
-    model = load_checkpoint(path, map_location=device, img_size=img_size)
+    model = load_checkpoint(path, map_location=device, img_size=img_size, activation=activation)
     return model.to(device)
 
 

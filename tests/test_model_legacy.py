@@ -73,7 +73,7 @@ def test_state_dict_imports_with_identical_outputs(original, tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         expected = ppnet(x)
-    model = protobench.load(tmp_path / "vgg11.pth", img_size=32)
+    model = protobench.load(tmp_path / "vgg11.pth", img_size=32, activation="log")
     assert model.meta.architecture.backbone == "vgg11"
     with torch.no_grad():
         got = model.ppnet(x)
@@ -120,3 +120,42 @@ def test_convert_command(original, tmp_path):
                                    rtol=0, atol=1e-5)
     assert main([str(tmp_path / "missing.pth"), str(tmp_path / "x.pt")]) == 2
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_linear_state_dict_needs_its_activation_and_says_what_it_assumed(original, tmp_path):
+    """A state_dict cannot tell the activation: told, the logits are identical;
+    not told, it is read as "log" with one clear warning (and other logits)."""
+    from protobench.errors import ProtobenchError
+    from protobench.model.legacy import LegacyAssumptionWarning
+
+    _, _, vgg_features = original
+    ppnet = original[0].PPNet(vgg_features.VGG_features(), 32, (8, 16, 1, 1), [1, 32, 188, 16], 2,
+                              prototype_activation_function="linear",
+                              add_on_layers_type="bottleneck").eval()
+    torch.save(ppnet.state_dict(), tmp_path / "linear.pth")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = ppnet(x)[0]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # told everything: no warning at all
+        told = protobench.load(tmp_path / "linear.pth", img_size=32, activation="linear")
+    assert told.meta.architecture.prototype_activation_function == "linear"
+    with torch.no_grad():
+        torch.testing.assert_close(told.ppnet(x)[0], expected, rtol=0, atol=1e-5)
+    with pytest.warns(LegacyAssumptionWarning, match="assumed prototype activation 'log'"):
+        assumed = protobench.load(tmp_path / "linear.pth", img_size=32)
+    with torch.no_grad():
+        assert not torch.allclose(assumed.ppnet(x)[0], expected, atol=1e-3)
+    with pytest.raises(ProtobenchError, match="activation='tanh'"):
+        protobench.load(tmp_path / "linear.pth", img_size=32, activation="tanh")
+
+
+def test_a_whole_module_records_its_activation_and_a_contradiction_is_refused(original, tmp_path):
+    from protobench.errors import ProtobenchError
+
+    ppnet = _original_resnet18(original)
+    torch.save(ppnet, tmp_path / "whole.pth")
+    _forget()
+    with pytest.raises(ProtobenchError, match="records prototype activation 'log', not 'linear'"):
+        protobench.load(tmp_path / "whole.pth", activation="linear")

@@ -18,12 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("new", help="protobench checkpoint to write (.pt)")
     parser.add_argument("--img-size", type=int, default=None,
                         help="input size, for a state_dict (which does not record it); default 224")
+    parser.add_argument("--activation", choices=("log", "linear"), default=None,
+                        help="prototype activation function, for a state_dict (which does not "
+                             "record it); default log")
     args = parser.parse_args(argv)
 
     import protobench
     from protobench.model import save_checkpoint
 
-    model = protobench.load(args.old, img_size=args.img_size)
+    model = protobench.load(args.old, img_size=args.img_size, activation=args.activation)
     save_checkpoint(model, args.new)
     arch = model.meta.architecture
     print(f"wrote {args.new}: {arch.backbone}, {arch.img_size} px, "

@@ -60,11 +60,12 @@ def _first_line(err: Exception) -> str:
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu",
-                    img_size: int | None = None) -> ProtoPNet:
+                    img_size: int | None = None, activation: str | None = None) -> ProtoPNet:
     """A ready :class:`ProtoPNet` (eval mode) from a protobench or original checkpoint.
 
-    ``img_size`` is needed only for an original state_dict, which does not
-    record it (ProtoPNet's default, 224, otherwise).
+    ``img_size`` and ``activation`` ("log" or "linear") are needed only for
+    an original state_dict, which records neither; left out, they are
+    ProtoPNet's defaults (224, "log"), with a ``LegacyAssumptionWarning``.
     """
     path = Path(path)
     if not path.is_file():
@@ -72,7 +73,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu",
     obj = _read(path, map_location)
     if obj is None:
         state, attrs = legacy.load_whole_module(str(path), map_location)
-        return _from_legacy(path, state, attrs, img_size)
+        return _from_legacy(path, state, attrs, img_size, activation)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         meta = ModelMeta.from_dict(obj["meta"])
         model = ProtoPNet.build(meta.architecture, meta.classes)
@@ -80,13 +81,13 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu",
         _load_state(model, obj["state_dict"], path)
         return model.eval()
     if isinstance(obj, dict) and "prototype_vectors" in obj:
-        return _from_legacy(path, obj, {}, img_size)
+        return _from_legacy(path, obj, {}, img_size, activation)
     raise ProtobenchError(f"{path}: not a protobench or ProtoPNet checkpoint")
 
 
 def _from_legacy(path: Path, state: dict[str, torch.Tensor], attrs: dict[str, Any],
-                 img_size: int | None) -> ProtoPNet:
-    arch = legacy.infer_architecture(state, attrs, img_size)
+                 img_size: int | None, activation: str | None) -> ProtoPNet:
+    arch = legacy.infer_architecture(state, attrs, img_size, activation, source=str(path))
     model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
     state = dict(state)
     identity = attrs.get("prototype_class_identity")

@@ -130,18 +130,50 @@ def infer_backbone(state: dict[str, torch.Tensor]) -> str:
     return name
 
 
+class LegacyAssumptionWarning(UserWarning):
+    """An original state_dict did not record a field; the import assumed ProtoPNet's default."""
+
+
+ACTIVATIONS = ("log", "linear")
+
+
 def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
-                       img_size: int | None = None) -> Architecture:
-    """An :class:`Architecture` for an original checkpoint."""
+                       img_size: int | None = None, activation: str | None = None,
+                       source: str = "the checkpoint") -> Architecture:
+    """An :class:`Architecture` for an original checkpoint.
+
+    A whole module records its image size and prototype activation function;
+    a state_dict records neither. ``img_size`` and ``activation`` give them;
+    a field left unsaid is ProtoPNet's default (224, "log"), announced once
+    with a :class:`LegacyAssumptionWarning`, since a linear-activation model
+    read as "log" gives other logits without any other sign.
+    """
     for key in ("prototype_vectors", "last_layer.weight"):
         if key not in state:
             raise ProtobenchError(f"not a ProtoPNet checkpoint: no {key!r} in it")
     p, d, ph, pw = state["prototype_vectors"].shape
     num_classes = state["last_layer.weight"].shape[0]
-    activation = attrs.get("prototype_activation_function", "log")
-    if not isinstance(activation, str):
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ProtobenchError(f"activation={activation!r} is not one ProtoPNet has; choose one "
+                              f"of: {', '.join(ACTIVATIONS)}")
+    recorded = attrs.get("prototype_activation_function")
+    if recorded is not None and not isinstance(recorded, str):
         raise ProtobenchError("the checkpoint uses a custom prototype activation function; "
                               "only 'log' and 'linear' can be imported")
+    if recorded is not None and activation is not None and recorded != activation:
+        raise ProtobenchError(f"{source} records prototype activation {recorded!r}, "
+                              f"not {activation!r}; leave the activation out")
+    assumed = []
+    if recorded is None and activation is None:
+        assumed.append("prototype activation 'log' (activation='linear', --activation linear, "
+                       "if it was trained with 'linear')")
+    if img_size is None and "img_size" not in attrs:
+        assumed.append("image size 224 (img_size=..., --img-size)")
+    if assumed:
+        import warnings
+        warnings.warn(f"{source} does not record every field of the model; assumed "
+                      f"{'; '.join(assumed)}", LegacyAssumptionWarning, stacklevel=5)  # the caller of protobench.load
+    activation = recorded or activation or "log"
     n_add_on_convs = sum(1 for k in state if re.fullmatch(r"add_on_layers\.\d+\.weight", k))
     if ph != pw:
         raise ProtobenchError(f"non-square prototypes ({ph}x{pw}) cannot be imported")
