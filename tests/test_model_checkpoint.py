@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,60 @@ def test_a_plain_pickle_is_refused_without_torch_advice(tmp_path, recwarn):
     with pytest.raises(ProtobenchError, match="not a checkpoint protobench can read safely") as info:
         protobench.load(path)
     assert "weights_only" not in str(info.value) and not recwarn.list
+
+
+USER_BACKBONE = '''
+import torch.nn as nn
+from protobench.model.backbones import BACKBONES, sequential_conv_info
+
+
+class TinyNet(nn.Module):
+    out_channels = 8
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2))
+
+    def forward(self, x):
+        return self.features(x)
+
+    def conv_info(self):
+        return sequential_conv_info(self.features)
+
+
+@BACKBONES.register("tinynet")
+def tinynet(pretrained=False):
+    return TinyNet()
+'''
+
+
+def test_a_user_backbone_checkpoint_loads_in_a_fresh_process(tmp_path):
+    """The checkpoint records the module that registered the backbone; a fresh
+    process that never imported it loads the model with identical outputs. A
+    recipe may also name a factory as "module:function"."""
+    import subprocess
+    import sys
+
+    (tmp_path / "my_backbones.py").write_text(USER_BACKBONE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    save = ("import torch, my_backbones; from protobench.model import Architecture, ProtoPNet, save_checkpoint; "
+            "torch.manual_seed(0); "
+            "m = ProtoPNet.build(Architecture(backbone='tinynet', img_size=16, num_classes=2, "
+            "prototypes_per_class=2, prototype_depth=4)).eval(); "
+            f"save_checkpoint(m, r'{tmp_path / 'user.pt'}'); "
+            f"torch.save(m(torch.ones(1, 3, 16, 16)), r'{tmp_path / 'logits.pt'}')")
+    load = ("import sys, torch, protobench; "
+            f"m = protobench.load(r'{tmp_path / 'user.pt'}'); "
+            "assert 'my_backbones' in sys.modules; "
+            f"assert torch.equal(m(torch.ones(1, 3, 16, 16)), torch.load(r'{tmp_path / 'logits.pt'}')); "
+            "assert m.rf_info[2] == 6, m.rf_info; "
+            "from protobench.model import Architecture, ProtoPNet; "
+            "ProtoPNet.build(Architecture(backbone='my_backbones:tinynet', img_size=16, "
+            "num_classes=2, prototypes_per_class=2, prototype_depth=4))")
+    for code in (save, load):
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    env_without = {**os.environ}
+    done = subprocess.run([sys.executable, "-c", f"import protobench; protobench.load(r'{tmp_path / 'user.pt'}')"],
+                          env=env_without, capture_output=True, text=True)
+    assert "registered in module 'my_backbones', which cannot be imported" in done.stderr

@@ -2,7 +2,17 @@
 
 Every backbone is an ``nn.Module`` mapping normalised images (B, 3, H, W) to
 feature maps (B, C, h, w), with ``out_channels`` and ``conv_info()`` (the
-layers' kernel sizes, strides and paddings, for receptive-field arithmetic).
+layers' kernel sizes, strides and paddings, for receptive-field arithmetic):
+the :class:`Backbone` protocol. A plain stack gets its ``conv_info`` from
+:func:`sequential_conv_info`, which reads each layer's real kernel, stride,
+padding and dilation.
+
+A user backbone is registered with ``@BACKBONES.register("name")`` on a
+factory ``f(pretrained=False) -> Backbone``. So that its checkpoints load in
+a fresh process, a checkpoint records the factory's module and importing it
+registers the name again; packages can also declare factories in the
+``protobench.backbones`` entry-point group, and a recipe may name one as
+``"package.module:factory"``.
 
 The torchvision backbones are re-housed in modules whose parameter names are
 those of the original ProtoPNet's ``resnet_features``, ``vgg_features`` and
@@ -15,7 +25,10 @@ from torch's local cache; nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -26,11 +39,61 @@ from protobench.model.receptive_field import ConvInfo
 from protobench.registry import Registry
 
 BACKBONES: Registry[nn.Module] = Registry("backbone")
+ENTRY_POINT_GROUP = "protobench.backbones"
 
 
-def create_backbone(name: str, pretrained: bool = False) -> nn.Module:
-    """Make the backbone ``name`` (see ``BACKBONES.names()``)."""
+@runtime_checkable
+class Backbone(Protocol):
+    """What ProtoPNet needs of a feature extractor (besides ``forward``)."""
+
+    out_channels: int
+
+    def conv_info(self) -> ConvInfo: ...
+
+
+def create_backbone(name: str, pretrained: bool = False, module: str | None = None) -> nn.Module:
+    """Make the backbone ``name`` (see ``BACKBONES.names()``).
+
+    An unknown name is looked up, in order: by importing ``module`` (the one
+    a checkpoint recorded for a user backbone), as ``"package.module:factory"``,
+    and in the ``protobench.backbones`` entry-point group.
+    """
+    if name not in BACKBONES:
+        _discover(name, module)
     return BACKBONES.create(name, pretrained=pretrained)
+
+
+def backbone_module(name: str) -> str | None:
+    """The module that registered a user backbone (None for protobench's own)."""
+    if name not in BACKBONES:
+        return None
+    module = getattr(BACKBONES.get(name), "__module__", None) or ""
+    return None if module.startswith("protobench.") or ":" in name else module
+
+
+def _discover(name: str, module: str | None) -> None:
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ProtobenchError(f"backbone {name!r} was registered in module {module!r}, "
+                                  f"which cannot be imported here ({err}); install or put it "
+                                  "on the path") from None
+        if name in BACKBONES:
+            return
+    if ":" in name:
+        path, _, attribute = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(path), attribute)
+        except (ImportError, AttributeError) as err:
+            raise ProtobenchError(f"backbone {name!r}: cannot import {attribute!r} from "
+                                  f"{path!r} ({err})") from None
+        BACKBONES.register(name)(factory)
+        return
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name == name:
+            BACKBONES.register(name)(point.load())
+            return
 
 
 def _torchvision_model(name: str, pretrained: bool) -> nn.Module:
@@ -48,15 +111,54 @@ def _torchvision_model(name: str, pretrained: bool) -> nn.Module:
     return model
 
 
-def sequential_conv_info(layers: nn.Sequential) -> ConvInfo:
-    """conv_info of a plain stack: 3x3 convolutions (padding 1) and 2x2 max pools."""
+# layers that act on each position alone: they leave the receptive field as it is
+POINTWISE = (nn.BatchNorm2d, nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
+             nn.Dropout, nn.Dropout2d, nn.Identity, nn.GroupNorm, nn.InstanceNorm2d)
+
+
+def sequential_conv_info(layers: nn.Module) -> ConvInfo:
+    """conv_info of a plain stack, from each layer's real kernel, stride, padding and dilation.
+
+    Convolutions and max/average pools count (a dilated kernel k counts as
+    d(k - 1) + 1); pointwise layers (norms, activations, dropout) are
+    skipped; nested ``nn.Sequential`` stacks are read in order. Any other
+    layer, a non-square kernel or stride, or a pool with ``ceil_mode`` is an
+    error: the box of every push record would silently be wrong.
+    """
     info = ConvInfo((), (), ())
-    for m in layers:
-        if isinstance(m, nn.MaxPool2d):
-            info = info + ConvInfo((2,), (2,), (0,))
-        elif isinstance(m, nn.Conv2d):
-            info = info + ConvInfo((3,), (1,), (1,))
+    for name, m in layers.named_children():
+        if isinstance(m, nn.Sequential):
+            info = info + sequential_conv_info(m)
+        elif isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            info = info + ConvInfo(*_layer_geometry(name, m))
+        elif not isinstance(m, POINTWISE):
+            raise ProtobenchError(
+                f"layer {name!r} ({type(m).__name__}) has no known receptive field; give the "
+                "backbone its own conv_info() (see protobench.model.backbones.Backbone)")
     return info
+
+
+def _layer_geometry(name: str, m: nn.Module) -> tuple[tuple[int], tuple[int], tuple[int | str]]:
+    """((kernel,), (stride,), (padding,)) of one conv or pool layer; padding may be "SAME"/"VALID"."""
+    def square(value, what: str) -> int:
+        pair = (value, value) if isinstance(value, int) else tuple(value)
+        if pair[0] != pair[1]:
+            raise ProtobenchError(f"layer {name!r} ({type(m).__name__}) has a non-square {what} "
+                                  f"{pair}; receptive fields here need square ones")
+        return int(pair[0])
+
+    kernel = square(m.kernel_size, "kernel")
+    stride = square(m.stride if m.stride is not None else m.kernel_size, "stride")
+    dilation = square(getattr(m, "dilation", 1), "dilation")
+    if getattr(m, "ceil_mode", False):
+        raise ProtobenchError(f"layer {name!r} ({type(m).__name__}) uses ceil_mode; receptive "
+                              "fields here assume floor")
+    padding = m.padding
+    if isinstance(padding, str):
+        padding = {"same": "SAME", "valid": "VALID"}[padding]
+    else:
+        padding = square(padding, "padding")
+    return (dilation * (kernel - 1) + 1,), (stride,), (padding,)
 
 
 # --------------------------------------------------------------------- ResNet

@@ -8,7 +8,7 @@ means the same for every attack, and carries what a checkpoint records
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -34,6 +34,7 @@ class Architecture:
     prototype_size: int = 1
     prototype_activation_function: str = "log"
     add_on_layers_type: str = "bottleneck"
+    backbone_module: str = ""  # a user backbone: the module that registers it
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -81,7 +82,8 @@ class ModelMeta:
 
 def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet:
     """An untrained (or ImageNet-initialised) PPNet of the given architecture."""
-    features = create_backbone(arch.backbone, pretrained=pretrained)
+    features = create_backbone(arch.backbone, pretrained=pretrained,
+                               module=arch.backbone_module or None)
     rf_info = proto_layer_rf_info(arch.img_size, features.conv_info(), arch.prototype_size)
     return PPNet(features, arch.img_size, arch.prototype_shape, rf_info, arch.num_classes,
                  prototype_activation_function=arch.prototype_activation_function,
@@ -107,6 +109,9 @@ class ProtoPNet(nn.Module):
     def build(cls, arch: Architecture, classes: list[str] | None = None, pretrained: bool = False,
               **meta: Any) -> "ProtoPNet":
         classes = classes or [str(c) for c in range(arch.num_classes)]
+        if not arch.backbone_module:  # recorded, so that a fresh process finds a user backbone
+            from protobench.model.backbones import backbone_module
+            arch = replace(arch, backbone_module=backbone_module(arch.backbone) or "")
         return cls(build_ppnet(arch, pretrained), ModelMeta(arch, list(classes), **meta))
 
     # --------------------------------------------------------------- views
