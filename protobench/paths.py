@@ -1,24 +1,42 @@
-"""Where presets and results live.
+"""Where presets, checkpoints and results live.
 
 Presets are data in the project's top-level folders (``attacks/``,
-``models/``, ``benchmarks/``), next to the package. ``PROTOBENCH_ROOT``
-points elsewhere when the package is used from another checkout.
+``models/``, ``benchmarks/``), next to the package in a checkout. In order:
+
+1. ``PROTOBENCH_ROOT``, a checkout (or a folder laid out like one);
+2. the checkout the package was imported from (an editable install);
+3. the presets installed with the package (``protobench/_presets/``, found
+   with importlib.resources). Then trained checkpoints are looked for, and
+   written, in ./models/ and results go to ./results/, under the working
+   directory: nothing is written into site-packages.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from protobench.errors import ProtobenchError
 
-ROOT = Path(os.environ.get("PROTOBENCH_ROOT", Path(__file__).resolve().parent.parent))
+def _root() -> tuple[Path, bool]:
+    """(the folder holding attacks/, models/, benchmarks/; whether it is a checkout)."""
+    if os.environ.get("PROTOBENCH_ROOT"):
+        return Path(os.environ["PROTOBENCH_ROOT"]), True
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "attacks").is_dir() and (checkout / "setup.cfg").is_file():
+        return checkout, True
+    return Path(str(files("protobench").joinpath("_presets"))), False
+
+
+ROOT, IN_CHECKOUT = _root()
 ATTACKS_DIR = ROOT / "attacks"
-MODELS_DIR = ROOT / "models"
+MODELS_DIR = ROOT / "models"            # recipes (and, in a checkout, their checkpoints)
 BENCHMARKS_DIR = ROOT / "benchmarks"
-RESULTS_DIR = ROOT / "results"
+CHECKPOINTS_DIR = MODELS_DIR if IN_CHECKOUT else Path("models")   # <name>.pt, by model name
+RESULTS_DIR = ROOT / "results" if IN_CHECKOUT else Path("results")
 
 
 def preset_names(folder: Path) -> list[str]:
@@ -57,13 +75,13 @@ def model_checkpoint(name_or_path: str | Path) -> Path:
         if not path.is_file():
             raise ProtobenchError(f"checkpoint {path} does not exist")
         return path
-    path = MODELS_DIR / f"{name_or_path}.pt"
+    path = CHECKPOINTS_DIR / f"{name_or_path}.pt"
     if path.is_file():
         return path
     if (MODELS_DIR / f"{name_or_path}.toml").exists():
         raise ProtobenchError(f"model {name_or_path!r} has no trained checkpoint {path}; "
                               f"train it with: python -m protobench.train --model {name_or_path}")
-    known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.pt")))
+    known = ", ".join(sorted(p.stem for p in CHECKPOINTS_DIR.glob("*.pt"))) or "none"
     raise ProtobenchError(f"unknown model {name_or_path!r}: checkpoint {path} does not exist "
                           f"(trained models: {known})")
 

@@ -14,7 +14,8 @@ from protobench.errors import cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog("train"), description=__doc__)
     parser.add_argument("--model", required=True, help="recipe name (models/NAME.toml) or a .toml path")
-    parser.add_argument("--out", help="checkpoint to write (default: models/NAME.pt)")
+    parser.add_argument("--out", help="checkpoint to write (default: models/NAME.pt; in an "
+                                      "installed package, ./models/NAME.pt)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--no-prototype-images", action="store_true",
                         help="do not save the prototype images beside the checkpoint")
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
-    from protobench.paths import MODELS_DIR
+    from protobench.paths import CHECKPOINTS_DIR
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
     from protobench.training.quality import prototypes_on_object
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = load_recipe(args.model)
     device = resolve_device(args.device)
-    out = Path(args.out) if args.out else MODELS_DIR / f"{recipe.name}.pt"
+    out = Path(args.out) if args.out else CHECKPOINTS_DIR / f"{recipe.name}.pt"
     data = recipe_data(recipe)
     result = train(recipe, data.train, data.push, data.test, data.classes, device,
                    progress=not args.quiet, pretrain_set=data.pretrain)

@@ -1,0 +1,2 @@
+"""The benchmark: suites (suite.py), the runner (runner.py), tables (tables.py) and the
+regression gate (regress.py)."""
