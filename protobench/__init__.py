@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__version__ = "0.1.0"
+from protobench._version import __version__
 
 
 def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None,
@@ -33,12 +33,9 @@ def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = N
     ``img_size`` and ``activation`` ("log" or "linear"); left out, they are
     ProtoPNet's defaults (224, "log") and a warning says so.
     """
-    from protobench.model.checkpoint import load_checkpoint
-    from protobench.paths import model_checkpoint
+    from protobench.model.checkpoint import load_model
 
-    path = model_checkpoint(name_or_path)
-    model = load_checkpoint(path, map_location=device, img_size=img_size, activation=activation)
-    return model.to(device)
+    return load_model(name_or_path, device, img_size, activation)
 
 
 # name -> (module, attribute): the heavier entry points, imported on first use

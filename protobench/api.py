@@ -134,7 +134,7 @@ def attack(model: nn.Module | str | Path, images: torch.Tensor, labels: torch.Te
     (:func:`protobench.benchmark`).
     """
     if isinstance(model, (str, Path)):
-        from protobench import load
+        from protobench.model.checkpoint import load_model as load
         model = load(model)
     check_prototype_model(model)
     preset = _preset(attack, overrides)
@@ -191,7 +191,7 @@ class Attack:
                  *, seed: int = 0, control: bool = False, batch_size: int = 64,
                  **overrides: Any) -> None:
         if isinstance(model, (str, Path)):
-            from protobench import load
+            from protobench.model.checkpoint import load_model as load
             model = load(model)
         self.model = check_prototype_model(model)
         self.preset = _preset(attack if attack is not None else self.preset_name, overrides)

@@ -141,12 +141,12 @@ def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys
 
 
 def test_results_of_other_code_are_recomputed_only_with_fresh(tmp_path, capsys, monkeypatch):
-    import protobench.bench.runner as runner
+    import protobench.bench.provenance as provenance
     out = tmp_path / "run"
     args = ["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]
     assert main(args) == 0
     capsys.readouterr()
-    monkeypatch.setattr(runner, "source_digest", lambda: "an edited engine")
+    monkeypatch.setattr(provenance, "source_digest", lambda: "an edited engine")
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "computed by other code" in err and "source_sha256" in err and "--fresh" in err
@@ -156,7 +156,7 @@ def test_results_of_other_code_are_recomputed_only_with_fresh(tmp_path, capsys, 
 
 
 def test_the_source_digest_follows_the_code():
-    from protobench.bench.runner import code_identity, source_digest
+    from protobench.bench.provenance import code_identity, source_digest
     import torch
     assert source_digest() == source_digest() and len(source_digest()) == 64
     identity = code_identity(torch.device("cpu"))
@@ -353,3 +353,32 @@ def test_benchmark_takes_a_model_in_memory_and_matches_its_checkpoint(tmp_path):
         protobench.benchmark(models=[protobench.PrototypeAdapter(
             model, similarity_maps=model.similarity_maps, prototype_class=model.prototype_class,
             img_size=model.img_size)], out=tmp_path / "foreign", **common)
+
+
+def test_any_preset_value_is_set_from_the_command_line(tmp_path):
+    out = tmp_path / "set"
+    assert main(["--attack", "pgd-local", "--model", "synth-smallcnn", "--eps", "8/255",
+                 "--steps", "2", "--limit", "2", "--quiet", "--no-figures", "--out", str(out),
+                 "--set", "method=apgd", "--set", "restarts=2", "--set", "objective=target-margin",
+                 "--set", "target=farthest"]) == 0
+    [attack] = json.loads((out / "run.json").read_text())["attacks"]
+    assert (attack["method"], attack["restarts"], attack["objective"], attack["target"]) == (
+        "apgd", 2, "target-margin", "farthest")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("restarts", "write KEY=VALUE"), ("eps=0.1", "axis of the sweep"),
+    ("colour=red", "unknown attack option 'colour'"), ("restarts=0", "restarts=0 is invalid")])
+def test_a_bad_set_is_one_clear_error_and_no_folder(tmp_path, capsys, setting, message):
+    out = tmp_path / "bad"
+    assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--set", setting]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_an_attack_given_as_a_toml_path_gets_a_results_folder_named_after_it(tmp_path, monkeypatch):
+    import protobench.bench.runner as runner
+    preset = tmp_path / "my-attack.toml"
+    preset.write_text((ROOT / "attacks" / "pgd-local.toml").read_text())
+    monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path / "results")
+    assert main(["--attack", str(preset), *TINY, "--no-figures"]) == 0
+    assert (tmp_path / "results" / "my-attack" / "summary.csv").is_file()

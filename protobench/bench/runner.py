@@ -13,10 +13,6 @@ become pairs.csv, summary.csv/.md/.tex, run.json and figures/.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import platform
-import subprocess
 import sys
 import time
 import zlib
@@ -24,54 +20,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-import protobench
 from protobench.attacks import (
     AttackPreset, Pairs, load_attack, measure, noise_control, run_attack, select_pairs,
 )
 from protobench import storage
+from protobench.bench import provenance, resume
+from protobench.bench.configuration import Configuration, configurations
+from protobench.bench.records import AttackPanel, LocalAnalysisRecord
 from protobench.bench.suite import Suite, load_suite
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
 from protobench.devices import resolve_device
 from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
 from protobench.metrics import summarize
+from protobench.model.checkpoint import load_model
 from protobench.model.protopnet import ProtoPNet
-from protobench.model.receptive_field import high_activation_box
 from protobench.paths import RESULTS_DIR, file_digest, model_checkpoint
 from protobench.training import DataSource, model_split
-
-
-@dataclass(frozen=True)
-class Configuration:
-    """One row of summary.csv: an attack (or its control) at one setting on one model."""
-
-    attack: str
-    control: bool
-    model: str
-    backbone: str
-    eps: float | None = None
-    steps: int | None = None
-    quality: int | None = None
-
-    @property
-    def id(self) -> str:
-        parts = [self.attack, "control" if self.control else "attack", self.model]
-        if self.eps is not None:
-            parts.append(f"eps{self.eps:.6f}")
-        if self.steps is not None:
-            parts.append(f"steps{self.steps}")
-        if self.quality is not None:
-            parts.append(f"q{self.quality}")
-        return storage.safe_name("-".join(parts))
-
-    def columns(self) -> dict[str, Any]:
-        return {c: getattr(self, c) for c in CONFIG_COLUMNS}
 
 
 @dataclass
@@ -109,34 +79,6 @@ def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.dev
     return ModelData(model, images, labels, relevance, source, suite.first_image)
 
 
-def configurations(preset: AttackPreset, model: str, backbone: str,
-                   suite: Suite) -> list[tuple[Configuration, AttackPreset]]:
-    """The sweep of one attack on one model, each attack followed by its control."""
-    out = []
-    if preset.kind == "jpeg":
-        for q in preset.qualities:  # each configuration compresses at its own quality only
-            out.append((Configuration(preset.name, False, model, backbone, quality=int(q)),
-                        dataclasses.replace(preset, qualities=(int(q),))))
-        return out
-    step_counts: Sequence[int | None] = suite.steps
-    if preset.kind == "noise" or (preset.kind == "whole-image" and preset.method == "fgsm"):
-        step_counts = [None]
-    for eps in suite.eps:
-        for steps in step_counts:
-            overrides: dict[str, Any] = {"eps": eps}
-            if steps is not None:
-                overrides["steps"] = steps
-                # keep the preset's alpha relative to eps, as published presets scale it
-                overrides["alpha"] = preset.alpha * eps / preset.eps if preset.eps else preset.alpha
-            cfg_preset = dataclasses.replace(preset, **overrides)
-            control = preset.kind == "noise"
-            out.append((Configuration(preset.name, control, model, backbone, eps, steps), cfg_preset))
-        if preset.kind != "noise":
-            out.append((Configuration(preset.name, True, model, backbone, eps), dataclasses.replace(
-                preset, eps=eps)))
-    return out
-
-
 # ------------------------------------------------------------ metrics
 def _seed_for(seed: int, cfg: Configuration) -> torch.Generator:
     """A generator per configuration, so a resumed sweep draws the same numbers."""
@@ -165,7 +107,7 @@ def _batches(pairs: Pairs, batch_size: int):
 
 def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: AttackPreset,
                       seed: int, panels: int, batch_size: int = 64
-                      ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+                      ) -> tuple[pd.DataFrame, AttackPanel]:
     """Attack (or control) one configuration, ``batch_size`` pairs at a time;
     its pair rows and stored panel arrays."""
     generator = _generator_on(md.images.device, _seed_for(seed, cfg))
@@ -185,84 +127,27 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     rows.insert(0, "image", pairs.image_index.cpu().numpy() + md.first_image)  # index in the split
     for k, v in reversed(list(cfg.columns().items())):
         rows.insert(0, k, v)
+    rows.insert(0, "config_id", cfg.id)
     rows["has_relevance"] = pairs.has_relevance.cpu().numpy()
     rows["seconds"] = seconds / max(len(pairs), 1)
-    k = min(panels, len(pairs))
-    panel = {
-        "image": pairs.image_index[:k].cpu().numpy() + md.first_image,
-        "prototype": pairs.prototype[:k].cpu().numpy(),
-        "label": pairs.label[:k].cpu().numpy(),
-        "x": md.images[pairs.image_index[:k]].cpu().numpy(),
-        "x_adv": x_adv[:k].cpu().numpy(),
-        "mask": pairs.mask[:k, 0].cpu().numpy(),
-        "sim_before": pairs.sim_before[:k].cpu().numpy(),
-        "sim_after": sim_after[:k].cpu().numpy(),
-        "box_before": pairs.box[:k].cpu().numpy(),
-        "box_after": high_activation_box(sim_after[:k], md.model.img_size).cpu().numpy(),
-        "pred_before": pairs.logits_before[:k].argmax(1).cpu().numpy(),
-        "pred_after": metrics.pred_after[:k].cpu().numpy(),
-    }
+    panel = AttackPanel.of_pairs(pairs, md.images, x_adv, sim_after, metrics.pred_after,
+                                 md.model.img_size, panels, md.first_image)
     return rows, panel
 
 
-def store_local_analysis(md: ModelData, k: int) -> dict[str, np.ndarray]:
-    """Arrays of one "this looks like that" figure, so figures never need the model."""
+def store_local_analysis(md: ModelData, k: int) -> LocalAnalysisRecord:
+    """One "this looks like that" analysis of the first image, so figures never need the model."""
     analysis = local_analysis(md.model, md.images[0], int(md.labels[0]), k)
-    ev = analysis.evidence
     push_set = md.source.load("push") if md.model.meta.push_records else None
-    crops = np.zeros((len(ev), 3, md.model.img_size, md.model.img_size), dtype=np.float32)
-    source_boxes = np.zeros((len(ev), 4), dtype=np.int64)
-    for i, e in enumerate(ev):
-        if push_set is not None and e.source_image is not None:
-            crops[i] = push_set[e.source_image][0].numpy()
-            source_boxes[i] = e.source_box
-    return {
-        "image": analysis.image.numpy(), "label": np.array(analysis.label),
-        "predicted": np.array(analysis.predicted), "classes": np.array(analysis.class_names),
-        "prototype": np.array([e.prototype for e in ev]),
-        "prototype_class": np.array([e.prototype_class for e in ev]),
-        "similarity": np.array([e.similarity for e in ev]), "weight": np.array([e.weight for e in ev]),
-        "contribution": np.array([e.contribution for e in ev]),
-        "box": np.array([e.box for e in ev]), "similarity_map": np.stack([e.similarity_map.numpy() for e in ev]),
-        "source": crops, "source_box": source_boxes,
-    }
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    storage.atomic_write(path, write)
-
-
-# ------------------------------------------------------------ provenance
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _versions() -> dict[str, str]:
-    import torchvision
-    return {"protobench": protobench.__version__, "python": platform.python_version(),
-            "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__}
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return LocalAnalysisRecord.of_analysis(analysis, push_set)
 
 
 # ------------------------------------------------------------ the run
 def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         models: Sequence[str | Path | nn.Module] | None = None, backbones: Sequence[str] | None = None,
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
-        prototypes: str | None = None, k: int | None = None, limit: int | None = None,
+        prototypes: str | None = None, k: int | None = None,
+        attack_options: dict[str, Any] | None = None, limit: int | None = None,
         seed: int | None = None, batch_size: int | None = None, first_image: int | None = None,
         device: str = "auto",
         out: str | Path | None = None, fresh: bool = False,
@@ -271,6 +156,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     """Run a benchmark sweep and write its results; see the module docstring.
 
     Every argument left as None takes the suite's (or the preset's) value.
+    ``attack_options`` sets any other preset value for every attack (the
+    command line's ``--set KEY=VALUE``).
     ``models`` are names, checkpoint paths or ProtoPNet modules in memory
     (named by their ``meta.name``; they record their data set and classes).
     ``out`` defaults to results/<attacks joined by '+'>[-<suite>]. A folder
@@ -284,29 +171,34 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
                            batch_size=batch_size, first_image=first_image)
     attacks = list(dict.fromkeys(attacks))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
-    presets = [load_attack(a, **overrides) for a in attacks]
+    options = dict(attack_options or {})
+    axes = [key for key in ("eps", "steps") if key in options]
+    if axes:
+        raise ProtobenchError(f"{axes[0]} is an axis of the sweep, not a preset option here; "
+                              f"give it with --{axes[0]} (or the suite's {axes[0]} list)")
+    presets = [load_attack(a, **{**options, **overrides}) for a in attacks]
     dev = resolve_device(device)
     if out is None:
-        name = "+".join(attacks) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
+        name = "+".join(p.name for p in presets) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
         out = RESULTS_DIR / name
     out = Path(out)
     # an unknown model fails here, before any file; a retrained model is a different run
-    checkpoints = {m: state_digest(in_memory[m]) if m in in_memory
+    checkpoints = {m: provenance.state_digest(in_memory[m]) if m in in_memory
                    else file_digest(model_checkpoint(m)) for m in suite_obj.models}
     _check_backbones(backbones)
     storage.check_creatable(out)
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
                 "checkpoints_sha256": checkpoints,
                 "backbones": list(backbones) if backbones else None, "dataset": dataset,
-                "data_root": data_root, "code": code_identity(dev)}
-    _check_same_run(out, settings, fresh)
+                "data_root": data_root, "code": provenance.code_identity(dev)}
+    resume.check_same_run(out, settings, fresh)
 
     # everything that can fail on the user's input is loaded before the folder is touched
     # (the pairs too: a bad k, prototype list or target rule fails in select_pairs)
     loaded: list[tuple[str, str, ModelData, list[Pairs]]] = []
     for model_name in suite_obj.models:
         model = (in_memory[model_name].to(dev).eval() if model_name in in_memory
-                 else protobench.load(model_name, device=str(dev)))
+                 else load_model(model_name, device=str(dev)))
         backbone = model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
@@ -330,10 +222,10 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
 def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, presets, suite_obj: Suite,
                 dev: torch.device, figures: bool, progress: bool, command, start: float) -> RunResult:
     """The sweep itself, once the folder is claimed."""
-    _check_same_run(out, settings, fresh)  # again: a run may have finished while we loaded
+    resume.check_same_run(out, settings, fresh)  # again: a run may have finished while we loaded
     parts = storage.check_writable(out / "parts")
     if fresh:
-        _remove_results(out)
+        resume.remove_results(out)
     storage.write_json(out / "settings.json", settings)
 
     rows: list[pd.DataFrame] = []
@@ -342,7 +234,7 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
     for model_name, backbone, md, model_pairs in loaded:
         local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
         if figures and not local_path.exists():
-            save_npz(local_path, store_local_analysis(md, suite_obj.local_analysis_k))
+            store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
         for preset, pairs in zip(presets, model_pairs):
             todo = configurations(preset, model_name, backbone, suite_obj)
             bar = tqdm(todo, desc=f"{preset.name} on {model_name}", disable=not progress, unit="cfg")
@@ -355,7 +247,7 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
                 t0 = time.perf_counter()
                 cfg_rows, panel = run_configuration(md, pairs, cfg, cfg_preset, suite_obj.seed,
                                                     suite_obj.panels, suite_obj.batch_size)
-                save_npz(parts / f"{cfg.id}.npz", panel)
+                panel.save(parts / f"{cfg.id}.npz")
                 storage.write_csv(csv_path, cfg_rows)  # last: marks the configuration done
                 timings[cfg.id] = round(time.perf_counter() - t0, 3)
                 rows.append(pd.read_csv(csv_path))
@@ -364,9 +256,9 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
     summary = summarize_pairs(pairs_frame)
     write_outputs(out, pairs_frame, summary, {
         "command": list(command) if command is not None else sys.argv,
-        **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": _device_name(dev),
+        **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": provenance.device_name(dev),
         "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
-        "versions": _versions(), "git_commit": _git_commit(),
+        "versions": provenance.versions(), "git_commit": provenance.git_commit(),
         "configurations_computed": computed, "configurations_resumed": skipped,
         "seconds_per_configuration": timings,
         "seconds_total": round(time.perf_counter() - start, 2),
@@ -401,18 +293,6 @@ def _models_in_memory(models: Sequence[str | Path | nn.Module] | None
     return modules, names
 
 
-def state_digest(model: nn.Module) -> str:
-    """SHA-256 of a module's state (names, shapes, dtypes and values): a checkpoint's digest in memory."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
 def _check_backbones(backbones: Sequence[str] | None) -> None:
     """--backbone names must be known backbones (the models are filtered once loaded)."""
     from protobench.model.backbones import BACKBONES
@@ -420,72 +300,9 @@ def _check_backbones(backbones: Sequence[str] | None) -> None:
         BACKBONES.get(name)
 
 
-def code_identity(device: torch.device) -> dict[str, str]:
-    """What computes the numbers besides the settings: protobench's version and source, torch, device."""
-    return {"protobench": protobench.__version__, "source_sha256": source_digest(),
-            "torch": torch.__version__, "device": device.type}
-
-
-def source_digest() -> str:
-    """SHA-256 of protobench's Python source (every .py file, by relative path)."""
-    import hashlib
-
-    root = Path(protobench.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _finished_parts(out: Path) -> list[Path]:
-    return sorted((out / "parts").glob("*.csv")) if (out / "parts").is_dir() else []
-
-
-def _remove_results(out: Path) -> None:
-    """--fresh: drop the files of an earlier run (finished parts, their arrays, the settings)."""
-    for path in [*_finished_parts(out), *(out / "parts").glob("*.npz"), out / "settings.json"]:
-        path.unlink(missing_ok=True)
-
-
-def _check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> None:
-    """Refuse to resume into a folder whose finished configurations belong to another run.
-
-    "Another run": other settings, checkpoints or code (``code_identity``).
-    A folder with settings.json but no finished configuration is not a run
-    to protect (a run that failed before its first configuration), and
-    ``fresh`` overrides the check. Writes nothing.
-    """
-    stored = out / "settings.json"
-    if fresh or not stored.exists() or not _finished_parts(out):
-        return
-    previous = json.loads(stored.read_text())
-    current = json.loads(json.dumps(settings, default=str))
-    differ = _differences(previous, current)
-    if not differ:
-        return
-    if all(d.startswith("code") for d in differ):
-        raise ProtobenchError(f"{out} holds results computed by other code ({'; '.join(differ[:2])}); "
-                              "rerun with --fresh to recompute them there, or choose another --out")
-    raise ProtobenchError(f"{out} holds the results of a different run ({'; '.join(differ[:3])}); "
-                          "choose another --out, or rerun with --fresh to replace them")
-
-
-def _differences(old: Any, new: Any, where: str = "") -> list[str]:
-    """'key: old -> new' for every setting that differs (nested keys joined by dots)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))]
-    if old == new:
-        return []
-    if where.startswith("checkpoints_sha256"):
-        return [f"{where}: the checkpoint has changed"]
-    short = [json.dumps(v)[:60] for v in (old, new)]
-    return [f"{where}: {short[0]} -> {short[1]}"]
-
-
 def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:
     """One summary row per configuration, in the order configurations first appear."""
-    keys = CONFIG_COLUMNS
+    keys = ["config_id", *CONFIG_COLUMNS] if "config_id" in pairs_frame else CONFIG_COLUMNS
     frame = pairs_frame.copy()
     frame[["eps", "steps", "quality"]] = frame[["eps", "steps", "quality"]].astype(float)
     out = []

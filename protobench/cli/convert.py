@@ -23,10 +23,10 @@ def main(argv: list[str] | None = None) -> int:
                              "record it); default log")
     args = parser.parse_args(argv)
 
-    import protobench
+    from protobench.model.checkpoint import load_model
     from protobench.model import save_checkpoint
 
-    model = protobench.load(args.old, img_size=args.img_size, activation=args.activation)
+    model = load_model(args.old, img_size=args.img_size, activation=args.activation)
     save_checkpoint(model, args.new)
     arch = model.meta.architecture
     print(f"wrote {args.new}: {arch.backbone}, {arch.img_size} px, "

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    import protobench
+    from protobench.model.checkpoint import load_model
     from protobench.devices import resolve_device
     from protobench.training.quality import prototypes_on_object
     from protobench.training import model_split
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from protobench.realism import model_realism
 
     device = resolve_device(args.device)
-    model = protobench.load(args.model, device=str(device))
+    model = load_model(args.model, device=str(device))
     source, data = model_split(model, args.split, args.dataset, args.data_root, str(args.model))
     dataset = source.dataset
     acc = accuracy(model, data)

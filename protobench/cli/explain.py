@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.top_k < 1:
         raise ProtobenchError(f"--top-k must be >= 1, got {args.top_k}")
 
-    import protobench
+    from protobench.model.checkpoint import load_model
     from protobench.data.base import to_image_tensor
     from protobench.data.imread import read_rgb, resize_square
     from protobench.devices import resolve_device
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from protobench.figures.io import save_figure
     from protobench.training import model_data_source
 
-    model = protobench.load(args.model, device=str(resolve_device(args.device)))
+    model = load_model(args.model, device=str(resolve_device(args.device)))
     source = model_data_source(model)
     push = source.load("push") if source else None
     if args.image.isdigit():

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", nargs="+", metavar="STEPS", help="PGD step counts, e.g. '10,40' or 10 40")
     p.add_argument("--prototypes", help="top-k, class-top-k, or a list of indices '3,17'")
     p.add_argument("--k", type=_positive_int, help="how many prototypes per image for top-k")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
+                   help="any other preset value, for every attack of the run, e.g. --set "
+                        "method=apgd --set restarts=3 --set objective=target-margin "
+                        "(repeatable; eps and steps are the sweep's axes: --eps, --steps)")
     p.add_argument("--limit", type=_positive_int, help="number of test images per model")
     p.add_argument("--first-image", type=int, metavar="INDEX",
                    help="index in the split of the first image (default: the suite's, 0); "
@@ -57,13 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pairs attacked at once (default: the suite's, 64); lower it when memory "
                         "runs out (a run with another batch size is another run: use another --out)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--out", help="output folder (default: results/<attacks joined by '+'>, "
-                                 "then '-<suite>' for a suite other than default)")
+    p.add_argument("--out", help="output folder (default: results/<attack names joined by '+'>, "
+                                 "then '-<suite>' for a suite other than default; an attack given "
+                                 "as a TOML path is named by its file name)")
     p.add_argument("--fresh", action="store_true",
                    help="recompute everything into --out, replacing the results of an earlier run there")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _settings(items: list[str] | None) -> dict[str, str]:
+    """--set KEY=VALUE pairs as a dict (values are parsed by the preset, as TOML values are)."""
+    from protobench.errors import ProtobenchError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ProtobenchError(f"--set {item!r}: write KEY=VALUE, e.g. --set restarts=3")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _joined(values: list[str] | None) -> str | None:
@@ -80,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = run(attacks=args.attack or ["pgd-local"], suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
-                 prototypes=args.prototypes, k=args.k, limit=args.limit, seed=args.seed,
+                 prototypes=args.prototypes, k=args.k, attack_options=_settings(args.settings),
+                 limit=args.limit, seed=args.seed,
                  batch_size=args.batch_size, first_image=args.first_image,
                  device=args.device, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from protobench.bench.configuration import config_id
+from protobench.bench.records import AttackPanel, LocalAnalysisRecord
 from protobench.bench.tables import eps_label
 from protobench.errors import ProtobenchError
 from protobench.figures.io import save_figure
@@ -46,12 +48,12 @@ def make_figures(results_dir: Path) -> list[Path]:
     for (attack, model), group in summary[~summary["control"].astype(bool)].groupby(
             ["attack", "model"], sort=False):
         chosen = _panel_configuration(group)
-        npz = parts / f"{_config_id(chosen)}.npz"
+        npz = parts / f"{config_id(chosen)}.npz"
         if npz.is_file():
-            fig = plot_attack_panel(dict(np.load(npz)), _panel_title(chosen))
+            fig = plot_attack_panel(AttackPanel.load(npz), _panel_title(chosen))
             written.append(save_figure(fig, out / f"panel-{attack}-{safe_name(model)}.png"))
     for npz in sorted(parts.glob("local-*.npz")):
-        fig = plot_stored_local_analysis(dict(np.load(npz)))
+        fig = plot_stored_local_analysis(LocalAnalysisRecord.load(npz))
         written.append(save_figure(fig, out / f"local-analysis-{npz.stem[len('local-'):]}.png"))
     return written
 
@@ -124,14 +126,6 @@ def _panel_configuration(group: pd.DataFrame) -> pd.Series:
     return group.sort_values(["eps", "steps"], na_position="first").iloc[-1]
 
 
-def _config_id(row: pd.Series) -> str:
-    from protobench.bench.runner import Configuration
-    def opt(v, cast):
-        return None if pd.isna(v) else cast(v)
-    return Configuration(row["attack"], bool(row["control"]), row["model"], row["backbone"],
-                         opt(row["eps"], float), opt(row["steps"], int), opt(row["quality"], int)).id
-
-
 def _panel_title(row: pd.Series) -> str:
     setting = (f"quality {int(row['quality'])}" if not pd.isna(row["quality"])
                else f"eps {eps_label(row['eps'])}" + ("" if pd.isna(row["steps"]) else f", {int(row['steps'])} steps"))
@@ -145,33 +139,33 @@ def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
 
 
-def plot_attack_panel(panel: dict[str, np.ndarray], title: str):
+def plot_attack_panel(panel: AttackPanel, title: str):
     """Hoffmann et al. 2021, fig. 2: one row per stored pair."""
-    n = len(panel["prototype"])
+    n = len(panel)
     cols = ["original", "perturbed", "perturbation (magnified)", "activation before", "activation after"]
     fig = Figure(figsize=(11, 2.3 * n + 0.5))
     axes = fig.subplots(n, 5, squeeze=False)
     for i, row in enumerate(axes):
-        x, xa = torch.from_numpy(panel["x"][i]), torch.from_numpy(panel["x_adv"][i])
+        x, xa = torch.from_numpy(panel.x[i]), torch.from_numpy(panel.x_adv[i])
         delta = (xa - x).numpy().transpose(1, 2, 0)
         scale = np.abs(delta).max()
         magnified = 0.5 + 0.5 * delta / scale if scale > 0 else np.full_like(delta, 0.5)
-        region = _mask_box(panel["mask"][i])
-        before = draw_box(overlay(x, torch.from_numpy(panel["sim_before"][i])), panel["box_before"][i],
+        region = _mask_box(panel.mask[i])
+        before = draw_box(overlay(x, torch.from_numpy(panel.sim_before[i])), panel.box_before[i],
                           (1.0, 1.0, 0.0))
-        after = overlay(xa, torch.from_numpy(panel["sim_after"][i]))
+        after = overlay(xa, torch.from_numpy(panel.sim_after[i]))
         if region is not None:
             before = draw_box(before, region, (0.0, 1.0, 1.0))
             after = draw_box(after, region, (0.0, 1.0, 1.0))
-        after = draw_box(after, panel["box_after"][i], (1.0, 0.0, 1.0))
-        images = [draw_box(to_hwc(x), panel["box_before"][i]), to_hwc(xa), magnified, before, after]
+        after = draw_box(after, panel.box_after[i], (1.0, 0.0, 1.0))
+        images = [draw_box(to_hwc(x), panel.box_before[i]), to_hwc(xa), magnified, before, after]
         for ax, img, name in zip(row, images, cols):
             ax.imshow(np.clip(img, 0, 1))
             ax.axis("off")
             if i == 0:
                 ax.set_title(name, fontsize=9)
-        row[0].text(-0.08, 0.5, f"img {int(panel['image'][i])}\np{int(panel['prototype'][i])}\n"
-                    f"pred {int(panel['pred_before'][i])}->{int(panel['pred_after'][i])}",
+        row[0].text(-0.08, 0.5, f"img {int(panel.image[i])}\np{int(panel.prototype[i])}\n"
+                    f"pred {int(panel.pred_before[i])}->{int(panel.pred_after[i])}",
                     transform=row[0].transAxes, ha="right", va="center", fontsize=8)
     fig.suptitle(f"{title}\nyellow: high-activation box before; cyan: perturbed region; "
                  "magenta: high-activation box after", fontsize=9)
@@ -179,22 +173,9 @@ def plot_attack_panel(panel: dict[str, np.ndarray], title: str):
     return fig
 
 
-def plot_stored_local_analysis(d: dict[str, np.ndarray]):
-    """The local-analysis figure from the arrays the runner stored."""
-    from protobench.explanations import LocalAnalysis, PrototypeEvidence
+def plot_stored_local_analysis(record: LocalAnalysisRecord):
+    """The local-analysis figure from the record the runner stored."""
     from protobench.figures.explanations import plot_local_analysis
 
-    class Sources:
-        def __getitem__(self, i):
-            return torch.from_numpy(d["source"][i]), None
-
-    evidence = [PrototypeEvidence(
-        prototype=int(d["prototype"][i]), prototype_class=int(d["prototype_class"][i]),
-        similarity=float(d["similarity"][i]), weight=float(d["weight"][i]),
-        contribution=float(d["contribution"][i]), box=tuple(d["box"][i]),
-        similarity_map=torch.from_numpy(d["similarity_map"][i]),
-        source_image=i if d["source"][i].any() else None, source_box=tuple(d["source_box"][i]))
-        for i in range(len(d["prototype"]))]
-    analysis = LocalAnalysis(torch.from_numpy(d["image"]), int(d["label"]), int(d["predicted"]),
-                             [str(c) for c in d["classes"]], evidence)
-    return plot_local_analysis(analysis, Sources())
+    analysis, sources = record.to_analysis()
+    return plot_local_analysis(analysis, sources)

@@ -59,6 +59,16 @@ def _first_line(err: Exception) -> str:
     return (text.splitlines() or [type(err).__name__])[0][:200]
 
 
+def load_model(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None,
+               activation: str | None = None) -> ProtoPNet:
+    """``protobench.load``: a model name (models/<name>.pt) or a checkpoint path, on ``device``."""
+    from protobench.paths import model_checkpoint
+
+    path = model_checkpoint(name_or_path)
+    return load_checkpoint(path, map_location=device, img_size=img_size,
+                           activation=activation).to(device)
+
+
 def load_checkpoint(path: str | Path, map_location: Any = "cpu",
                     img_size: int | None = None, activation: str | None = None) -> ProtoPNet:
     """A ready :class:`ProtoPNet` (eval mode) from a protobench or original checkpoint.

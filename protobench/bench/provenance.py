@@ -1,0 +1,65 @@
+"""What produced a run's numbers: code, versions, device, model digests (run.json and the resume key)."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from protobench._version import __version__
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+    return {"protobench": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def code_identity(device: torch.device) -> dict[str, str]:
+    """What computes the numbers besides the settings: protobench's version and source, torch, device."""
+    return {"protobench": __version__, "source_sha256": source_digest(),
+            "torch": torch.__version__, "device": device.type}
+
+
+def source_digest() -> str:
+    """SHA-256 of protobench's Python source (every .py file, by relative path)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent  # the protobench package
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def state_digest(model: nn.Module) -> str:
+    """SHA-256 of a module's state (names, shapes, dtypes and values): a checkpoint's digest in memory."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()

@@ -1,0 +1,60 @@
+"""The resume guard: a run folder resumes only the run that wrote it.
+
+Each finished configuration is a file (parts/<id>.csv); settings.json holds
+what the run was (suite, presets, checkpoints, code). A folder is resumed
+only when they match, replaced only with ``fresh``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from protobench.errors import ProtobenchError
+
+
+def finished_parts(out: Path) -> list[Path]:
+    return sorted((out / "parts").glob("*.csv")) if (out / "parts").is_dir() else []
+
+
+def remove_results(out: Path) -> None:
+    """--fresh: drop the files of an earlier run (finished parts, their arrays, the settings)."""
+    for path in [*finished_parts(out), *(out / "parts").glob("*.npz"), out / "settings.json"]:
+        path.unlink(missing_ok=True)
+
+
+def check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> None:
+    """Refuse to resume into a folder whose finished configurations belong to another run.
+
+    "Another run": other settings, checkpoints or code (``code_identity``).
+    A folder with settings.json but no finished configuration is not a run
+    to protect (a run that failed before its first configuration), and
+    ``fresh`` overrides the check. Writes nothing.
+    """
+    stored = out / "settings.json"
+    if fresh or not stored.exists() or not finished_parts(out):
+        return
+    previous = json.loads(stored.read_text())
+    current = json.loads(json.dumps(settings, default=str))
+    differ = differences(previous, current)
+    if not differ:
+        return
+    if all(d.startswith("code") for d in differ):
+        raise ProtobenchError(f"{out} holds results computed by other code ({'; '.join(differ[:2])}); "
+                              "rerun with --fresh to recompute them there, or choose another --out")
+    raise ProtobenchError(f"{out} holds the results of a different run ({'; '.join(differ[:3])}); "
+                          "choose another --out, or rerun with --fresh to replace them")
+
+
+def differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """'key: old -> new' for every setting that differs (nested keys joined by dots)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in differences(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))]
+    if old == new:
+        return []
+    if where.startswith("checkpoints_sha256"):
+        return [f"{where}: the checkpoint has changed"]
+    short = [json.dumps(v)[:60] for v in (old, new)]
+    return [f"{where}: {short[0]} -> {short[1]}"]
