@@ -51,6 +51,9 @@ _LAZY = {
     "PrototypeAdapter": ("protobench.model.protocol", "PrototypeAdapter"),
     "map_objective": ("protobench.attacks.objectives", "map_objective"),
     "load_attack": ("protobench.attacks.presets", "load_attack"),
+    "train_model": ("protobench.workflows", "train_model"),
+    "evaluate_model": ("protobench.workflows", "evaluate_model"),
+    "explain_image": ("protobench.workflows", "explain_image"),
 }
 
 

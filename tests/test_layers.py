@@ -17,7 +17,7 @@ LAYERS = [
     ["protobench.training", "protobench.explanations", "protobench.realism", "protobench.attacks"],
     ["protobench.api", "protobench.bench"],
     ["protobench.figures"],
-    ["protobench.bench.runner"],  # a run ends by drawing its figures
+    ["protobench.bench.runner", "protobench.workflows"],  # they end by drawing figures
     ["protobench.cli", "protobench.run", "protobench.train", "protobench.evaluate",
      "protobench.explain", "protobench.regress", "protobench.convert", "protobench.__main__",
      "protobench.figures.__main__", "protobench"],

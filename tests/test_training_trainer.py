@@ -82,6 +82,14 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert spread["q25"] <= spread["median"] <= spread["q75"]
     assert evaluate_main(["--model", str(out), "--device", "cpu"]) == 0
     assert "d(best irrelevant) / d(best)" in capsys.readouterr().out
+    # the Python twins give what the commands print
+    import protobench
+    assert protobench.evaluate_model(out, device="cpu").to_dict() == evaluated
+    model = protobench.load(out)
+    analysis = protobench.explain_image(model, 1, top_k=2, out=tmp_path / "e.png", device="cpu")
+    assert len(analysis.evidence) == 2 and (tmp_path / "e.png").is_file()
+    with pytest.raises(protobench.errors.ProtobenchError, match="top_k must be >= 1"):
+        protobench.explain_image(model, 1, top_k=0)
 
 
 def _toml(raw, prefix=""):

@@ -23,36 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    from protobench.model.checkpoint import load_model
-    from protobench.devices import resolve_device
-    from protobench.training.quality import prototypes_on_object
-    from protobench.training import model_split
-    from protobench.training.trainer import accuracy
-    from protobench.realism import model_realism
+    from protobench.workflows import evaluate_model
 
-    device = resolve_device(args.device)
-    model = load_model(args.model, device=str(device))
-    source, data = model_split(model, args.split, args.dataset, args.data_root, str(args.model))
-    dataset = source.dataset
-    acc = accuracy(model, data)
-    push = source.load("push") if model.meta.push_records else None
-    report = {"model": model.meta.name or str(args.model), "dataset": dataset, "split": args.split,
-              "images": len(data), "accuracy": round(acc, 4),
-              "prototypes_on_object": prototypes_on_object(model.meta.push_records, push)}
-    has_masks = len(data) > 0 and getattr(data, "relevance_mask", lambda i: None)(0) is not None
-    realism = model_realism(model, data) if has_masks else None
-    report["realism"] = realism.to_dict() if realism is not None else None
+    report = evaluate_model(args.model, args.dataset, args.data_root, args.split, args.device)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report.to_dict()))
+        return 0
+    print(f"{report.model}: accuracy {report.accuracy:.2%} on {report.images} "
+          f"{report.dataset} {args.split} images")
+    if report.prototypes_on_object is not None:
+        print(f"prototypes whose high-activation box centre lies on the object: "
+              f"{report.prototypes_on_object:.0%}")
+    if report.realism is None:
+        print("realism: no object masks in this data set")
     else:
-        print(f"{report['model']}: accuracy {acc:.2%} on {len(data)} {dataset} {args.split} images")
-        if report["prototypes_on_object"] is not None:
-            print(f"prototypes whose high-activation box centre lies on the object: "
-                  f"{report['prototypes_on_object']:.0%}")
-        if realism is None:
-            print("realism: no object masks in this data set")
-        else:
-            print(_realism_text(realism))
+        print(_realism_text(report.realism))
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from protobench.cli import prog
 from protobench.errors import cli_entry
@@ -22,28 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    from protobench.devices import resolve_device
-    from protobench.model import save_checkpoint
-    from protobench.paths import CHECKPOINTS_DIR
-    from protobench.training import load_recipe, recipe_data
-    from protobench.training.prototype_images import save_prototype_images
-    from protobench.training.quality import prototypes_on_object
-    from protobench.training.trainer import train
+    from protobench.workflows import train_model
 
-    recipe = load_recipe(args.model)
-    device = resolve_device(args.device)
-    out = Path(args.out) if args.out else CHECKPOINTS_DIR / f"{recipe.name}.pt"
-    data = recipe_data(recipe)
-    result = train(recipe, data.train, data.push, data.test, data.classes, device,
-                   progress=not args.quiet, pretrain_set=data.pretrain)
-    on_object = prototypes_on_object(result.model.meta.push_records, data.push)
-    result.model.meta.history["prototypes_on_object"] = on_object
-    save_checkpoint(result.model, out)
-    if not args.no_prototype_images:
-        folder = save_prototype_images(result.model, data.push, out.with_suffix("") / "prototypes")
-        print(f"prototype images in {folder}")
-    print(json.dumps({"model": recipe.name, "checkpoint": str(out),
-                      "test_accuracy": round(result.test_accuracy, 4),
-                      "prototypes_on_object": on_object,
-                      "train_seconds": round(result.seconds, 1), "device": str(device)}))
+    report = train_model(args.model, args.out, args.device, progress=not args.quiet,
+                         prototype_images=not args.no_prototype_images)
+    if report.prototype_images is not None:
+        print(f"prototype images in {report.prototype_images}")
+    print(json.dumps(report.to_dict()))
     return 0

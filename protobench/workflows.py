@@ -1,0 +1,175 @@
+"""The Python twins of the commands: train, evaluate and explain in one call each.
+
+The command-line modules (``protobench.cli.train``, ``.evaluate``, ``.explain``)
+parse arguments, call these and print; everything they do is reachable here::
+
+    protobench.train_model("synth-tiny")                  # -> TrainingReport (checkpoint written)
+    protobench.evaluate_model("synth-smallcnn")           # -> EvaluationReport: accuracy, prototypes on the object, realism
+    protobench.explain_image("synth-smallcnn", 0, out="explanation.png")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from protobench.errors import ProtobenchError
+
+
+@dataclass
+class TrainingReport:
+    """What ``python -m protobench.train`` prints: where the checkpoint went and how good it is."""
+
+    model: str
+    checkpoint: Path
+    test_accuracy: float
+    prototypes_on_object: float | None
+    train_seconds: float
+    device: str
+    prototype_images: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "checkpoint": str(self.checkpoint),
+                "test_accuracy": round(self.test_accuracy, 4),
+                "prototypes_on_object": self.prototypes_on_object,
+                "train_seconds": round(self.train_seconds, 1), "device": self.device}
+
+
+def train_model(recipe: str | Path, out: str | Path | None = None, device: str = "auto",
+                progress: bool = True, prototype_images: bool = True) -> TrainingReport:
+    """Train a ProtoPNet from a recipe (models/<name>.toml or a path) and write its checkpoint.
+
+    ``out`` defaults to models/<name>.pt (in an installed package, ./models/);
+    the prototype images go beside it unless ``prototype_images`` is False.
+    """
+    from protobench.devices import resolve_device
+    from protobench.model import save_checkpoint
+    from protobench.paths import CHECKPOINTS_DIR
+    from protobench.training import load_recipe, recipe_data
+    from protobench.training.prototype_images import save_prototype_images
+    from protobench.training.quality import prototypes_on_object
+    from protobench.training.trainer import train
+
+    loaded = load_recipe(recipe)
+    dev = resolve_device(device)
+    out = Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt"
+    data = recipe_data(loaded)
+    result = train(loaded, data.train, data.push, data.test, data.classes, dev,
+                   progress=progress, pretrain_set=data.pretrain)
+    on_object = prototypes_on_object(result.model.meta.push_records, data.push)
+    result.model.meta.history["prototypes_on_object"] = on_object
+    save_checkpoint(result.model, out)
+    folder = (save_prototype_images(result.model, data.push, out.with_suffix("") / "prototypes")
+              if prototype_images else None)
+    return TrainingReport(loaded.name, out, result.test_accuracy, on_object, result.seconds,
+                          str(dev), folder)
+
+
+@dataclass
+class EvaluationReport:
+    """What ``python -m protobench.evaluate`` prints (``to_dict()``: its --json object).
+
+    realism: the realism figures (SPEC section 6), None on a data set without object masks.
+    """
+
+    model: str
+    dataset: str
+    split: str
+    images: int
+    accuracy: float
+    prototypes_on_object: float | None
+    realism: Any = None  # protobench.realism.RealismReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "dataset": self.dataset, "split": self.split,
+                "images": self.images, "accuracy": round(self.accuracy, 4),
+                "prototypes_on_object": self.prototypes_on_object,
+                "realism": self.realism.to_dict() if self.realism is not None else None}
+
+
+def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = None,
+                   data_root: str | None = None, split: str = "test",
+                   device: str = "auto") -> EvaluationReport:
+    """Accuracy, prototypes on the object and realism (SPEC section 6) of a model on a split."""
+    from protobench.devices import resolve_device
+    from protobench.model.checkpoint import load_model
+    from protobench.realism import model_realism
+    from protobench.training import model_split
+    from protobench.training.quality import prototypes_on_object
+    from protobench.training.trainer import accuracy
+
+    dev = resolve_device(device)
+    name = str(model) if isinstance(model, (str, Path)) else None
+    model = load_model(model, device=str(dev)) if name is not None else model.to(dev).eval()
+    name = model.meta.name or name or "the model"
+    source, data = model_split(model, split, dataset, data_root, name)
+    push = source.load("push") if model.meta.push_records else None
+    has_masks = len(data) > 0 and getattr(data, "relevance_mask", lambda i: None)(0) is not None
+    realism = model_realism(model, data) if has_masks else None
+    return EvaluationReport(name, source.dataset, split, len(data), accuracy(model, data),
+                            prototypes_on_object(model.meta.push_records, push), realism)
+
+
+def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path | torch.Tensor = 0,
+                  top_k: int = 5, out: str | Path | None = None, global_k: int = 0,
+                  device: str = "auto"):
+    """"This looks like that" for one image: its top-k prototypes and their evidence.
+
+    image: an index into the model's test split, an image file, or a (3, H, W)
+    tensor in [0, 1] of the model's size. Returns the
+    :class:`~protobench.explanations.LocalAnalysis`; with ``out`` it also
+    writes the figure (and, with ``global_k``, the global analysis beside it,
+    ``<out>-global.png``: the K nearest training patches of every tenth prototype).
+    """
+    from protobench.data.base import to_image_tensor
+    from protobench.data.imread import read_rgb, resize_square
+    from protobench.devices import resolve_device
+    from protobench.explanations import local_analysis, nearest_patches
+    from protobench.figures.explanations import plot_global_analysis, plot_local_analysis
+    from protobench.figures.io import save_figure
+    from protobench.model.checkpoint import load_model
+    from protobench.training import model_data_source
+
+    if top_k < 1:
+        raise ProtobenchError(f"top_k must be >= 1, got {top_k}")
+    dev = resolve_device(device)
+    model = (load_model(model, device=str(dev)) if isinstance(model, (str, Path))
+             else model.to(dev).eval())
+    source = model_data_source(model)
+    push = source.load("push") if source else None
+    label = None
+    if isinstance(image, torch.Tensor):
+        tensor = image
+    elif isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
+        if source is None:
+            raise ProtobenchError("this model records no data set; give an image file or tensor")
+        test = source.load("test")
+        index = int(image)
+        if index >= len(test):
+            raise ProtobenchError(f"image {index}: the test split has {len(test)} images")
+        tensor, label = test[index]
+    else:
+        rgb = read_rgb(Path(image))
+        if rgb is None:
+            raise ProtobenchError(f"image {image}: not a file that can be decoded as an image")
+        tensor = to_image_tensor(resize_square(rgb, model.img_size))
+    analysis = local_analysis(model, tensor, label, top_k)
+    if out is not None:
+        save_figure(plot_local_analysis(analysis, push), out)
+        if global_k:
+            if push is None:
+                raise ProtobenchError("global analysis needs the model's training data set")
+            idx, sims = nearest_patches(model, push, global_k)
+            chosen = list(range(0, model.num_prototypes, max(1, model.num_prototypes // 10)))
+            fig = plot_global_analysis(idx, sims, push, chosen, model.meta.classes,
+                                       model.prototype_class)
+            save_figure(fig, global_path(out))
+    return analysis
+
+
+def global_path(out: str | Path) -> Path:
+    """Where the global analysis of a local-analysis figure ``out`` goes."""
+    return Path(out).with_name(Path(out).stem + "-global.png")
