@@ -37,6 +37,7 @@ from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
 from protobench.metrics import RATE_METRICS, PairMetrics, summarize
 from protobench.model.protocol import check_prototype_model
+from protobench.paths import check_keys
 
 # What each rate counts, in the words of the tables (SPEC section 6).
 RATE_MEANINGS = {
@@ -169,10 +170,7 @@ def _preset(attack: str | Path | AttackPreset, overrides: dict[str, Any]) -> Att
     """The preset by name, path or object, with the overrides (None values ignored) checked."""
     if not isinstance(attack, AttackPreset):
         return load_attack(attack, **overrides)
-    known = [f.name for f in dataclasses.fields(AttackPreset)]
-    unknown = [key for key in overrides if key not in known]
-    if unknown:
-        raise ProtobenchError(f"unknown attack option {unknown[0]!r}; allowed: {', '.join(known)}")
+    check_keys(overrides, [f.name for f in dataclasses.fields(AttackPreset)], "attack options")
     return dataclasses.replace(attack, **{k: v for k, v in overrides.items() if v is not None})
 
 

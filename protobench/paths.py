@@ -53,6 +53,26 @@ def preset_path(folder: Path, name: str, kind: str) -> Path:
     return path
 
 
+def read_preset(folder: Path, name_or_path: str | Path, kind: str) -> tuple[Path, dict[str, Any]]:
+    """Any preset, by one rule: a name means ``folder/<name>.toml``, a ``.toml`` path that file.
+
+    Attack presets, benchmark suites and model recipes all load through here;
+    returns the file and its data. Errors name the kind and the known names.
+    """
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = preset_path(folder, str(name_or_path), kind)
+    return path, read_toml(path)
+
+
+def check_keys(table: dict[str, Any], allowed: set[str] | list[str], where: str) -> None:
+    """One error for keys a preset table may not hold, naming the allowed ones."""
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ProtobenchError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                              f"allowed: {', '.join(sorted(allowed))}")
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict; a clear error when it is missing or malformed."""
     if not path.is_file():

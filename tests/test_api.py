@@ -85,7 +85,7 @@ def test_control_is_measured_on_the_same_pairs(model, batch):
 
 def test_bad_calls_get_one_clear_error(model, batch):
     images, labels, _ = batch
-    with pytest.raises(ProtobenchError, match="unknown attack option 'epz'"):
+    with pytest.raises(ProtobenchError, match="attack options: unknown key\\(s\\) 'epz'"):
         protobench.attack(model, images, labels, "pgd-local", epz=0.1)
     with pytest.raises(ProtobenchError, match="one per image"):
         protobench.attack(model, images, labels[:3], "pgd-local")

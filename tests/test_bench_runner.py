@@ -287,8 +287,8 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--attack", "pgd-nowhere"], "unknown attack 'pgd-nowhere'"),
     (["--eps", "2/255,x"], "eps"),
-    (["--eps", "1.5"], "outside (0, 1]"),
-    (["--eps", "0"], "eps 0.0 is outside (0, 1]"),
+    (["--eps", "1.5"], "numbers in (0, 1]"),
+    (["--eps", "0"], "eps=0.0 is invalid in the suite's eps; allowed: numbers in (0, 1]"),
     (["--steps", "0"], "steps"),
     (["--seed", "-1"], "seed -1"),
     (["--backbone", "resnet19"], "unknown backbone 'resnet19'"),
@@ -368,7 +368,7 @@ def test_any_preset_value_is_set_from_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("setting, message", [
     ("restarts", "write KEY=VALUE"), ("eps=0.1", "axis of the sweep"),
-    ("colour=red", "unknown attack option 'colour'"), ("restarts=0", "restarts=0 is invalid")])
+    ("colour=red", "attack options: unknown key(s) 'colour'"), ("restarts=0", "restarts=0 is invalid")])
 def test_a_bad_set_is_one_clear_error_and_no_folder(tmp_path, capsys, setting, message):
     out = tmp_path / "bad"
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--set", setting]) == 2

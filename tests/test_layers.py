@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "protobench"
 # and the entry points (command modules, __main__) sit on top.
 LAYERS = [
     ["protobench._version", "protobench.errors", "protobench.registry", "protobench.fractions",
-     "protobench.paths", "protobench.storage", "protobench.devices",
+     "protobench.paths", "protobench.storage", "protobench.devices", "protobench.threat",
      "protobench.model.receptive_field"],
     ["protobench.imaging", "protobench.data", "protobench.metrics"],
     ["protobench.model"],

@@ -16,8 +16,8 @@ import torch.nn as nn
 
 from protobench.errors import ProtobenchError
 from protobench.model.modes import frozen
+from protobench.threat import check_threat_model
 
-NORMS = ("Linf", "L2")
 
 ObjectiveFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
@@ -29,17 +29,8 @@ ZERO_GRADIENT = (
 
 
 def check_budget(norm: str, eps: float, alpha: float, steps: int, restarts: int = 1) -> None:
-    """A :class:`ProtobenchError` naming the first bad threat-model value."""
-    if norm not in NORMS:
-        raise ProtobenchError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
-    if not 0.0 <= eps <= 1.0:
-        raise ProtobenchError(f"eps={eps!r} is outside [0, 1] (pixel units, e.g. 8/255)")
-    if not alpha > 0:
-        raise ProtobenchError(f"alpha={alpha!r} must be > 0 (pixel units, e.g. 2/255)")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ProtobenchError(f"steps={steps!r} must be an integer >= 1")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ProtobenchError(f"restarts={restarts!r} must be an integer >= 1")
+    """A :class:`ProtobenchError` naming the first bad threat-model value (protobench.threat)."""
+    check_threat_model(norm, eps, alpha, steps, restarts)
 
 
 def on_device(generator: torch.Generator, device: torch.device) -> torch.Generator:

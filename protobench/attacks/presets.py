@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from protobench.attacks.engine import MASKED_METHODS, NORMS
+from protobench.attacks.engine import MASKED_METHODS
 from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
 from protobench.attacks.whole_image import METHODS
 from protobench.errors import ProtobenchError
 from protobench.fractions import parse_fraction
-from protobench.paths import ATTACKS_DIR, preset_names, preset_path, read_toml
+from protobench.threat import NORMS, threat_model_problem
+from protobench.paths import ATTACKS_DIR, check_keys, preset_names, read_preset
 
 KINDS = ("masked-pgd", "ensemble", "whole-image", "jpeg", "noise")
 TARGETS = ("irrelevant", "most-similar", "farthest", "box", "cells")
@@ -152,18 +153,10 @@ def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
     Overrides whose value is None are ignored, so that unset command-line
     options can be passed through. Unknown names and keys raise.
     """
-    path = Path(name)
-    if not (path.suffix == ".toml" and path.is_file()):
-        path = preset_path(ATTACKS_DIR, str(name), "attack")
-    data = read_toml(path)
+    path, data = read_preset(ATTACKS_DIR, name, "attack")
     known = [f.name for f in fields(AttackPreset)]
-    for key in data:
-        if key not in known:
-            raise ProtobenchError(f"unknown key {key!r} in attack preset {path}; "
-                                  f"allowed: {', '.join(known)}")
-    for key in overrides:
-        if key not in known:
-            raise ProtobenchError(f"unknown attack option {key!r}; allowed: {', '.join(known)}")
+    check_keys(data, known, f"attack preset {path}")
+    check_keys(overrides, known, "attack options")
     values = {"name": path.stem, **data}
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
@@ -294,10 +287,9 @@ def _validate(p: AttackPreset) -> None:
                                       "'cross-entropy' is not a map objective")
     elif p.members:
         _check(p, "members", False, "empty unless kind = 'ensemble'")
-    _check(p, "eps", 0.0 <= p.eps <= 1.0, "a number in [0, 1] (pixel units, e.g. 8/255)")
-    _check(p, "alpha", 0.0 < p.alpha <= 1.0, "a number in (0, 1] (pixel units, e.g. 2/255)")
-    _check(p, "steps", p.steps >= 1, "an integer >= 1")
-    _check(p, "restarts", p.restarts >= 1, "an integer >= 1")
+    for name in ("eps", "alpha", "steps", "restarts"):  # the bounds of protobench.threat
+        allowed = threat_model_problem(name, getattr(p, name))
+        _check(p, name, allowed is None, allowed or "")
     _check(p, "margin", p.margin >= 0, "an integer >= 0 (pixels)")
     _check(p, "target_size", p.target_size >= 1, "an integer >= 1 (cells)")
     _check(p, "k", p.k >= 1, "an integer >= 1")

@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from protobench import threat
 from protobench.fractions import parse_fraction
 from protobench.errors import ProtobenchError
-from protobench.paths import BENCHMARKS_DIR, preset_path, read_toml
+from protobench.paths import BENCHMARKS_DIR, check_keys, read_preset
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,9 @@ class Suite:
         if not self.models:
             raise ProtobenchError("the suite names no model")
         for e in self.eps:
-            if not 0 < e <= 1:
-                raise ProtobenchError(f"eps {e!r} is outside (0, 1] (pixel units; 8/255 = 0.0314); "
-                                      "eps 0 changes nothing")
+            threat.check("sweep eps", e, " in the suite's eps")
         for s in self.steps:
-            if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-                raise ProtobenchError(f"steps {s!r} must be integers >= 1")
+            threat.check("steps", s, " in the suite's steps")
         if self.images < 1:
             raise ProtobenchError(f"images {self.images!r} must be >= 1")
         for name, lowest in (("batch_size", 1), ("seed", 0), ("first_image", 0)):
@@ -88,15 +86,8 @@ def parse_int_list(values: Any, where: str) -> tuple[int, ...]:
 
 def load_suite(name_or_path: str | Path = "default", **overrides: Any) -> Suite:
     """A suite by name (benchmarks/<name>.toml) or path, with overrides applied."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = preset_path(BENCHMARKS_DIR, str(name_or_path), "benchmark suite")
-    raw = read_toml(path)
-    known = {f.name for f in fields(Suite)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ProtobenchError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: "
-                              f"{', '.join(sorted(known - {'name'}))}")
+    path, raw = read_preset(BENCHMARKS_DIR, name_or_path, "benchmark suite")
+    check_keys(raw, {f.name for f in fields(Suite)} - {"name"}, str(path))
     raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
     raw["name"] = path.stem
     if "models" in raw:

@@ -18,7 +18,7 @@ from typing import Any
 
 from protobench.errors import ProtobenchError
 from protobench.model.protopnet import Architecture
-from protobench.paths import MODELS_DIR, preset_path, read_toml
+from protobench.paths import MODELS_DIR, check_keys, read_preset
 from protobench.training.losses import LossCoefficients
 
 
@@ -91,11 +91,7 @@ class Recipe:
 
 
 def _build(cls: type, table: dict[str, Any], where: str):
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(table) - names)
-    if unknown:
-        raise ProtobenchError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                              f"allowed: {', '.join(sorted(names))}")
+    check_keys(table, {f.name for f in fields(cls)}, where)
     table = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return cls(**table)
@@ -122,8 +118,5 @@ def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> R
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A recipe by name (``models/<name>.toml``) or by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = preset_path(MODELS_DIR, str(name_or_path), "model recipe")
-    raw = read_toml(path)
+    path, raw = read_preset(MODELS_DIR, name_or_path, "model recipe")
     return recipe_from_dict(path.stem, raw, str(path))
