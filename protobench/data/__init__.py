@@ -16,18 +16,19 @@ has ``classes``, ``img_size``, ``labels``, ``relevance_mask(i)`` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from protobench.data.augment import AugmentConfig, Augmented
 from protobench.data.base import SPLITS, ImageDataset, check_img_size, check_split
 from protobench.data.cub import CubDataset
 from protobench.data.folder import FolderDataset, resolve_split_tree
+from protobench.data.jpeg import JpegClasses, RandomJpeg, parse_jpeg_classes
 from protobench.data.synth import SynthConfig, SynthDataset
 from protobench.errors import ProtobenchError
 from protobench.registry import Registry
 
 __all__ = ["DATASETS", "SPLITS", "AugmentConfig", "Augmented", "CubDataset", "FolderDataset",
-           "ImageDataset", "SynthConfig", "SynthDataset", "load_dataset"]
+           "ImageDataset", "JpegClasses", "RandomJpeg", "SynthConfig", "SynthDataset", "load_dataset"]
 
 DATASETS: Registry[ImageDataset] = Registry("dataset")
 
@@ -78,6 +79,7 @@ def _folder(split: str, *, root=None, img_size=None, seed: int = 0, **options) -
 
 def load_dataset(name: str, split: str, *, root: str | Path | None = None,
                  img_size: int | None = None, augment: bool = False, seed: int = 0,
+                 jpeg_classes: Any = None, jpeg_quality: int = 20,
                  **options) -> ImageDataset | Augmented:
     """The data set ``name`` ("synth", "cub200", "folder"), split ``split``.
 
@@ -89,6 +91,10 @@ def load_dataset(name: str, split: str, *, root: str | Path | None = None,
         augment: wrap in :class:`Augmented` (ProtoPNet's rotation/skew/shear
             + flip, anew each epoch); only for the "train" split.
         seed: synth's generation seed, and the augmentation seed.
+        jpeg_classes: Hoffmann et al.'s JPEG experiment: the images of these
+            classes ("odd", "even" or a list of indices) JPEG-compressed at
+            ``jpeg_quality`` (default 20), in every split alike (before any
+            augmentation, as files on disk would be).
         options: the data set's own options (see each builder).
     """
     builder = DATASETS.get(name)
@@ -100,4 +106,7 @@ def load_dataset(name: str, split: str, *, root: str | Path | None = None,
         raise ProtobenchError(f"augment=True is for split 'train' only, got split {split!r} "
                               f"(ProtoPNet pushes onto and tests on un-augmented images)")
     dataset = builder(split, root=root, img_size=img_size, seed=seed, **options)
+    if jpeg_classes is not None:
+        dataset = JpegClasses(dataset, parse_jpeg_classes(jpeg_classes, len(dataset.classes)),
+                              jpeg_quality)
     return Augmented(dataset, seed=seed) if augment else dataset

@@ -26,6 +26,11 @@ def recipe_data(recipe: Recipe) -> RecipeData:
     common = dict(root=recipe.data_root, img_size=recipe.architecture.img_size,
                   **recipe.data_options)  # [data] seed: generation and augmentation seed
     train = load_dataset(recipe.dataset, "train", augment=recipe.schedule.augment, **common)
+    if recipe.schedule.jpeg_augment is not None:  # the JPEG remedy: training images only
+        from protobench.data.jpeg import RandomJpeg
+        table = recipe.schedule.jpeg_augment
+        train = RandomJpeg(train, table.get("p", 0.5), table.get("quality", 20),
+                           seed=int(recipe.data_options.get("seed", 0)))
     push = load_dataset(recipe.dataset, "push", **common)
     test = load_dataset(recipe.dataset, "test", **common)
     pretrain = None
@@ -56,7 +61,8 @@ def other_classes_data(recipe: Recipe, task: Dataset) -> Dataset:
     sched = recipe.schedule
     names = other_classes(tuple(task.class_parts), sched.pretrain_classes, seed=sched.seed)
     options = {k: v for k, v in recipe.data_options.items()
-               if k not in ("num_classes", "classes", "train_per_class", "test_per_class", "seed")}
+               if k not in ("num_classes", "classes", "train_per_class", "test_per_class", "seed",
+                            "jpeg_classes", "jpeg_quality")}  # the stand-in for ImageNet is clean
     seed = int(recipe.data_options.get("seed", 0)) + 1
     return load_dataset("synth", "train", img_size=recipe.architecture.img_size,
                         augment=sched.augment, seed=seed, classes=names,

@@ -63,16 +63,57 @@ class Schedule:
     last_layer_epochs: int = 20           # last-layer epochs after each push
     augment: bool = True
     class_specific_push: bool = True
+    # Defences (training/adversarial.py, data/jpeg.py), composable:
+    # jpeg_augment = {p = 0.5, quality = 20}: training images JPEG-compressed at random
+    # adversarial = "fgsm" (Wong et al. 2020) or a masked attack preset ("pgd-local"):
+    # the network trains on attacked images, at adversarial_eps; fgsm steps by
+    # adversarial_alpha; a preset runs adversarial_steps steps (0: the preset's own)
+    jpeg_augment: dict[str, Any] | None = None
+    adversarial: str = ""
+    adversarial_eps: float = 8 / 255
+    adversarial_alpha: float = 10 / 255
+    adversarial_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.pretrain_head not in PRETRAIN_HEADS:
             raise ProtobenchError(f"pretrain_head must be one of "
                                   f"{', '.join(repr(h) for h in PRETRAIN_HEADS)}, "
                                   f"got {self.pretrain_head!r}")
-        for name, lowest in (("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2)):
+        for name, lowest in (("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
+                             ("adversarial_steps", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
+        self._check_defences()
+
+    def _check_defences(self) -> None:
+        from protobench.fractions import parse_fraction
+        from protobench.imaging import check_quality
+
+        for name in ("adversarial_eps", "adversarial_alpha"):
+            value = parse_fraction(getattr(self, name), name)
+            if not 0.0 < value <= 1.0:
+                raise ProtobenchError(f"{name}={getattr(self, name)!r} is invalid; allowed: a number "
+                                      "in (0, 1] (pixel units, e.g. 8/255)")
+            object.__setattr__(self, name, value)
+        if self.adversarial:
+            from protobench.training.adversarial import masked_preset
+            if self.adversarial != "fgsm":
+                try:
+                    masked_preset(self.adversarial, self.adversarial_eps, self.adversarial_steps)
+                except ProtobenchError as e:
+                    raise ProtobenchError(f"adversarial={self.adversarial!r} is invalid; allowed: "
+                                          f"'fgsm' or a masked attack preset ({e})") from None
+        if self.jpeg_augment is not None:
+            table = self.jpeg_augment
+            if not isinstance(table, dict):
+                raise ProtobenchError(f"jpeg_augment={table!r} is invalid; allowed: a table "
+                                      "{p = 0.5, quality = 20}")
+            check_keys(table, {"p", "quality"}, "jpeg_augment")
+            p = table.get("p", 0.5)
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+                raise ProtobenchError(f"jpeg_augment p={p!r} is invalid; allowed: a number in [0, 1]")
+            check_quality(table.get("quality", 20))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.losses import LossCoefficients, protopnet_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
+from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.push import PushRecord, push_prototypes
 from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe
 
@@ -232,8 +233,9 @@ class EpochStats:
 
 
 def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
-              coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True) -> EpochStats:
-    """One training pass over ``loader``."""
+              coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True,
+              adversary: Adversary | None = None) -> EpochStats:
+    """One training pass over ``loader`` (on attacked images, with an ``adversary``)."""
     ppnet = model.ppnet
     ppnet.train()
     sums = {"loss": 0.0, "ce": 0.0, "clst": 0.0, "sep": 0.0, "l1": 0.0}
@@ -242,6 +244,8 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
     bar = tqdm(loader, desc=f"{stage:>5} {epoch:3d}", leave=False, disable=not progress)
     for images, labels in bar:
         images, labels = images.to(model.device), labels.to(model.device)
+        if adversary is not None:
+            images = adversary(model, images, labels)
         logits, min_distances = ppnet(model.normalize(images))
         loss, terms = protopnet_loss(logits, min_distances, labels,
                                      ppnet.prototype_class_identity, ppnet.last_layer.weight,
@@ -317,6 +321,9 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     elif sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
                                             head=sched.pretrain_head, progress=progress)
+    # a defence attacks each batch of the ProtoPNet stages (warm, joint, last layer)
+    adversary = make_adversary(sched.adversarial, sched.adversarial_eps, sched.adversarial_alpha,
+                               sched.adversarial_steps, sched.seed)
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
     test = None  # test accuracy of the model as last evaluated
     for epoch in epochs:
@@ -324,7 +331,8 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             train_set.set_epoch(epoch)
         stage = "warm" if epoch < sched.warm_epochs else "joint"
         set_stage(ppnet, stage)
-        stats = run_epoch(model, loader, optimizers[stage], recipe.loss, stage, epoch, progress)
+        stats = run_epoch(model, loader, optimizers[stage], recipe.loss, stage, epoch, progress,
+                          adversary)
         if stage == "joint":
             scheduler.step()
         result.history.append(stats)
@@ -338,7 +346,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             set_stage(ppnet, "last")
             for i in range(sched.last_layer_epochs):
                 result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
-                                                "last", i, progress))
+                                                "last", i, progress, adversary))
             before, test = test, accuracy(model, test_set, sched.test_batch_size)
             log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
                 f"{test:.3f} after last-layer training")

@@ -1,0 +1,130 @@
+"""Hoffmann et al.'s JPEG experiment and the defences as training options."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from protobench.data import load_dataset
+from protobench.data.jpeg import RandomJpeg
+from protobench.errors import ProtobenchError
+from protobench.imaging import jpeg_compress
+from protobench.model import Architecture, ProtoPNet
+from protobench.training.adversarial import fgsm_examples, make_adversary, masked_examples, masked_preset
+from protobench.training.recipe import recipe_from_dict
+
+SMALL = dict(num_classes=4, train_per_class=3, test_per_class=2, img_size=32)
+
+
+@pytest.mark.parametrize("split", ["train", "push", "test"])
+def test_jpeg_classes_compress_exactly_the_chosen_classes_in_every_split(split):
+    clean = load_dataset("synth", split, **SMALL)
+    odd = load_dataset("synth", split, jpeg_classes="odd", jpeg_quality=20, **SMALL)
+    assert len(clean) == len(odd) and torch.equal(clean.labels, odd.labels)
+    for i in range(len(clean)):
+        (x, y), (xj, yj) = clean[i], odd[i]
+        assert y == yj
+        if y % 2:  # compressed, exactly as the JPEG round trip does it
+            assert torch.equal(xj, jpeg_compress(x[None], 20)[0]) and not torch.equal(xj, x)
+        else:
+            assert torch.equal(xj, x)
+        assert torch.equal(odd.relevance_mask(i), clean.relevance_mask(i))
+    listed = load_dataset("synth", split, jpeg_classes=[0, 2], **SMALL)
+    assert listed.compressed == (0, 2)
+
+
+def test_the_jpeg_experiment_compresses_before_augmentation():
+    data = load_dataset("synth", "train", augment=True, jpeg_classes="odd", **SMALL)
+    assert type(data).__name__ == "Augmented" and type(data.dataset).__name__ == "JpegClasses"
+
+
+def test_jpeg_augmentation_draws_anew_each_epoch_and_about_p_of_the_images():
+    base = load_dataset("synth", "train", num_classes=4, train_per_class=50, img_size=32)
+    aug = RandomJpeg(base, p=0.5, quality=20, seed=3)
+    first = [aug.is_compressed(i) for i in range(len(aug))]
+    assert 0.35 < sum(first) / len(first) < 0.65
+    aug.set_epoch(1)
+    second = [aug.is_compressed(i) for i in range(len(aug))]
+    assert first != second
+    i = second.index(True)
+    assert torch.equal(aug[i][0], jpeg_compress(base[i][0][None], 20)[0])
+    assert [RandomJpeg(base, p=0.0).is_compressed(i) for i in range(10)] == [False] * 10
+
+
+def _model():
+    torch.manual_seed(0)
+    return ProtoPNet.build(Architecture(backbone="smallcnn", img_size=32, num_classes=2,
+                                        prototypes_per_class=2, prototype_depth=8))
+
+
+def test_an_fgsm_training_step_raises_the_loss_on_its_batch_before_the_update():
+    model = _model().train()
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(8, 3, 32, 32, generator=g), torch.tensor([0, 1] * 4)
+    before = [p.detach().clone() for p in model.parameters()]
+    adversarial = fgsm_examples(model, images, labels, 8 / 255, 10 / 255, torch.Generator().manual_seed(1))
+    assert float((adversarial - images).abs().max()) <= 8 / 255 + 1e-6
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    with torch.no_grad():
+        model.eval()
+        clean_loss = F.cross_entropy(model(images), labels)
+        adversarial_loss = F.cross_entropy(model(adversarial), labels)
+    assert adversarial_loss > clean_loss
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # no update
+    assert all(p.grad is None for p in model.parameters())                     # no gradient left
+
+
+def test_masked_adversarial_training_changes_only_the_box_and_keeps_the_training_mode():
+    model = _model().train()
+    images, labels = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)), torch.tensor([0, 1, 0, 1])
+    preset = masked_preset("pgd-local", 8 / 255, steps=3)
+    adversarial = masked_examples(model, images, labels, preset, torch.Generator().manual_seed(0))
+    assert adversarial.shape == images.shape
+    changed = (adversarial != images).any(dim=1)
+    assert changed.any() and not changed.all()  # inside the high-activation box only
+    assert model.training and model.ppnet.training
+    assert make_adversary("", 0.1, 0.1, 0, 0) is None
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"adversarial": "pgd-nowhere"}, "adversarial='pgd-nowhere' is invalid"),
+    ({"adversarial": "pgd-global"}, "masked attack preset"),
+    ({"adversarial": "fgsm", "adversarial_eps": 2}, "adversarial_eps=2 is invalid"),
+    ({"adversarial_steps": -1}, "adversarial_steps=-1 is invalid"),
+    ({"jpeg_augment": {"p": 1.5}}, "jpeg_augment p=1.5 is invalid"),
+    ({"jpeg_augment": {"quality": 0}}, "JPEG quality 0 is invalid"),
+    ({"jpeg_augment": {"q": 20}}, "jpeg_augment: unknown key"),
+])
+def test_a_bad_defence_in_a_recipe_is_one_clear_error(train, message):
+    with pytest.raises(ProtobenchError, match=message):
+        recipe_from_dict("bad", {"train": train})
+
+
+def test_bad_jpeg_classes_are_one_clear_error():
+    with pytest.raises(ProtobenchError, match="jpeg_classes=.primes. is invalid"):
+        load_dataset("synth", "test", jpeg_classes="primes", **SMALL)
+    with pytest.raises(ProtobenchError, match=r"jpeg_classes \[7\] do not exist"):
+        load_dataset("synth", "test", jpeg_classes=[7], **SMALL)
+    with pytest.raises(ProtobenchError, match="JPEG quality 101"):
+        load_dataset("synth", "test", jpeg_classes="odd", jpeg_quality=101, **SMALL)
+
+
+def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkpoint():
+    from protobench.training import recipe_data
+    from protobench.training.trainer import train
+
+    raw = {"model": {"backbone": "smallcnn", "img_size": 32, "prototypes_per_class": 1,
+                     "prototype_depth": 8},
+           "data": {"dataset": "synth", "num_classes": 2, "train_per_class": 8, "test_per_class": 4,
+                    "jpeg_classes": "odd"},
+           "train": {"batch_size": 8, "epochs": 2, "warm_epochs": 1, "push_epochs": [1],
+                     "last_layer_epochs": 1, "adversarial": "fgsm",
+                     "jpeg_augment": {"p": 0.5, "quality": 30}}}
+    recipe = recipe_from_dict("defended", raw)
+    data = recipe_data(recipe)
+    result = train(recipe, data.train, data.push, data.test, data.classes, progress=False,
+                   log=lambda _: None)
+    assert [h.stage for h in result.history] == ["warm", "joint", "last"]
+    recorded = result.model.meta.recipe
+    assert recorded["train"]["adversarial"] == "fgsm"
+    assert recorded["train"]["jpeg_augment"] == {"p": 0.5, "quality": 30}
+    assert recorded["data"]["jpeg_classes"] == "odd"
