@@ -82,12 +82,14 @@ class EvaluationReport:
     accuracy: float
     prototypes_on_object: float | None
     realism: Any = None  # protobench.realism.RealismReport
+    jpeg: dict[str, Any] | None = None  # the JPEG experiment's accuracies (training.quality.jpeg_experiment)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "dataset": self.dataset, "split": self.split,
                 "images": self.images, "accuracy": round(self.accuracy, 4),
                 "prototypes_on_object": self.prototypes_on_object,
-                "realism": self.realism.to_dict() if self.realism is not None else None}
+                "realism": self.realism.to_dict() if self.realism is not None else None,
+                "jpeg": self.jpeg}
 
 
 def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = None,
@@ -98,7 +100,7 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
     from protobench.model.checkpoint import load_model
     from protobench.realism import model_realism
     from protobench.training import model_split
-    from protobench.training.quality import prototypes_on_object
+    from protobench.training.quality import jpeg_experiment, prototypes_on_object
     from protobench.training.trainer import accuracy
 
     dev = resolve_device(device)
@@ -110,7 +112,8 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
     has_masks = len(data) > 0 and getattr(data, "relevance_mask", lambda i: None)(0) is not None
     realism = model_realism(model, data) if has_masks else None
     return EvaluationReport(name, source.dataset, split, len(data), accuracy(model, data),
-                            prototypes_on_object(model.meta.push_records, push), realism)
+                            prototypes_on_object(model.meta.push_records, push), realism,
+                            jpeg_experiment(model, source) if split == "test" else None)
 
 
 def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path | torch.Tensor = 0,

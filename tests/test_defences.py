@@ -128,3 +128,16 @@ def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkp
     assert recorded["train"]["adversarial"] == "fgsm"
     assert recorded["train"]["jpeg_augment"] == {"p": 0.5, "quality": 30}
     assert recorded["data"]["jpeg_classes"] == "odd"
+    # the paper's evaluation: accuracy per class group on compressed and on clean test images
+    from protobench.training import model_data_source
+    from protobench.training.quality import jpeg_experiment
+    report = jpeg_experiment(result.model, model_data_source(result.model))
+    assert report["classes"] == [1] and report["quality"] == 20
+    group = report["compressed_classes"]
+    assert report["gap"] == round(group["compressed"] - group["clean"], 4)
+    assert all(0 <= v <= 1 for g in ("compressed_classes", "other_classes")
+               for v in report[g].values())
+    import dataclasses
+    source = model_data_source(result.model)
+    clean = dataclasses.replace(source, options={"num_classes": 2, "train_per_class": 8, "test_per_class": 4})
+    assert jpeg_experiment(result.model, clean) is None

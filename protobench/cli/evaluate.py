@@ -38,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         print("realism: no object masks in this data set")
     else:
         print(_realism_text(report.realism))
+    if report.jpeg is not None:
+        j = report.jpeg
+        print(f"JPEG experiment (classes {j['classes']} compressed at quality {j['quality']}): "
+              "test accuracy on compressed / clean images")
+        for group in ("compressed_classes", "other_classes"):
+            a = j[group]
+            print(f"  {group.replace('_', ' '):<20} {a['compressed']:.1%} / {a['clean']:.1%}")
+        print(f"  gap on the compressed classes: {j['gap']:+.1%} (Hoffmann et al., VGG19 on CUB: "
+              "81.08% / 49.60%)")
     return 0
 
 
