@@ -382,3 +382,17 @@ def test_an_attack_given_as_a_toml_path_gets_a_results_folder_named_after_it(tmp
     monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path / "results")
     assert main(["--attack", str(preset), *TINY, "--no-figures"]) == 0
     assert (tmp_path / "results" / "my-attack" / "summary.csv").is_file()
+
+
+def test_a_suite_with_model_reports_draws_what_each_defence_buys_and_costs(tmp_path):
+    suite = tmp_path / "mini-defences.toml"
+    suite.write_text('models = ["synth-smallcnn"]\nattacks = ["pgd-local"]\neps = ["8/255"]\n'
+                     'steps = [2]\nimages = 2\nmodel_report = true\n')
+    out = tmp_path / "run"
+    assert main(["--suite", str(suite), "--out", str(out), "--quiet"]) == 0
+    models = json.loads((out / "models.json").read_text())
+    assert models["synth-smallcnn"]["accuracy"] == 0.916  # its whole test split (models/README.md)
+    assert models["synth-smallcnn"]["jpeg"] is None
+    assert (out / "figures" / "defences.png").is_file()
+    table = (out / "defences.md").read_text()
+    assert "| synth-smallcnn | none | 91.6% | - |" in table and "pgd-local 8/255" in table

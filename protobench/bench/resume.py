@@ -20,7 +20,8 @@ def finished_parts(out: Path) -> list[Path]:
 
 def remove_results(out: Path) -> None:
     """--fresh: drop the files of an earlier run (finished parts, their arrays, the settings)."""
-    for path in [*finished_parts(out), *(out / "parts").glob("*.npz"), out / "settings.json"]:
+    for path in [*finished_parts(out), *(out / "parts").glob("*.npz"), *(out / "parts").glob("*.json"),
+                 out / "settings.json"]:
         path.unlink(missing_ok=True)
 
 

@@ -13,6 +13,7 @@ become pairs.csv, summary.csv/.md/.tex, run.json and figures/.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import zlib
@@ -135,6 +136,22 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     return rows, panel
 
 
+def _model_report(md: ModelData, path: Path) -> dict[str, Any]:
+    """Accuracy on the model's whole split and the JPEG experiment's accuracies (stored; resumed)."""
+    if path.exists():
+        return json.loads(path.read_text())
+    from protobench.training.quality import jpeg_experiment
+    from protobench.training.trainer import accuracy
+
+    data = md.source.load("test")
+    report = {"accuracy": round(accuracy(md.model, data), 4), "images": len(data),
+              "jpeg": jpeg_experiment(md.model, md.source),
+              "recipe_train": {k: md.model.meta.recipe.get("train", {}).get(k)
+                               for k in ("adversarial", "adversarial_eps", "jpeg_augment")}}
+    storage.write_json(path, report)
+    return report
+
+
 def store_local_analysis(md: ModelData, k: int) -> LocalAnalysisRecord:
     """One "this looks like that" analysis of the first image, so figures never need the model."""
     analysis = local_analysis(md.model, md.images[0], int(md.labels[0]), k)
@@ -143,7 +160,7 @@ def store_local_analysis(md: ModelData, k: int) -> LocalAnalysisRecord:
 
 
 # ------------------------------------------------------------ the run
-def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
+def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         models: Sequence[str | Path | nn.Module] | None = None, backbones: Sequence[str] | None = None,
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
         prototypes: str | None = None, k: int | None = None,
@@ -155,7 +172,8 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
         progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
     """Run a benchmark sweep and write its results; see the module docstring.
 
-    Every argument left as None takes the suite's (or the preset's) value.
+    Every argument left as None takes the suite's (or the preset's) value;
+    ``attacks`` the suite's ``attacks``, else pgd-local.
     ``attack_options`` sets any other preset value for every attack (the
     command line's ``--set KEY=VALUE``).
     ``models`` are names, checkpoint paths or ProtoPNet modules in memory
@@ -169,7 +187,7 @@ def run(attacks: Sequence[str] = ("pgd-local",), suite: str | Path = "default",
     in_memory, models = _models_in_memory(models)
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
                            batch_size=batch_size, first_image=first_image)
-    attacks = list(dict.fromkeys(attacks))
+    attacks = list(dict.fromkeys(attacks or suite_obj.attacks or ("pgd-local",)))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
     options = dict(attack_options or {})
     axes = [key for key in ("eps", "steps") if key in options]
@@ -231,7 +249,10 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
     rows: list[pd.DataFrame] = []
     computed, skipped = [], []
     timings: dict[str, float] = {}
+    reports = {}
     for model_name, backbone, md, model_pairs in loaded:
+        if suite_obj.model_report:
+            reports[model_name] = _model_report(md, parts / f"model-{storage.safe_name(model_name)}.json")
         local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
         if figures and not local_path.exists():
             store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
@@ -254,7 +275,7 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
                 computed.append(cfg.id)
     pairs_frame = pd.concat(rows, ignore_index=True)
     summary = summarize_pairs(pairs_frame)
-    write_outputs(out, pairs_frame, summary, {
+    write_outputs(out, pairs_frame, summary, reports or None, {
         "command": list(command) if command is not None else sys.argv,
         **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": provenance.device_name(dev),
         "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
@@ -312,8 +333,9 @@ def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame,
-                  run_info: dict[str, Any] | None = None) -> None:
-    """pairs.csv, summary.csv/.md/.tex and run.json, all or none (a full disk changes none)."""
+                  models: dict[str, Any] | None = None, run_info: dict[str, Any] | None = None) -> None:
+    """pairs.csv, summary.csv/.md/.tex, models.json (model reports) and run.json, all or
+    none (a full disk changes none)."""
     table = headline_table(summary)
     writers = {
         out / "pairs.csv": lambda tmp: pairs_frame.to_csv(tmp, index=False),
@@ -321,6 +343,8 @@ def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame,
         out / "summary.md": lambda tmp: tmp.write_text(to_markdown(table)),
         out / "summary.tex": lambda tmp: tmp.write_text(to_latex(table)),
     }
+    if models is not None:
+        writers[out / "models.json"] = lambda tmp: tmp.write_text(storage.json_text(models))
     if run_info is not None:
         writers[out / "run.json"] = lambda tmp: tmp.write_text(storage.json_text(run_info))
     storage.atomic_write_all(writers)

@@ -12,6 +12,10 @@
     batch_size  pairs attacked at once (memory; the random starts are drawn
                 per batch, so it is part of a run's settings)
     local_analysis_k  prototypes shown in the stored local analysis
+    attacks  the attack presets run when none is named (--attack); default pgd-local
+    model_report  also measure each model on its whole split (accuracy; the JPEG
+             experiment's accuracies when its data compresses classes), stored in
+             models.json: what a defence costs
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class Suite:
     panels: int = 4
     local_analysis_k: int = 3
     batch_size: int = 64
+    attacks: tuple[str, ...] = ()
+    model_report: bool = False
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -48,6 +54,8 @@ class Suite:
             threat.check("sweep eps", e, " in the suite's eps")
         for s in self.steps:
             threat.check("steps", s, " in the suite's steps")
+        if not isinstance(self.model_report, bool):
+            raise ProtobenchError(f"model_report {self.model_report!r} must be true or false")
         if self.images < 1:
             raise ProtobenchError(f"images {self.images!r} must be >= 1")
         for name, lowest in (("batch_size", 1), ("seed", 0), ("first_image", 0)):
@@ -90,8 +98,9 @@ def load_suite(name_or_path: str | Path = "default", **overrides: Any) -> Suite:
     check_keys(raw, {f.name for f in fields(Suite)} - {"name"}, str(path))
     raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
     raw["name"] = path.stem
-    if "models" in raw:
-        raw["models"] = tuple([raw["models"]] if isinstance(raw["models"], str) else raw["models"])
+    for key in ("models", "attacks"):
+        if key in raw:
+            raw[key] = tuple([raw[key]] if isinstance(raw[key], str) else raw[key])
     if "eps" in raw:
         raw["eps"] = parse_eps_list(raw["eps"], "eps")
     if "steps" in raw:

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attack", nargs="+", action="extend", metavar="NAME",
                    help=f"attack preset(s) from attacks/: {', '.join(preset_names(ATTACKS_DIR))} "
-                        "(default: pgd-local)")
+                        "(default: the suite's attacks, else pgd-local)")
     p.add_argument("--suite", default="default",
                    help=f"benchmark suite in benchmarks/: {', '.join(preset_names(BENCHMARKS_DIR))} "
                         "(default: default)")
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from protobench.bench.runner import run
     from protobench.bench.tables import headline_table, to_markdown
 
-    result = run(attacks=args.attack or ["pgd-local"], suite=args.suite, models=args.model,
+    result = run(attacks=args.attack, suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
                  prototypes=args.prototypes, k=args.k, attack_options=_settings(args.settings),
                  limit=args.limit, seed=args.seed,

@@ -21,7 +21,9 @@ import torch
 
 from protobench.bench.configuration import config_id
 from protobench.bench.records import AttackPanel, LocalAnalysisRecord
-from protobench.bench.tables import eps_label
+from protobench import storage
+from protobench.bench.tables import eps_label, to_markdown
+from protobench.figures.defences import defence_table, load_model_reports, plot_defences
 from protobench.errors import ProtobenchError
 from protobench.figures.io import save_figure
 from protobench.imaging import draw_box, overlay, to_hwc
@@ -55,6 +57,11 @@ def make_figures(results_dir: Path) -> list[Path]:
     for npz in sorted(parts.glob("local-*.npz")):
         fig = plot_stored_local_analysis(LocalAnalysisRecord.load(npz))
         written.append(save_figure(fig, out / f"local-analysis-{npz.stem[len('local-'):]}.png"))
+    models = load_model_reports(results_dir)
+    if models:  # the suite measured its models: what each defence buys and costs
+        written.append(save_figure(plot_defences(summary, models), out / "defences.png"))
+        table = to_markdown(defence_table(summary, models))
+        written.append(storage.write_text(results_dir / "defences.md", table))
     return written
 
 

@@ -1,0 +1,124 @@
+"""What each defence buys and what it costs: one table and one figure, from stored results.
+
+Drawn for a run whose suite measured its models (``model_report = true``:
+models.json beside summary.csv), e.g. ``python -m protobench.run --suite
+defences``. Per model:
+
+- what it costs: test accuracy on its whole test split, and for the JPEG
+  experiment the gap between compressed and clean test images of the
+  compressed classes (Hoffmann et al. 2021);
+- what it buys: per attack and eps, the rate at which the prototype's peak
+  lands in an irrelevant cell (ground truth), with the uniform-noise
+  control of the same mask and eps in parentheses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from protobench.bench.tables import eps_label
+
+RATE = "peak_irrelevant"  # the benchmark's effect: the peak lands where nothing of the class is
+
+
+def defence_name(report: dict) -> str:
+    """The training options of a model, in words ("none" for an undefended model)."""
+    train = report.get("recipe_train") or {}
+    parts = []
+    if train.get("adversarial"):
+        eps = train.get("adversarial_eps")
+        parts.append(f"adversarial training ({train['adversarial']}"
+                     + (f", eps {eps_label(float(eps))}" if isinstance(eps, (int, float)) else
+                        f", eps {eps}" if eps else "") + ")")
+    if train.get("jpeg_augment"):
+        j = train["jpeg_augment"]
+        parts.append(f"JPEG augmentation (p {j.get('p', 0.5)}, quality {j.get('quality', 20)})")
+    return "; ".join(parts) or "none"
+
+
+def defence_table(summary: pd.DataFrame, models: dict[str, dict]) -> pd.DataFrame:
+    """One row per model: its defence, clean accuracy, JPEG gap, and each attack's rate at each eps."""
+    rows = []
+    attacked = summary[~summary["control"].astype(bool)]
+    for model, report in models.items():
+        jpeg = report.get("jpeg")
+        row = {"model": model, "defence": defence_name(report),
+               "test accuracy": f"{report['accuracy']:.1%}",
+               "JPEG experiment: compressed / clean (compressed classes)":
+                   "-" if not jpeg else f"{jpeg['compressed_classes']['compressed']:.1%} / "
+                                        f"{jpeg['compressed_classes']['clean']:.1%}"}
+        for attack in dict.fromkeys(attacked["attack"]):
+            for eps in sorted(attacked.loc[attacked["attack"] == attack, "eps"].dropna().unique()):
+                hit = _rate(summary, model, attack, eps, control=False)
+                noise = _rate(summary, model, attack, eps, control=True)
+                row[f"{attack} {eps_label(eps)}"] = (
+                    "-" if hit is None else f"{hit:.0%}" + ("" if noise is None else f" ({noise:.0%})"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _rate(summary: pd.DataFrame, model: str, attack: str, eps: float, control: bool) -> float | None:
+    rows = summary[(summary["model"] == model) & (summary["attack"] == attack)
+                   & (summary["control"].astype(bool) == control) & np.isclose(summary["eps"], eps)]
+    if rows.empty or f"{RATE}_rate" not in rows:
+        return None
+    return float(rows[f"{RATE}_rate"].iloc[-1])  # the most steps, when a sweep has several
+
+
+def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
+    """Left: test accuracy (and the JPEG experiment's clean accuracy of the compressed
+    classes). Right, one panel per attack: the rate against eps, per model, 95% Wilson
+    intervals; the noise control dotted."""
+    attacked = summary[~summary["control"].astype(bool)]
+    attacks = list(dict.fromkeys(attacked["attack"]))
+    fig = Figure(figsize=(4.2 * (len(attacks) + 1), 3.8))
+    axes = fig.subplots(1, len(attacks) + 1, squeeze=False)[0]
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = list(models)
+    x = np.arange(len(names))
+    accuracy = [models[m]["accuracy"] for m in names]
+    axes[0].bar(x - 0.2, accuracy, 0.4, color=[colours[i % len(colours)] for i in range(len(names))],
+                label="test accuracy")
+    clean = [(models[m].get("jpeg") or {}).get("compressed_classes", {}).get("clean", np.nan)
+             for m in names]
+    axes[0].bar(x + 0.2, clean, 0.4, color="none", edgecolor="black", hatch="//",
+                label="clean images of the JPEG classes")
+    axes[0].set_xticks(x, [f"{m}\n{defence_name(models[m])}" for m in names], fontsize=6, rotation=20)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_ylabel("accuracy")
+    axes[0].set_title("what it costs", fontsize=9)
+    axes[0].legend(fontsize=6)
+    for ax, attack in zip(axes[1:], attacks):
+        for i, model in enumerate(names):
+            for control, style, marker in ((False, "-", "o"), (True, ":", "x")):
+                rows = summary[(summary["model"] == model) & (summary["attack"] == attack)
+                               & (summary["control"].astype(bool) == control)].sort_values("eps")
+                if rows.empty:
+                    continue
+                y = rows[f"{RATE}_rate"].to_numpy(float)
+                err = np.vstack([y - rows[f"{RATE}_ci_low"].to_numpy(float),
+                                 rows[f"{RATE}_ci_high"].to_numpy(float) - y])
+                ax.errorbar(rows["eps"] * 255, y, yerr=np.nan_to_num(err), fmt=marker, ls=style,
+                            color=colours[i % len(colours)], capsize=3, ms=4,
+                            label=f"{model}{', noise' if control else ''}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("eps (x/255)")
+        ax.set_ylabel("peak in an irrelevant cell (rate)")
+        ax.set_title(f"what it buys: {attack}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=6)
+    fig.suptitle("Defences side by side (lower is more robust; dotted: uniform noise of the same "
+                 "mask and eps)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def load_model_reports(results_dir: Path) -> dict[str, dict] | None:
+    path = results_dir / "models.json"
+    return json.loads(path.read_text()) if path.is_file() else None
