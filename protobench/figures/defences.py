@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from protobench.bench.tables import eps_label
+from protobench.figures.plotting import eps_errorbar
 
 RATE = "peak_irrelevant"  # the benchmark's effect: the peak lands where nothing of the class is
 
@@ -98,15 +99,10 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
         for i, model in enumerate(names):
             for control, style, marker in ((False, "-", "o"), (True, ":", "x")):
                 rows = summary[(summary["model"] == model) & (summary["attack"] == attack)
-                               & (summary["control"].astype(bool) == control)].sort_values("eps")
-                if rows.empty:
-                    continue
-                y = rows[f"{RATE}_rate"].to_numpy(float)
-                err = np.vstack([y - rows[f"{RATE}_ci_low"].to_numpy(float),
-                                 rows[f"{RATE}_ci_high"].to_numpy(float) - y])
-                ax.errorbar(rows["eps"] * 255, y, yerr=np.nan_to_num(err), fmt=marker, ls=style,
-                            color=colours[i % len(colours)], capsize=3, ms=4,
-                            label=f"{model}{', noise' if control else ''}")
+                               & (summary["control"].astype(bool) == control)]
+                eps_errorbar(ax, rows, RATE, "rate", fmt=marker, ls=style,
+                             color=colours[i % len(colours)],
+                             label=f"{model}{', noise' if control else ''}")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("eps (x/255)")
         ax.set_ylabel("peak in an irrelevant cell (rate)")

@@ -26,6 +26,7 @@ from protobench.bench.tables import eps_label, to_markdown
 from protobench.figures.defences import defence_table, load_model_reports, plot_defences
 from protobench.errors import ProtobenchError
 from protobench.figures.io import save_figure
+from protobench.figures.plotting import eps_errorbar
 from protobench.imaging import draw_box, overlay, to_hwc
 from protobench.storage import safe_name
 
@@ -86,14 +87,7 @@ def plot_sweep(group: pd.DataFrame, attack: str):
                 lines.append((rows[rows["control"].astype(bool)], f"{model}, noise control", ":",
                               colours[mi % len(colours)], "x"))
             for part, name, style, colour, marker in lines:
-                part = part.sort_values("eps")
-                if part.empty:
-                    continue
-                y = part[f"{metric}_{kind}"].to_numpy(float)
-                err = np.vstack([y - part[f"{metric}_ci_low"].to_numpy(float),
-                                 part[f"{metric}_ci_high"].to_numpy(float) - y])
-                ax.errorbar(part["eps"] * 255, y, yerr=np.nan_to_num(err), fmt=marker, ls=style,
-                            color=colour, capsize=3, label=name, ms=4)
+                eps_errorbar(ax, part, metric, kind, fmt=marker, ls=style, color=colour, label=name)
         ax.set_xlabel("eps (x/255)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
