@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 ATTACK ?= pgd-local
 
-.PHONY: run reference test regress headline heldout venv clean
+.PHONY: run reference test regress headline heldout defences venv clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ headline: venv
 
 heldout: venv
 	$(PY) -m protobench.run --suite heldout --attack $(HEADLINE_ATTACKS) --out results/heldout --no-figures
+
+# What each defence buys and costs: the defended synth models beside their twins (committed).
+defences: venv
+	$(PY) -m protobench.run --suite defences --out results/defences --fresh
 
 test: venv
 	$(PY) -m pytest -q
