@@ -138,6 +138,9 @@ def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path |
 
     if top_k < 1:
         raise ProtobenchError(f"top_k must be >= 1, got {top_k}")
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise ProtobenchError(f"out={str(out)!r}: explanation figures are written as PNG; "
+                              "give a file name ending in .png")
     dev = resolve_device(device)
     model = (load_model(model, device=str(dev)) if isinstance(model, (str, Path))
              else model.to(dev).eval())

@@ -90,6 +90,9 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert len(analysis.evidence) == 2 and (tmp_path / "e.png").is_file()
     with pytest.raises(protobench.errors.ProtobenchError, match="top_k must be >= 1"):
         protobench.explain_image(model, 1, top_k=0)
+    with pytest.raises(protobench.errors.ProtobenchError, match="ending in .png"):
+        protobench.explain_image(model, 1, out=tmp_path / "e.jpg")
+    assert not (tmp_path / "e.jpg").exists()
 
 
 def _toml(raw, prefix=""):
