@@ -54,6 +54,7 @@ _LAZY = {
     "train_model": ("protobench.workflows", "train_model"),
     "evaluate_model": ("protobench.workflows", "evaluate_model"),
     "explain_image": ("protobench.workflows", "explain_image"),
+    "explain_jpeg": ("protobench.workflows", "explain_jpeg"),
 }
 
 

@@ -127,8 +127,6 @@ def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path |
     writes the figure (and, with ``global_k``, the global analysis beside it,
     ``<out>-global.png``: the K nearest training patches of every tenth prototype).
     """
-    from protobench.data.base import to_image_tensor
-    from protobench.data.imread import read_rgb, resize_square
     from protobench.devices import resolve_device
     from protobench.explanations import local_analysis, nearest_patches
     from protobench.figures.explanations import plot_global_analysis, plot_local_analysis
@@ -146,22 +144,7 @@ def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path |
              else model.to(dev).eval())
     source = model_data_source(model)
     push = source.load("push") if source else None
-    label = None
-    if isinstance(image, torch.Tensor):
-        tensor = image
-    elif isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
-        if source is None:
-            raise ProtobenchError("this model records no data set; give an image file or tensor")
-        test = source.load("test")
-        index = int(image)
-        if index >= len(test):
-            raise ProtobenchError(f"image {index}: the test split has {len(test)} images")
-        tensor, label = test[index]
-    else:
-        rgb = read_rgb(Path(image))
-        if rgb is None:
-            raise ProtobenchError(f"image {image}: not a file that can be decoded as an image")
-        tensor = to_image_tensor(resize_square(rgb, model.img_size))
+    tensor, label = _image(model, source, image)
     analysis = local_analysis(model, tensor, label, top_k)
     if out is not None:
         save_figure(plot_local_analysis(analysis, push), out)
@@ -174,6 +157,64 @@ def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path |
                                        model.prototype_class)
             save_figure(fig, global_path(out))
     return analysis
+
+
+def explain_jpeg(model: torch.nn.Module | str | Path, image: int | str | Path | torch.Tensor = 0,
+                 quality: int = 20, top_k: int = 5, out: str | Path | None = None,
+                 device: str = "auto"):
+    """Hoffmann et al.'s JPEG figure: "this looks like that" for an image, clean and JPEG-compressed.
+
+    A test-split index means the clean image, even for a model of the JPEG
+    experiment (whose test split compresses some classes). Returns (clean,
+    compressed) analyses; with ``out`` writes ``out`` (clean) and
+    ``<out>-jpeg<quality>.png``.
+    """
+    from protobench.devices import resolve_device
+    from protobench.imaging import check_quality, jpeg_compress
+    from protobench.model.checkpoint import load_model
+    from protobench.training import model_data_source
+
+    quality = check_quality(quality)
+    dev = resolve_device(device)
+    model = (load_model(model, device=str(dev)) if isinstance(model, (str, Path))
+             else model.to(dev).eval())
+    tensor, label = _image(model, model_data_source(model), image, clean=True)
+    compressed_out = None if out is None else jpeg_path(out, quality)
+    clean = explain_image(model, tensor, top_k, out, device=device)
+    compressed = explain_image(model, jpeg_compress(tensor[None], quality)[0], top_k,
+                               compressed_out, device=device)
+    return clean, compressed
+
+
+def _image(model, source, image, clean: bool = False) -> tuple[torch.Tensor, int | None]:
+    """(3, H, W) in [0, 1] and its label (None when unknown) from an index, a file or a tensor."""
+    import dataclasses
+
+    from protobench.data.base import to_image_tensor
+    from protobench.data.imread import read_rgb, resize_square
+
+    if isinstance(image, torch.Tensor):
+        return image, None
+    if isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
+        if source is None:
+            raise ProtobenchError("this model records no data set; give an image file or tensor")
+        if clean:  # the JPEG experiment compresses some classes of the test split
+            source = dataclasses.replace(source, options={
+                k: v for k, v in source.options.items() if k not in ("jpeg_classes", "jpeg_quality")})
+        test = source.load("test")
+        index = int(image)
+        if index >= len(test):
+            raise ProtobenchError(f"image {index}: the test split has {len(test)} images")
+        return test[index]
+    rgb = read_rgb(Path(image))
+    if rgb is None:
+        raise ProtobenchError(f"image {image}: not a file that can be decoded as an image")
+    return to_image_tensor(resize_square(rgb, model.img_size)), None
+
+
+def jpeg_path(out: str | Path, quality: int) -> Path:
+    """Where the compressed twin of a local-analysis figure ``out`` goes."""
+    return Path(out).with_name(f"{Path(out).stem}-jpeg{quality}.png")
 
 
 def global_path(out: str | Path) -> Path:

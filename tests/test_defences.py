@@ -108,7 +108,7 @@ def test_bad_jpeg_classes_are_one_clear_error():
         load_dataset("synth", "test", jpeg_classes="odd", jpeg_quality=101, **SMALL)
 
 
-def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkpoint():
+def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkpoint(tmp_path):
     from protobench.training import recipe_data
     from protobench.training.trainer import train
 
@@ -141,3 +141,13 @@ def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkp
     source = model_data_source(result.model)
     clean = dataclasses.replace(source, options={"num_classes": 2, "train_per_class": 8, "test_per_class": 4})
     assert jpeg_experiment(result.model, clean) is None
+    # the paper's figure: the clean test image (not the experiment's compressed one) and its JPEG twin
+    from protobench.workflows import explain_jpeg
+    clean_test = load_dataset("synth", "test", num_classes=2, train_per_class=8, test_per_class=4,
+                              img_size=32)
+    odd = int((clean_test.labels == 1).nonzero()[0])  # an image the experiment compresses
+    clean_image, compressed_image = explain_jpeg(result.model, odd, quality=20, top_k=1,
+                                                 out=tmp_path / "x.png", device="cpu")
+    assert (tmp_path / "x.png").is_file() and (tmp_path / "x-jpeg20.png").is_file()
+    assert torch.equal(clean_image.image, clean_test[odd][0])
+    assert torch.equal(compressed_image.image, jpeg_compress(clean_image.image[None], 20)[0])

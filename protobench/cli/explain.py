@@ -18,12 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--global", dest="global_k", type=int, default=0, metavar="K",
                         help="also write the global analysis: K nearest training images per prototype")
     parser.add_argument("--out", default="explanation.png", help="figure to write (PNG)")
+    parser.add_argument("--jpeg", type=int, metavar="QUALITY",
+                        help="also explain the image JPEG-compressed at QUALITY (Hoffmann et al.'s "
+                             "JPEG figure): OUT is the clean image, OUT-jpegQUALITY.png the "
+                             "compressed one; an index means the clean test image")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    from protobench.workflows import explain_image, global_path
+    from protobench.workflows import explain_image, explain_jpeg, global_path, jpeg_path
 
-    explain_image(args.model, args.image, args.top_k, args.out, args.global_k, args.device)
-    print(f"wrote {args.out}")
+    if args.jpeg is not None:
+        explain_jpeg(args.model, args.image, args.jpeg, args.top_k, args.out, args.device)
+        print(f"wrote {args.out} (clean) and {jpeg_path(args.out, args.jpeg)} (JPEG quality {args.jpeg})")
+    else:
+        explain_image(args.model, args.image, args.top_k, args.out, args.global_k, args.device)
+        print(f"wrote {args.out}")
     if args.global_k:
         print(f"wrote {global_path(args.out)}")
     return 0
