@@ -32,7 +32,7 @@ import torch.nn as nn
 from protobench.attacks.inputs import check_images
 from protobench.attacks.measure import measure
 from protobench.attacks.pairs import Pairs, select_pairs
-from protobench.attacks.perturb import noise_control, run_attack
+from protobench.attacks.perturb import attack_in_batches
 from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
 from protobench.metrics import RATE_METRICS, PairMetrics, summarize
@@ -134,10 +134,7 @@ def attack(model: nn.Module | str | Path, images: torch.Tensor, labels: torch.Te
     be narrowed to one (``qualities=50``); sweeps are the runner's job
     (:func:`protobench.benchmark`).
     """
-    if isinstance(model, (str, Path)):
-        from protobench.model.checkpoint import load_model as load
-        model = load(model)
-    check_prototype_model(model)
+    model = _prototype_model(model)
     preset = _preset(attack, overrides)
     if preset.kind == "jpeg" and len(preset.qualities) != 1:
         raise ProtobenchError(f"attack {preset.name!r} sweeps {len(preset.qualities)} JPEG "
@@ -154,16 +151,22 @@ def attack(model: nn.Module | str | Path, images: torch.Tensor, labels: torch.Te
     pairs = select_pairs(model, images, labels, relevance, preset)
     generator = torch.Generator(device=device).manual_seed(seed)
     start = time.perf_counter()
-    x_adv = torch.cat([run_attack(model, images, pairs[i:i + batch_size], preset, generator)[0].x_adv
-                       for i in range(0, len(pairs), batch_size)])
+    x_adv = attack_in_batches(model, images, pairs, preset, generator, batch_size)
     seconds = time.perf_counter() - start
     metrics, sim_after = measure(model, images, pairs, x_adv, batch_size)
     control_metrics = None
     if control:
-        noise = torch.cat([noise_control(model, images, pairs[i:i + batch_size], preset, generator).x_adv
-                           for i in range(0, len(pairs), batch_size)])
+        noise = attack_in_batches(model, images, pairs, preset, generator, batch_size, control=True)
         control_metrics = measure(model, images, pairs, noise, batch_size)[0]
     return AttackReport(preset, pairs, x_adv, metrics, sim_after, seconds, control_metrics)
+
+
+def _prototype_model(model: nn.Module | str | Path) -> nn.Module:
+    """A model name or checkpoint path loaded (on the CPU), or the model itself; checked."""
+    if isinstance(model, (str, Path)):
+        from protobench.model.checkpoint import load_model
+        model = load_model(model)
+    return check_prototype_model(model)
 
 
 def _preset(attack: str | Path | AttackPreset, overrides: dict[str, Any]) -> AttackPreset:
@@ -188,10 +191,7 @@ class Attack:
     def __init__(self, model: nn.Module | str | Path, attack: str | Path | AttackPreset | None = None,
                  *, seed: int = 0, control: bool = False, batch_size: int = 64,
                  **overrides: Any) -> None:
-        if isinstance(model, (str, Path)):
-            from protobench.model.checkpoint import load_model as load
-            model = load(model)
-        self.model = check_prototype_model(model)
+        self.model = _prototype_model(model)
         self.preset = _preset(attack if attack is not None else self.preset_name, overrides)
         self.seed, self.control, self.batch_size = seed, control, batch_size
 

@@ -54,15 +54,15 @@ def test_same_seed_same_numbers_and_resume_recomputes_nothing(tmp_path, capsys):
 def test_pairs_are_attacked_in_batches_of_batch_size(tmp_path, monkeypatch):
     """--batch-size only bounds memory: without random starts, batches of 3
     pairs give the numbers of one batch of 4."""
-    import protobench.bench.runner as runner
+    import protobench.attacks.perturb as perturb
     sizes = []
 
     def recording(model, images, pairs, *args):
         sizes.append(len(pairs))
         return run_attack(model, images, pairs, *args)
 
-    run_attack = runner.run_attack
-    monkeypatch.setattr(runner, "run_attack", recording)
+    run_attack = perturb.run_attack
+    monkeypatch.setattr(perturb, "run_attack", recording)
     preset = tmp_path / "pgd-fixed.toml"
     preset.write_text((ROOT / "attacks" / "pgd-local.toml").read_text()
                       .replace("random_start = true", "random_start = false"))
@@ -84,7 +84,7 @@ def test_pairs_are_attacked_in_batches_of_batch_size(tmp_path, monkeypatch):
 
 def test_batches_never_split_an_image_and_another_batch_size_is_another_run(tmp_path, capsys):
     import torch
-    from protobench.bench.runner import _batches
+    from protobench.attacks.perturb import pair_batches as _batches
 
     class Fake:  # only what _batches reads: image_index and slicing
         def __init__(self, image_index):

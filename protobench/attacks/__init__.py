@@ -30,13 +30,14 @@ from protobench.attacks.noise import uniform_noise
 from protobench.attacks.objectives import MAP_OBJECTIVES, PeakMargin, map_objective
 from protobench.attacks.pairs import Pairs, retarget, select_pairs
 from protobench.attacks.perturb import (
-    AttackResult, make_objective, noise_control, run_attack, run_ensemble, success_margin,
+    AttackResult, attack_in_batches, make_objective, noise_control, pair_batches, run_attack,
+    run_ensemble, success_margin,
 )
 from protobench.attacks.presets import AttackPreset, attack_names, load_attack, parse_fraction
 from protobench.attacks.whole_image import whole_image_attack
 
 __all__ = [
-    "AttackPreset", "AttackResult", "MAP_OBJECTIVES", "MaskedAPGD", "MaskedPGD", "Pairs",
+    "AttackPreset", "AttackResult", "MAP_OBJECTIVES", "attack_in_batches", "pair_batches", "MaskedAPGD", "MaskedPGD", "Pairs",
     "PeakMargin", "attack_names", "jpeg_compress", "load_attack", "make_objective",
     "map_objective", "measure", "noise_control", "parse_fraction", "retarget", "run_attack",
     "run_ensemble", "select_pairs", "success_margin", "uniform_noise", "whole_image_attack",

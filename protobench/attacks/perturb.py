@@ -148,3 +148,32 @@ def noise_control(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: 
                           preset.norm, generator)
     return AttackResult("noise", x_adv, {"control_for": preset.name}, None,
                         time.perf_counter() - start)
+
+
+def pair_batches(pairs: Pairs, batch_size: int):
+    """Consecutive runs of at most ``batch_size`` pairs that never split an image's
+    pairs (whole-image attacks and JPEG treat each image once per batch); an
+    image with more pairs than ``batch_size`` is a batch of its own."""
+    counts = torch.unique_consecutive(pairs.image_index, return_counts=True)[1].tolist()
+    first = size = 0
+    for count in counts:
+        if size and size + count > batch_size:
+            yield pairs[first:first + size]
+            first, size = first + size, 0
+        size += count
+    if size:
+        yield pairs[first:first + size]
+
+
+def attack_in_batches(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
+                      generator: torch.Generator, batch_size: int = 64,
+                      control: bool = False) -> torch.Tensor:
+    """x_adv (N, 3, H, W) of every pair, ``batch_size`` pairs at a time (``pair_batches``):
+    the preset's attack (its first setting), or with ``control`` its noise control."""
+    chunks = []
+    for batch in pair_batches(pairs, batch_size):
+        if control:
+            chunks.append(noise_control(model, images, batch, preset, generator).x_adv)
+        else:
+            chunks.append(run_attack(model, images, batch, preset, generator)[0].x_adv)
+    return torch.cat(chunks)

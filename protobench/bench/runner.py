@@ -27,7 +27,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from protobench.attacks import (
-    AttackPreset, Pairs, load_attack, measure, noise_control, run_attack, select_pairs,
+    AttackPreset, Pairs, attack_in_batches, load_attack, measure, select_pairs,
 )
 from protobench import storage
 from protobench.bench import provenance, resume
@@ -91,21 +91,6 @@ def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Gene
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _batches(pairs: Pairs, batch_size: int):
-    """Consecutive runs of at most ``batch_size`` pairs that never split an image's
-    pairs (whole-image attacks and JPEG treat each image once per batch); an
-    image with more pairs than ``batch_size`` is a batch of its own."""
-    counts = torch.unique_consecutive(pairs.image_index, return_counts=True)[1].tolist()
-    first = size = 0
-    for count in counts:
-        if size and size + count > batch_size:
-            yield pairs[first:first + size]
-            first, size = first + size, 0
-        size += count
-    if size:
-        yield pairs[first:first + size]
-
-
 def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: AttackPreset,
                       seed: int, panels: int, batch_size: int = 64
                       ) -> tuple[pd.DataFrame, AttackPanel]:
@@ -113,14 +98,7 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     its pair rows and stored panel arrays."""
     generator = _generator_on(md.images.device, _seed_for(seed, cfg))
     start = time.perf_counter()
-    chunks = []
-    for batch in _batches(pairs, batch_size):
-        if cfg.control:
-            results = [noise_control(md.model, md.images, batch, preset, generator)]
-        else:
-            results = run_attack(md.model, md.images, batch, preset, generator)
-        chunks.append(results[0].x_adv)
-    x_adv = torch.cat(chunks)
+    x_adv = attack_in_batches(md.model, md.images, pairs, preset, generator, batch_size, cfg.control)
     seconds = time.perf_counter() - start
     metrics, sim_after = measure(md.model, md.images, pairs, x_adv, batch_size)
     rows = pd.DataFrame(metrics.to_dict())
