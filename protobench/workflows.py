@@ -96,16 +96,13 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
                    data_root: str | None = None, split: str = "test",
                    device: str = "auto") -> EvaluationReport:
     """Accuracy, prototypes on the object and realism (SPEC section 6) of a model on a split."""
-    from protobench.devices import resolve_device
-    from protobench.model.checkpoint import load_model
     from protobench.realism import model_realism
     from protobench.training import model_split
     from protobench.training.quality import jpeg_experiment, prototypes_on_object
     from protobench.training.trainer import accuracy
 
-    dev = resolve_device(device)
     name = str(model) if isinstance(model, (str, Path)) else None
-    model = load_model(model, device=str(dev)) if name is not None else model.to(dev).eval()
+    model = _ready(model, device)
     name = model.meta.name or name or "the model"
     source, data = model_split(model, split, dataset, data_root, name)
     push = source.load("push") if model.meta.push_records else None
@@ -127,35 +124,24 @@ def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path |
     writes the figure (and, with ``global_k``, the global analysis beside it,
     ``<out>-global.png``: the K nearest training patches of every tenth prototype).
     """
-    from protobench.devices import resolve_device
-    from protobench.explanations import local_analysis, nearest_patches
-    from protobench.figures.explanations import plot_global_analysis, plot_local_analysis
+    from protobench.explanations import nearest_patches
+    from protobench.figures.explanations import plot_global_analysis
     from protobench.figures.io import save_figure
-    from protobench.model.checkpoint import load_model
     from protobench.training import model_data_source
 
-    if top_k < 1:
-        raise ProtobenchError(f"top_k must be >= 1, got {top_k}")
-    if out is not None and Path(out).suffix.lower() != ".png":
-        raise ProtobenchError(f"out={str(out)!r}: explanation figures are written as PNG; "
-                              "give a file name ending in .png")
-    dev = resolve_device(device)
-    model = (load_model(model, device=str(dev)) if isinstance(model, (str, Path))
-             else model.to(dev).eval())
+    _check_figure(top_k, out)
+    model = _ready(model, device)
     source = model_data_source(model)
     push = source.load("push") if source else None
     tensor, label = _image(model, source, image)
-    analysis = local_analysis(model, tensor, label, top_k)
-    if out is not None:
-        save_figure(plot_local_analysis(analysis, push), out)
-        if global_k:
-            if push is None:
-                raise ProtobenchError("global analysis needs the model's training data set")
-            idx, sims = nearest_patches(model, push, global_k)
-            chosen = list(range(0, model.num_prototypes, max(1, model.num_prototypes // 10)))
-            fig = plot_global_analysis(idx, sims, push, chosen, model.meta.classes,
-                                       model.prototype_class)
-            save_figure(fig, global_path(out))
+    analysis = _local_figure(model, push, tensor, label, top_k, out)
+    if out is not None and global_k:
+        if push is None:
+            raise ProtobenchError("global analysis needs the model's training data set")
+        idx, sims = nearest_patches(model, push, global_k)
+        chosen = list(range(0, model.num_prototypes, max(1, model.num_prototypes // 10)))
+        fig = plot_global_analysis(idx, sims, push, chosen, model.meta.classes, model.prototype_class)
+        save_figure(fig, global_path(out))
     return analysis
 
 
@@ -169,27 +155,56 @@ def explain_jpeg(model: torch.nn.Module | str | Path, image: int | str | Path | 
     compressed) analyses; with ``out`` writes ``out`` (clean) and
     ``<out>-jpeg<quality>.png``.
     """
-    from protobench.devices import resolve_device
     from protobench.imaging import check_quality, jpeg_compress
-    from protobench.model.checkpoint import load_model
     from protobench.training import model_data_source
 
     quality = check_quality(quality)
-    dev = resolve_device(device)
-    model = (load_model(model, device=str(dev)) if isinstance(model, (str, Path))
-             else model.to(dev).eval())
-    tensor, label = _image(model, model_data_source(model), image, clean=True)
-    compressed_out = None if out is None else jpeg_path(out, quality)
-    clean = explain_image(model, tensor, top_k, out, device=device)
-    compressed = explain_image(model, jpeg_compress(tensor[None], quality)[0], top_k,
-                               compressed_out, device=device)
+    _check_figure(top_k, out)
+    model = _ready(model, device)
+    source = model_data_source(model)
+    push = source.load("push") if source else None
+    tensor, label = _image(model, source and source.without_jpeg(), image)
+    clean = _local_figure(model, push, tensor, label, top_k, out)
+    compressed = _local_figure(model, push, jpeg_compress(tensor[None], quality)[0], label, top_k,
+                               None if out is None else jpeg_path(out, quality))
     return clean, compressed
 
 
-def _image(model, source, image, clean: bool = False) -> tuple[torch.Tensor, int | None]:
-    """(3, H, W) in [0, 1] and its label (None when unknown) from an index, a file or a tensor."""
-    import dataclasses
+def _ready(model: torch.nn.Module | str | Path, device: str) -> torch.nn.Module:
+    """A model name or checkpoint loaded on ``device``, or the model moved there; in eval mode."""
+    from protobench.devices import resolve_device
+    from protobench.model.checkpoint import load_model
 
+    dev = resolve_device(device)
+    if isinstance(model, (str, Path)):
+        return load_model(model, device=str(dev))
+    return model.to(dev).eval()
+
+
+def _check_figure(top_k: int, out: str | Path | None) -> None:
+    """The explanation options, checked before any work."""
+    if top_k < 1:
+        raise ProtobenchError(f"top_k must be >= 1, got {top_k}")
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise ProtobenchError(f"out={str(out)!r}: explanation figures are written as PNG; "
+                              "give a file name ending in .png")
+
+
+def _local_figure(model, push, image: torch.Tensor, label: int | None, top_k: int,
+                  out: str | Path | None):
+    """The local analysis of ``image``, and its figure at ``out`` when given."""
+    from protobench.explanations import local_analysis
+    from protobench.figures.explanations import plot_local_analysis
+    from protobench.figures.io import save_figure
+
+    analysis = local_analysis(model, image, label, top_k)
+    if out is not None:
+        save_figure(plot_local_analysis(analysis, push), out)
+    return analysis
+
+
+def _image(model, source, image) -> tuple[torch.Tensor, int | None]:
+    """(3, H, W) in [0, 1] and its label (None when unknown) from an index, a file or a tensor."""
     from protobench.data.base import to_image_tensor
     from protobench.data.imread import read_rgb, resize_square
 
@@ -198,9 +213,6 @@ def _image(model, source, image, clean: bool = False) -> tuple[torch.Tensor, int
     if isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
         if source is None:
             raise ProtobenchError("this model records no data set; give an image file or tensor")
-        if clean:  # the JPEG experiment compresses some classes of the test split
-            source = dataclasses.replace(source, options={
-                k: v for k, v in source.options.items() if k not in ("jpeg_classes", "jpeg_quality")})
         test = source.load("test")
         index = int(image)
         if index >= len(test):

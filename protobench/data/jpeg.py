@@ -38,6 +38,25 @@ def parse_jpeg_classes(spec: Any, num_classes: int) -> tuple[int, ...]:
                           "non-empty list of class indices")
 
 
+def check_probability(p: Any, name: str) -> float:
+    """``p`` as a float in [0, 1], or one error naming it."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ProtobenchError(f"{name}={p!r} is invalid; allowed: a number in [0, 1]")
+    return float(p)
+
+
+def jpeg_augment_settings(table: Any) -> tuple[float, int]:
+    """(p, quality) of a recipe's ``jpeg_augment = {p = 0.5, quality = 20}`` table, checked."""
+    from protobench.paths import check_keys
+
+    if not isinstance(table, dict):
+        raise ProtobenchError(f"jpeg_augment={table!r} is invalid; allowed: a table "
+                              "{p = 0.5, quality = 20}")
+    check_keys(table, {"p", "quality"}, "jpeg_augment")
+    return (check_probability(table.get("p", 0.5), "jpeg_augment p"),
+            check_quality(table.get("quality", 20)))
+
+
 class _Wrapper(ImageDataset):
     """A data set seen through a change of its images; labels and masks unchanged."""
 
@@ -88,9 +107,8 @@ class RandomJpeg(_Wrapper):
 
     def __init__(self, dataset, p: float = 0.5, quality: int = 20, seed: int = 0) -> None:
         super().__init__(dataset)
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ProtobenchError(f"JPEG augmentation p={p!r} is invalid; allowed: a number in [0, 1]")
-        self.p, self.quality, self.seed, self.epoch = float(p), check_quality(quality), int(seed), 0
+        self.p = check_probability(p, "JPEG augmentation p")
+        self.quality, self.seed, self.epoch = check_quality(quality), int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,9 @@ def recipe_data(recipe: Recipe) -> RecipeData:
                   **recipe.data_options)  # [data] seed: generation and augmentation seed
     train = load_dataset(recipe.dataset, "train", augment=recipe.schedule.augment, **common)
     if recipe.schedule.jpeg_augment is not None:  # the JPEG remedy: training images only
-        from protobench.data.jpeg import RandomJpeg
-        table = recipe.schedule.jpeg_augment
-        train = RandomJpeg(train, table.get("p", 0.5), table.get("quality", 20),
-                           seed=int(recipe.data_options.get("seed", 0)))
+        from protobench.data.jpeg import RandomJpeg, jpeg_augment_settings
+        p, quality = jpeg_augment_settings(recipe.schedule.jpeg_augment)
+        train = RandomJpeg(train, p, quality, seed=int(recipe.data_options.get("seed", 0)))
     push = load_dataset(recipe.dataset, "push", **common)
     test = load_dataset(recipe.dataset, "test", **common)
     pretrain = None
@@ -77,6 +77,11 @@ class DataSource:
     root: str | None
     img_size: int
     options: dict[str, Any] = field(default_factory=dict)
+
+    def without_jpeg(self) -> "DataSource":
+        """The same data without the JPEG experiment's compression (its clean images)."""
+        return dataclasses.replace(self, options={k: v for k, v in self.options.items()
+                                                  if k not in ("jpeg_classes", "jpeg_quality")})
 
     def load(self, split: str) -> Dataset:
         from protobench.data import load_dataset

@@ -50,12 +50,12 @@ def fgsm_examples(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
 def masked_examples(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
                     preset: AttackPreset, generator: torch.Generator | None = None) -> torch.Tensor:
     """Each image attacked by ``preset`` on its top-1 prototype (one pair per image)."""
-    ppnet_training = [m.training for m in model.modules()]
+    modes = [m.training for m in model.modules()]
     try:
         pairs = select_pairs(model, images.detach(), labels, None, preset)
         [result] = run_attack(model, images, pairs, preset, generator)
     finally:  # frozen() restores the wrapper's flag only; training mode lives in the submodules
-        for m, flag in zip(model.modules(), ppnet_training):
+        for m, flag in zip(model.modules(), modes):
             m.training = flag
     return result.x_adv.detach()
 

@@ -34,23 +34,20 @@ def jpeg_experiment(model, source) -> dict[str, Any] | None:
     (``jpeg_classes``). A model that learnt the artefacts as a class cue
     loses accuracy on clean images of the compressed classes.
     """
-    import dataclasses
-
     import torch
 
     from protobench.data.jpeg import parse_jpeg_classes
+    from protobench.training.trainer import correct_predictions
 
     if source is None or source.options.get("jpeg_classes") is None:
         return None
-    clean_options = {k: v for k, v in source.options.items() if k not in ("jpeg_classes", "jpeg_quality")}
     compressed_split = source.load("test")
-    clean_split = dataclasses.replace(source, options=clean_options).load("test")
+    clean_split = source.without_jpeg().load("test")
     classes = parse_jpeg_classes(source.options["jpeg_classes"], len(clean_split.classes))
     labels = clean_split.labels
     in_group = torch.isin(labels, torch.tensor(classes))
-    correct = {}
-    for name, split in (("compressed", compressed_split), ("clean", clean_split)):
-        correct[name] = _correct(model, split)
+    correct = {name: correct_predictions(model, split)
+               for name, split in (("compressed", compressed_split), ("clean", clean_split))}
     out: dict[str, Any] = {"classes": list(classes), "quality": int(source.options.get("jpeg_quality", 20))}
     for group, members in (("compressed_classes", in_group), ("other_classes", ~in_group)):
         out[group] = {name: round(float(c[members].float().mean()), 4) for name, c in correct.items()}
@@ -58,15 +55,3 @@ def jpeg_experiment(model, source) -> dict[str, Any] | None:
     out["gap"] = round(group["compressed"] - group["clean"], 4)  # the paper's headline difference
     return out
 
-
-def _correct(model, data, batch_size: int = 100):
-    """(N,) bool: whether ``model`` classifies each image of ``data`` correctly."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    out = []
-    model.eval()
-    with torch.no_grad():
-        for images, labels in DataLoader(data, batch_size=batch_size):
-            out.append((model(images.to(model.device)).argmax(1).cpu() == labels))
-    return torch.cat(out)

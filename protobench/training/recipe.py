@@ -88,7 +88,6 @@ class Schedule:
 
     def _check_defences(self) -> None:
         from protobench.fractions import parse_fraction
-        from protobench.imaging import check_quality
 
         for name in ("adversarial_eps", "adversarial_alpha"):
             value = parse_fraction(getattr(self, name), name)
@@ -105,15 +104,8 @@ class Schedule:
                     raise ProtobenchError(f"adversarial={self.adversarial!r} is invalid; allowed: "
                                           f"'fgsm' or a masked attack preset ({e})") from None
         if self.jpeg_augment is not None:
-            table = self.jpeg_augment
-            if not isinstance(table, dict):
-                raise ProtobenchError(f"jpeg_augment={table!r} is invalid; allowed: a table "
-                                      "{p = 0.5, quality = 20}")
-            check_keys(table, {"p", "quality"}, "jpeg_augment")
-            p = table.get("p", 0.5)
-            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-                raise ProtobenchError(f"jpeg_augment p={p!r} is invalid; allowed: a number in [0, 1]")
-            check_quality(table.get("quality", 20))
+            from protobench.data.jpeg import jpeg_augment_settings
+            jpeg_augment_settings(self.jpeg_augment)
 
 
 @dataclass(frozen=True)

@@ -268,13 +268,17 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
 @torch.no_grad()
 def accuracy(model: ProtoPNet, data: Dataset, batch_size: int = 100) -> float:
     """Top-1 accuracy of ``model`` on ``data``."""
+    correct = correct_predictions(model, data, batch_size)
+    return int(correct.sum()) / max(len(correct), 1)
+
+
+@torch.no_grad()
+def correct_predictions(model: ProtoPNet, data: Dataset, batch_size: int = 100) -> torch.Tensor:
+    """(N,) bool on the CPU: whether ``model`` classifies each image of ``data`` correctly."""
     model.eval()
-    correct = n = 0
-    for images, labels in DataLoader(data, batch_size=batch_size, shuffle=False):
-        logits = model(images.to(model.device))
-        correct += (logits.argmax(1).cpu() == labels).sum().item()
-        n += labels.numel()
-    return correct / max(n, 1)
+    out = [model(images.to(model.device)).argmax(1).cpu() == labels
+           for images, labels in DataLoader(data, batch_size=batch_size, shuffle=False)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 
 
 @dataclass
