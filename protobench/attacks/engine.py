@@ -28,11 +28,6 @@ ZERO_GRADIENT = (
     "similarity maps)")
 
 
-def check_budget(norm: str, eps: float, alpha: float, steps: int, restarts: int = 1) -> None:
-    """A :class:`ProtobenchError` naming the first bad threat-model value (protobench.threat)."""
-    check_threat_model(norm, eps, alpha, steps, restarts)
-
-
 def on_device(generator: torch.Generator, device: torch.device) -> torch.Generator:
     """``generator`` itself if it lives on ``device``, else one seeded from it there.
 
@@ -69,7 +64,7 @@ class MaskedAttack:
     def __init__(self, model: nn.Module, norm: str = "Linf", eps: float = 8 / 255,
                  alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
                  restarts: int = 1) -> None:
-        check_budget(norm, eps, alpha, steps, restarts)
+        check_threat_model(norm, eps, alpha, steps, restarts)
         self.model = model
         self.norm = norm
         self.eps = float(eps)

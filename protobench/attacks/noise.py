@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from protobench.attacks.engine import check_budget
+from protobench.threat import check_threat_model
 
 
 def uniform_noise(images: torch.Tensor, mask: torch.Tensor, eps: float, norm: str = "Linf",
@@ -24,7 +24,7 @@ def uniform_noise(images: torch.Tensor, mask: torch.Tensor, eps: float, norm: st
     units. Seeded by ``generator`` (drawn on its device; default seed 0).
     Returns (N, 3, H, W).
     """
-    check_budget(norm, eps, alpha=1.0, steps=1)
+    check_threat_model(norm, eps, alpha=1.0, steps=1)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     mask = mask.bool().expand_as(images)
     u = torch.rand(images.shape, generator=generator, device=generator.device).to(images)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from protobench.attacks.engine import check_budget, frozen
+from protobench.attacks.engine import frozen
 from protobench.errors import ProtobenchError
+from protobench.threat import check_threat_model
 
 METHODS = ("pgd", "fgsm", "apgd")
 
@@ -29,7 +30,7 @@ def make_torchattack(model: nn.Module, method: str, norm: str = "Linf", eps: flo
     """
     import torchattacks
 
-    check_budget(norm, eps, alpha, steps, restarts)
+    check_threat_model(norm, eps, alpha, steps, restarts)
     if method == "pgd":
         cls = torchattacks.PGD if norm == "Linf" else torchattacks.PGDL2
         return cls(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
