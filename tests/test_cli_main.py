@@ -34,3 +34,20 @@ def test_console_script_help_names_the_console_script(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert out.startswith("usage: protobench run") and "pgd-local" in out and "headline" in out
+
+
+def test_mistyped_names_fail_before_torch_is_imported():
+    """A typo costs a file lookup, not a torch import, and gives the command's own message."""
+    cases = {"run": (["--attack", "pgd-locl"], "unknown attack 'pgd-locl'"),
+             "run ": (["--suite", "headlin"], "unknown benchmark suite 'headlin'"),
+             "run  ": (["--model", "synth-smalcnn"], "unknown model 'synth-smalcnn'"),
+             "train": (["--model", "synth-smalcnn"], "unknown model recipe 'synth-smalcnn'"),
+             "evaluate": (["--model", "nope.pt"], "checkpoint nope.pt does not exist"),
+             "explain": (["--model", "synth-smalcnn"], "unknown model 'synth-smalcnn'")}
+    for command, (argv, message) in cases.items():
+        code = (f"import sys; from protobench.cli.{command.strip()} import main; "
+                f"rc = main({argv!r}); print('torch' in sys.modules); sys.exit(rc)")
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 2, (command, done.stderr)
+        assert message in done.stderr, (command, done.stderr)
+        assert done.stdout.strip() == "False", command

@@ -9,3 +9,22 @@ console_script = False
 def prog(command: str) -> str:
     """The program name shown in help: ``protobench run`` or ``python -m protobench.run``."""
     return f"protobench {command}" if console_script else f"python -m protobench.{command}"
+
+
+def check_names(attacks=None, suite=None, models=None, recipes=None) -> None:
+    """Fail on a mistyped preset, suite, model or recipe name before torch is imported.
+
+    Only file lookups: each name resolves as the command will resolve it later
+    (protobench.paths), so the error is the same one, seconds earlier.
+    """
+    from protobench.paths import (ATTACKS_DIR, BENCHMARKS_DIR, MODELS_DIR, model_checkpoint,
+                                  read_preset)
+
+    for name in attacks or []:
+        read_preset(ATTACKS_DIR, name, "attack")
+    if suite is not None:
+        read_preset(BENCHMARKS_DIR, suite, "benchmark suite")
+    for name in models or []:
+        model_checkpoint(name)
+    for name in recipes or []:
+        read_preset(MODELS_DIR, name, "model recipe")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from protobench.cli import prog
+from protobench.cli import check_names, prog
 from protobench.errors import cli_entry
 
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    check_names(models=[args.model])
 
     from protobench.workflows import evaluate_model
 

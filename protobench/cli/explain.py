@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from protobench.cli import prog
+from protobench.cli import check_names, prog
 from protobench.errors import cli_entry
 
 
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
                              "compressed one; an index means the clean test image")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    check_names(models=[args.model])
     from protobench.workflows import explain_image, explain_jpeg, global_path, jpeg_path
 
     if args.jpeg is not None:

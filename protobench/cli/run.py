@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from protobench.cli import prog
+from protobench.cli import check_names, prog
 from protobench.errors import cli_entry
 
 
@@ -92,6 +92,7 @@ def _joined(values: list[str] | None) -> str | None:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_names(attacks=args.attack, suite=args.suite, models=args.model)
 
     from protobench.bench.runner import run
     from protobench.bench.tables import headline_table, to_markdown

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from protobench.cli import prog
+from protobench.cli import check_names, prog
 from protobench.errors import cli_entry
 
 
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not save the prototype images beside the checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    check_names(recipes=[args.model])
 
     from protobench.workflows import train_model
 
