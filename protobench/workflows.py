@@ -129,7 +129,7 @@ def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path |
     from protobench.figures.io import save_figure
     from protobench.training import model_data_source
 
-    _check_figure(top_k, out)
+    _check_figure(top_k, out, global_k)
     model = _ready(model, device)
     source = model_data_source(model)
     push = source.load("push") if source else None
@@ -181,10 +181,21 @@ def _ready(model: torch.nn.Module | str | Path, device: str) -> torch.nn.Module:
     return model.to(dev).eval()
 
 
-def _check_figure(top_k: int, out: str | Path | None) -> None:
+# A local-analysis figure has one 2.1-inch row per prototype and a global one a column per
+# neighbour: beyond 20 they stop being readable figures (top_k=1000 was a 25,000-px-tall PNG).
+MAX_FIGURE_PROTOTYPES = 20
+
+
+def _check_figure(top_k: int, out: str | Path | None, global_k: int = 0) -> None:
     """The explanation options, checked before any work."""
     if top_k < 1:
         raise ProtobenchError(f"top_k must be >= 1, got {top_k}")
+    if global_k < 0:
+        raise ProtobenchError(f"global_k must be >= 0, got {global_k}")
+    if out is not None and max(top_k, global_k) > MAX_FIGURE_PROTOTYPES:
+        raise ProtobenchError(f"a figure shows at most {MAX_FIGURE_PROTOTYPES} prototypes or "
+                              f"neighbours (got top_k={top_k}, global_k={global_k}); for more, "
+                              "call protobench.explain_image without out and read the analysis")
     if out is not None and Path(out).suffix.lower() != ".png":
         raise ProtobenchError(f"out={str(out)!r}: explanation figures are written as PNG; "
                               "give a file name ending in .png")
@@ -222,6 +233,15 @@ def _image(model, source, image) -> tuple[torch.Tensor, int | None]:
     if rgb is None:
         raise ProtobenchError(f"image {image}: not a file that can be decoded as an image")
     return to_image_tensor(resize_square(rgb, model.img_size)), None
+
+
+def explanation_path(model: str | Path, image: int | str | Path) -> Path:
+    """Where the explain command writes by default: results/explanations/<model>-<image>.png."""
+    from protobench.paths import RESULTS_DIR
+
+    name = str(image)
+    tag = f"test{name}" if name.isdigit() else Path(name).stem
+    return RESULTS_DIR / "explanations" / f"{Path(model).stem}-{tag}.png"
 
 
 def jpeg_path(out: str | Path, quality: int) -> Path:

@@ -36,3 +36,21 @@ def test_explain_command_writes_figures(tmp_path, capsys):
     assert out.is_file() and (tmp_path / "why-global.png").is_file()
     assert main(["--model", "synth-smallcnn", "--image", "99999", "--out", str(out)]) == 2
     assert "the test split has" in capsys.readouterr().err
+
+
+def test_explain_writes_under_results_by_default_and_refuses_huge_figures(tmp_path, monkeypatch,
+                                                                          capsys):
+    import protobench.paths
+    monkeypatch.setattr(protobench.paths, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.chdir(tmp_path / "..")
+    assert main(["--model", "synth-smallcnn", "--image", "3", "--top-k", "1", "--device", "cpu"]) == 0
+    written = tmp_path / "results" / "explanations" / "synth-smallcnn-test3.png"
+    assert written.is_file() and str(written) in capsys.readouterr().out
+    assert not (tmp_path / ".." / "explanation.png").exists()
+    for argv, message in [(["--top-k", "1000"], "at most 20 prototypes"),
+                          (["--global", "50"], "at most 20 prototypes"),
+                          (["--global", "-1"], "global_k must be >= 0"),
+                          (["--out", str(tmp_path / "x.jpg")], "ending in .png")]:
+        assert main(["--model", "synth-smallcnn", *argv]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not list(tmp_path.glob("x.*"))
