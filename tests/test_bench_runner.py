@@ -397,3 +397,25 @@ def test_a_suite_with_model_reports_draws_what_each_defence_buys_and_costs(tmp_p
     table = (out / "defences.md").read_text()
     assert "| synth-smallcnn | none | 91.6% | - |" in table
     assert "pgd-suppress 8/255" in table  # the suite's attacks, as none was named
+
+
+def test_undecodable_images_of_the_split_are_counted_in_run_json(tmp_path):
+    import cv2
+    import numpy as np
+
+    import protobench
+    classes = protobench.load("synth-smallcnn").meta.classes
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (tmp_path / "tree" / "test" / name).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "tree" / "test" / name / "a.png"),
+                    rng.integers(0, 256, (64, 64, 3), np.uint8))
+    broken = tmp_path / "tree" / "test" / classes[1] / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a jpeg")
+    out = tmp_path / "run"
+    with pytest.warns(UserWarning, match="skipped 1 image"):
+        assert main(["--attack", "noise", "--model", "synth-smallcnn", "--dataset", "folder",
+                     "--data-root", str(tmp_path / "tree"), "--eps", "8/255", "--steps", "1",
+                     "--limit", "2", "--quiet", "--no-figures", "--out", str(out)]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["undecodable_images"] == {"synth-smallcnn": {"count": 1, "files": [str(broken)]}}

@@ -63,6 +63,7 @@ class ModelData:
     relevance: list[torch.Tensor | None]
     source: DataSource            # where they come from (and the push set, when needed)
     first_image: int = 0          # index in the split of images[0]
+    undecodable: list[str] = field(default_factory=list)  # files of the split that were skipped
 
 
 def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.device,
@@ -77,7 +78,8 @@ def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.dev
     images = torch.stack([x for x, _ in items]).to(device)
     labels = torch.tensor([y for _, y in items], device=device)
     relevance = [data.relevance_mask(i) for i in indices]
-    return ModelData(model, images, labels, relevance, source, suite.first_image)
+    undecodable = [str(p) for p in getattr(data, "skipped", [])]
+    return ModelData(model, images, labels, relevance, source, suite.first_image, undecodable)
 
 
 # ------------------------------------------------------------ metrics
@@ -257,6 +259,9 @@ def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, preset
         "command": list(command) if command is not None else sys.argv,
         **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": provenance.device_name(dev),
         "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
+        # image files of each model's split that could not be decoded and were left out
+        "undecodable_images": {name: {"count": len(md.undecodable), "files": md.undecodable[:20]}
+                               for name, _, md, _ in loaded},
         "versions": provenance.versions(), "git_commit": provenance.git_commit(),
         "configurations_computed": computed, "configurations_resumed": skipped,
         "seconds_per_configuration": timings,
