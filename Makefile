@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 ATTACK ?= pgd-local
 
-.PHONY: run reference test regress headline heldout defences venv clean
+.PHONY: run reference test faults regress headline heldout defences venv clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ defences: venv
 
 test: venv
 	$(PY) -m pytest -q
+
+# The fault matrix alone (also part of `make test`): kill and resume, full disk, stale code,
+# claimed folders, bad baselines, bad images, unsafe checkpoints. CI runs it first.
+faults: venv
+	$(PY) -m pytest -q -m faults
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -8,8 +8,8 @@ from protobench.attacks import load_attack, noise_control, run_attack, select_pa
 from protobench.errors import ProtobenchError
 from protobench.paths import MODELS_DIR
 
-pytestmark = pytest.mark.skipif(not (MODELS_DIR / "synth-smallcnn.pt").exists(),
-                                reason="needs the committed model models/synth-smallcnn.pt")
+pytestmark = [pytest.mark.faults, pytest.mark.skipif(not (MODELS_DIR / "synth-smallcnn.pt").exists(),
+                                                     reason="needs the committed model models/synth-smallcnn.pt")]
 
 
 @pytest.fixture(scope="module")

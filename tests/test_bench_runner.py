@@ -125,6 +125,7 @@ def test_an_unknown_model_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.faults
 def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys):
     import shutil
     model = tmp_path / "model.pt"
@@ -140,6 +141,7 @@ def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys
     assert json.loads((tmp_path / "run" / "run.json").read_text())["checkpoints_sha256"]
 
 
+@pytest.mark.faults
 def test_results_of_other_code_are_recomputed_only_with_fresh(tmp_path, capsys, monkeypatch):
     import protobench.bench.provenance as provenance
     out = tmp_path / "run"
@@ -163,6 +165,7 @@ def test_the_source_digest_follows_the_code():
     assert identity["device"] == "cpu" and identity["torch"] == torch.__version__
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("bad", [
     ["--dataset", "folder", "--data-root", "/no/such/folder"],
     ["--first-image", "100000"],
@@ -188,6 +191,7 @@ def test_eps_and_steps_take_a_list_in_either_form(tmp_path):
                                   b.drop(columns=[c for c in b if "second" in c]))
 
 
+@pytest.mark.faults
 def test_a_folder_claimed_by_a_live_run_is_refused_and_a_stale_claim_taken_over(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -202,6 +206,7 @@ def test_a_folder_claimed_by_a_live_run_is_refused_and_a_stale_claim_taken_over(
     assert not (out / ".lock").exists()
 
 
+@pytest.mark.faults
 def test_a_full_disk_is_one_line_and_leaves_the_folder_resumable(tmp_path, capsys, monkeypatch):
     import errno
     from pathlib import Path
@@ -238,6 +243,7 @@ def test_a_limit_past_the_split_is_capped_and_recorded(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["images_per_model"] == {"synth-smallcnn": 3}
 
 
+@pytest.mark.faults
 def test_a_folder_without_finished_configurations_is_not_protected(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -257,6 +263,7 @@ def test_figures_are_regenerated_from_stored_results_alone(tmp_path, monkeypatch
     assert len(list((out / "figures").glob("*.png"))) == 3
 
 
+@pytest.mark.faults
 def test_interrupted_sweep_resumes_without_loss(tmp_path):
     """Kill the process mid-sweep, run again, compare with an uninterrupted run."""
     args = [sys.executable, "-m", "protobench.run", "--attack", "pgd-local", "--model", "synth-smallcnn",
@@ -399,6 +406,7 @@ def test_a_suite_with_model_reports_draws_what_each_defence_buys_and_costs(tmp_p
     assert "pgd-suppress 8/255" in table  # the suite's attacks, as none was named
 
 
+@pytest.mark.faults
 def test_undecodable_images_of_the_split_are_counted_in_run_json(tmp_path):
     import cv2
     import numpy as np

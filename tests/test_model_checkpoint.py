@@ -35,6 +35,7 @@ def test_checkpoint_is_plain_data(tmp_path):
     assert payload["format"] == "protobench-checkpoint"
 
 
+@pytest.mark.faults
 def test_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
     def broken_save(obj, f):
         Path(f).write_bytes(b"half")
@@ -55,6 +56,7 @@ def test_wrong_shape_is_a_clear_error(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.faults
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "notes.pt"
     bad.write_text("this is not a checkpoint")
@@ -72,6 +74,7 @@ def test_unknown_model_name_says_how_to_train(tmp_path):
         protobench.load("no-such-model")
 
 
+@pytest.mark.faults
 def test_a_plain_pickle_is_refused_without_torch_advice(tmp_path, recwarn):
     import collections
     import pickle

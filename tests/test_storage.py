@@ -17,6 +17,7 @@ def test_atomic_write_gives_a_plain_files_permissions(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # mkstemp alone would give 0o600
 
 
+@pytest.mark.faults
 def test_a_failed_write_leaves_no_file(tmp_path):
     def fail(tmp):
         tmp.write_text("half")
