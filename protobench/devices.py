@@ -1,4 +1,7 @@
-"""Choosing the device: ``auto`` is CUDA when present, else the CPU."""
+"""Choosing the device: ``auto`` is CUDA when present, else the CPU.
+
+Under torchrun, ``auto`` and ``cuda`` mean the local rank's GPU (cuda:LOCAL_RANK).
+"""
 
 from __future__ import annotations
 
@@ -32,11 +35,18 @@ def exact_fp32() -> None:
 
 
 def _resolve(name: str) -> torch.device:
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", _local_rank() % torch.cuda.device_count())
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cpu")
     if name.split(":")[0] not in ("cpu", "cuda"):
         raise ProtobenchError(f"unknown device {name!r}; choose one of: {', '.join(DEVICES)}")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ProtobenchError(f"device {name!r} asked for, but CUDA is not available here; "
                               "use --device cpu or auto")
     return torch.device(name)
+
+
+def _local_rank() -> int:
+    import os
+    return int(os.environ.get("LOCAL_RANK", "0"))

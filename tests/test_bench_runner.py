@@ -227,7 +227,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_folder_resumable(tmp_path, capsy
     written = {p.name for p in out.iterdir()}
     assert not written & {"pairs.csv", "summary.csv", "summary.md", "summary.tex", "run.json"}
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
-    assert len(list((out / "parts").glob("*.csv"))) == 4  # every configuration kept
+    assert len(list((out / "parts").glob("*/*.csv"))) == 4  # every configuration kept
     monkeypatch.undo()
     assert main(args) == 0
     assert "0 configurations computed, 4 resumed" in capsys.readouterr().out
@@ -274,14 +274,15 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path):
     proc = subprocess.Popen([*args, "--out", str(interrupted)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((interrupted / "parts").glob("*.csv"))) < 2:
+    while time.time() < deadline and len(list((interrupted / "parts").glob("*/*.csv"))) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = len(list((interrupted / "parts").glob("*.csv")))
+    done_before = len(list((interrupted / "parts").glob("*/*.csv")))
     assert 2 <= done_before < 10, "the kill should land mid-sweep"
     assert not (interrupted / "summary.csv").exists()
-    assert not list((interrupted / "parts").glob("*.csv.*"))  # no half-written part survives as csv
+    # no half-written unit survives as a csv: every one read back whole
+    assert all(len(pd.read_csv(p)) == 6 for p in (interrupted / "parts").glob("*/*.csv"))
     resumed = subprocess.run([*args, "--out", str(interrupted)], cwd=ROOT, env=env,
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

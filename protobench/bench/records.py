@@ -81,6 +81,12 @@ class AttackPanel:
                    pred_before=pairs.logits_before[:k].argmax(1).cpu().numpy(),
                    pred_after=cpu(pred_after))
 
+    @classmethod
+    def concat(cls, panels: list["AttackPanel"]) -> "AttackPanel":
+        """One panel of the pairs of ``panels`` in order (a configuration's work units' shares)."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in panels])
+                      for f in fields(cls)})
+
     def __len__(self) -> int:
         return len(self.prototype)
 

@@ -1,12 +1,13 @@
 """The resume guard: a run folder resumes only the run that wrote it.
 
-Each finished configuration is a file (parts/<id>.csv); settings.json holds
+Each finished work unit is a file (parts/<configuration>/batch<i>.csv); settings.json holds
 what the run was (suite, presets, checkpoints, code). A folder is resumed
 only when they match, replaced only with ``fresh``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,21 @@ from protobench.errors import ProtobenchError
 
 
 def finished_parts(out: Path) -> list[Path]:
-    return sorted((out / "parts").glob("*.csv")) if (out / "parts").is_dir() else []
+    """The finished work units (parts/<configuration>/batch<i>.csv; parts/<configuration>.csv
+    in folders written before runs were cut into units)."""
+    parts = out / "parts"
+    return sorted([*parts.glob("*/*.csv"), *parts.glob("*.csv")]) if parts.is_dir() else []
 
 
 def remove_results(out: Path) -> None:
-    """--fresh: drop the files of an earlier run (finished parts, their arrays, the settings)."""
-    for path in [*finished_parts(out), *(out / "parts").glob("*.npz"), *(out / "parts").glob("*.json"),
-                 out / "settings.json"]:
+    """--fresh: drop the files of an earlier run (finished units, their arrays, the settings)."""
+    parts = out / "parts"
+    for path in [*finished_parts(out), *parts.glob("*/*.npz"), *parts.glob("*.npz"),
+                 *parts.glob("*.json"), out / "settings.json"]:
         path.unlink(missing_ok=True)
+    for folder in parts.glob("*/"):
+        with contextlib.suppress(OSError):  # a unit folder holding anything else stays
+            folder.rmdir()
 
 
 def check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> None:

@@ -4,15 +4,19 @@
 and model it selects the (image, prototype) pairs once on the clean images,
 then for every configuration (eps, steps; or JPEG quality) attacks them,
 measures every metric of SPEC section 6 and attacks the same pairs with the
-uniform-noise control of the same mask and eps. Each finished configuration
-is written at once (``parts/<configuration>.csv`` and ``.npz``, atomically);
-a run started again with the same arguments skips what is there, so an
-interrupted sweep loses nothing and recomputes nothing. At the end the parts
-become pairs.csv, summary.csv/.md/.tex, run.json and figures/.
+uniform-noise control of the same mask and eps. A configuration's pairs
+are cut into batches, its work units; each finished unit is written at once
+(``parts/<configuration>/batch<i>.csv`` and ``.npz``, atomically), and a run
+started again with the same arguments skips what is there, so an
+interrupted sweep loses nothing and recomputes nothing. Under torchrun the
+units are shared among the ranks (``protobench.bench.ranks``) and rank 0
+merges them. At the end the units become pairs.csv, summary.csv/.md/.tex,
+run.json, parts/<configuration>.npz (the attack panels) and figures/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -27,11 +31,12 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from protobench.attacks import (
-    AttackPreset, Pairs, attack_in_batches, load_attack, measure, select_pairs,
+    AttackPreset, Pairs, attack_in_batches, load_attack, measure, pair_batches, select_pairs,
 )
 from protobench import storage
 from protobench.bench import provenance, resume
 from protobench.bench.configuration import Configuration, configurations
+from protobench.bench.ranks import Ranks, current_ranks
 from protobench.bench.records import AttackPanel, LocalAnalysisRecord
 from protobench.bench.suite import Suite, load_suite
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
@@ -47,11 +52,14 @@ from protobench.training import DataSource, model_split
 
 @dataclass
 class RunResult:
+    """What a run wrote; on a rank other than 0 of a sharded run, no summary (rank 0 merges)."""
+
     out: Path
-    summary: pd.DataFrame
-    computed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    summary: pd.DataFrame | None
+    computed: list[str] = field(default_factory=list)   # configurations computed in this run
+    skipped: list[str] = field(default_factory=list)    # configurations resumed from an earlier one
     seconds: float = 0.0
+    rank: int = 0
 
 
 # ------------------------------------------------------------ inputs
@@ -82,10 +90,53 @@ def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.dev
     return ModelData(model, images, labels, relevance, source, suite.first_image, undecodable)
 
 
-# ------------------------------------------------------------ metrics
-def _seed_for(seed: int, cfg: Configuration) -> torch.Generator:
-    """A generator per configuration, so a resumed sweep draws the same numbers."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(cfg.id.encode()))
+# ------------------------------------------------------------ work units
+@dataclass(frozen=True)
+class WorkUnit:
+    """One pair batch of one configuration: what a rank computes, and what a resumed run skips.
+
+    A configuration's pairs are cut into batches of at most the suite's
+    batch_size (``pair_batches``: an image's pairs stay together), the same
+    cut whatever the number of ranks; each batch draws its own random stream
+    (``_seed_for``), so the numbers do not depend on which rank computes it.
+    """
+
+    cfg: Configuration
+    preset: AttackPreset
+    md: ModelData
+    pairs: Pairs        # the batch
+    batch: int          # its index among the configuration's batches
+    first_pair: int     # its offset among the configuration's pairs
+
+    def csv(self, parts: Path) -> Path:
+        """The unit's pair rows; written last, it marks the unit done."""
+        return parts / self.cfg.id / f"batch{self.batch:05d}.csv"
+
+    def panel(self, parts: Path) -> Path:
+        """The unit's share of the configuration's attack panel (its first pairs)."""
+        return parts / self.cfg.id / f"batch{self.batch:05d}.npz"
+
+
+def plan_units(loaded, presets: Sequence[AttackPreset], suite: Suite) -> list[WorkUnit]:
+    """Every work unit of the sweep, in one order that every rank computes alike."""
+    units = []
+    for model_name, backbone, md, model_pairs in loaded:
+        for preset, pairs in zip(presets, model_pairs):
+            batches = list(pair_batches(pairs, suite.batch_size))
+            for cfg, cfg_preset in configurations(preset, model_name, backbone, suite):
+                first = 0
+                for b, batch in enumerate(batches):
+                    units.append(WorkUnit(cfg, cfg_preset, md, batch, b, first))
+                    first += len(batch)
+    return units
+
+
+def _seed_for(seed: int, cfg: Configuration, batch: int = 0) -> torch.Generator:
+    """A generator per work unit, so that a resumed or sharded sweep draws the same numbers
+    (a configuration's first batch keeps the stream the whole configuration had when it
+    was one unit)."""
+    key = cfg.id if batch == 0 else f"{cfg.id}/batch{batch}"
+    return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
 
 
 def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Generator:
@@ -93,16 +144,16 @@ def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Gene
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: AttackPreset,
-                      seed: int, panels: int, batch_size: int = 64
-                      ) -> tuple[pd.DataFrame, AttackPanel]:
-    """Attack (or control) one configuration, ``batch_size`` pairs at a time;
-    its pair rows and stored panel arrays."""
-    generator = _generator_on(md.images.device, _seed_for(seed, cfg))
+def run_unit(unit: WorkUnit, seed: int, panels: int) -> tuple[pd.DataFrame, AttackPanel | None]:
+    """Attack (or control) one work unit: its pair rows, and its panel arrays when it holds
+    some of the configuration's first ``panels`` pairs."""
+    md, pairs, cfg = unit.md, unit.pairs, unit.cfg
+    generator = _generator_on(md.images.device, _seed_for(seed, cfg, unit.batch))
     start = time.perf_counter()
-    x_adv = attack_in_batches(md.model, md.images, pairs, preset, generator, batch_size, cfg.control)
+    x_adv = attack_in_batches(md.model, md.images, pairs, unit.preset, generator, len(pairs),
+                              cfg.control)
     seconds = time.perf_counter() - start
-    metrics, sim_after = measure(md.model, md.images, pairs, x_adv, batch_size)
+    metrics, sim_after = measure(md.model, md.images, pairs, x_adv, len(pairs))
     rows = pd.DataFrame(metrics.to_dict())
     rows.insert(0, "prototype", pairs.prototype.cpu().numpy())
     rows.insert(0, "image", pairs.image_index.cpu().numpy() + md.first_image)  # index in the split
@@ -111,9 +162,45 @@ def run_configuration(md: ModelData, pairs: Pairs, cfg: Configuration, preset: A
     rows.insert(0, "config_id", cfg.id)
     rows["has_relevance"] = pairs.has_relevance.cpu().numpy()
     rows["seconds"] = seconds / max(len(pairs), 1)
-    panel = AttackPanel.of_pairs(pairs, md.images, x_adv, sim_after, metrics.pred_after,
-                                 md.model.img_size, panels, md.first_image)
+    panel = None
+    if unit.first_pair < panels:
+        panel = AttackPanel.of_pairs(pairs, md.images, x_adv, sim_after, metrics.pred_after,
+                                     md.model.img_size, panels - unit.first_pair, md.first_image)
     return rows, panel
+
+
+def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int,
+                  progress: bool) -> int:
+    """Compute and store the units not yet done (panel first, then the csv that marks it done);
+    how many were computed."""
+    todo = [u for u in units if not u.csv(parts).exists()]
+    for unit in tqdm(todo, desc="work units", disable=not progress, unit="unit"):
+        rows, panel = run_unit(unit, seed, panels)
+        if panel is not None:
+            panel.save(unit.panel(parts))
+        storage.write_csv(unit.csv(parts), rows)
+    return len(todo)
+
+
+def merge_units(units: Sequence[WorkUnit], parts: Path, panels: int) -> list[tuple[Configuration, pd.DataFrame]]:
+    """Each configuration's pair rows, from its units' files in order; its attack panel
+    (parts/<id>.npz, what the figures read) is assembled once from the units' shares."""
+    by_config: dict[str, list[WorkUnit]] = {}
+    for unit in units:
+        by_config.setdefault(unit.cfg.id, []).append(unit)
+    merged = []
+    for cfg_id, cfg_units in by_config.items():
+        missing = [u.csv(parts) for u in cfg_units if not u.csv(parts).exists()]
+        if missing:
+            raise ProtobenchError(f"{missing[0]}: a work unit is missing after every rank finished; "
+                                  "rerun the same command to compute it")
+        rows = pd.concat([pd.read_csv(u.csv(parts)) for u in cfg_units], ignore_index=True)
+        panel_path = parts / f"{cfg_id}.npz"
+        if not panel_path.exists():
+            shares = [AttackPanel.load(u.panel(parts)) for u in cfg_units if u.first_pair < panels]
+            AttackPanel.concat(shares).save(panel_path)
+        merged.append((cfg_units[0].cfg, rows))
+    return merged
 
 
 def _model_report(md: ModelData, path: Path) -> dict[str, Any]:
@@ -176,6 +263,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
                               f"give it with --{axes[0]} (or the suite's {axes[0]} list)")
     presets = [load_attack(a, **{**options, **overrides}) for a in attacks]
     dev = resolve_device(device)
+    ranks = current_ranks()  # under torchrun: this rank's place; every rank validates alike
     if out is None:
         name = "+".join(p.name for p in presets) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
         out = RESULTS_DIR / name
@@ -211,66 +299,73 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     if not loaded:
         raise ProtobenchError("nothing to run: no model matches --backbone "
                               f"{', '.join(backbones or [])}")
-    out = storage.check_writable(out)
-    with storage.FolderLock(out):
-        return _run_locked(out, settings, fresh, loaded, presets, suite_obj, dev, figures,
-                           progress, command, start)
+    units = plan_units(loaded, presets, suite_obj)
+    return _run_units(out, settings, fresh, loaded, units, suite_obj, dev, figures, progress,
+                      command, start, ranks)
 
 
-def _run_locked(out: Path, settings: dict[str, Any], fresh: bool, loaded, presets, suite_obj: Suite,
-                dev: torch.device, figures: bool, progress: bool, command, start: float) -> RunResult:
-    """The sweep itself, once the folder is claimed."""
-    resume.check_same_run(out, settings, fresh)  # again: a run may have finished while we loaded
-    parts = storage.check_writable(out / "parts")
-    if fresh:
-        resume.remove_results(out)
-    storage.write_json(out / "settings.json", settings)
+def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: list[WorkUnit],
+               suite_obj: Suite, dev: torch.device, figures: bool, progress: bool, command,
+               start: float, ranks: Ranks) -> RunResult:
+    """The sweep itself: rank 0 claims the folder, every rank computes its units, rank 0 merges."""
+    parts = out / "parts"
+    with contextlib.ExitStack() as claim:
+        error, done_before = None, set()
+        if ranks.main:
+            try:
+                claim.enter_context(storage.FolderLock(storage.check_writable(out)))
+                resume.check_same_run(out, settings, fresh)  # again: a run may have finished meanwhile
+                storage.check_writable(parts)
+                if fresh:
+                    resume.remove_results(out)
+                storage.write_json(out / "settings.json", settings)
+                done_before = {i for i, u in enumerate(units) if u.csv(parts).exists()}
+            except ProtobenchError as err:
+                error = err
+        ranks.check(error)  # every rank stops alike when rank 0 could not claim the folder
 
-    rows: list[pd.DataFrame] = []
-    computed, skipped = [], []
-    timings: dict[str, float] = {}
-    reports = {}
-    for model_name, backbone, md, model_pairs in loaded:
-        if suite_obj.model_report:
-            reports[model_name] = _model_report(md, parts / f"model-{storage.safe_name(model_name)}.json")
-        local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
-        if figures and not local_path.exists():
-            store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
-        for preset, pairs in zip(presets, model_pairs):
-            todo = configurations(preset, model_name, backbone, suite_obj)
-            bar = tqdm(todo, desc=f"{preset.name} on {model_name}", disable=not progress, unit="cfg")
-            for cfg, cfg_preset in bar:
-                csv_path = parts / f"{cfg.id}.csv"
-                if csv_path.exists():
-                    rows.append(pd.read_csv(csv_path))
-                    skipped.append(cfg.id)
-                    continue
-                t0 = time.perf_counter()
-                cfg_rows, panel = run_configuration(md, pairs, cfg, cfg_preset, suite_obj.seed,
-                                                    suite_obj.panels, suite_obj.batch_size)
-                panel.save(parts / f"{cfg.id}.npz")
-                storage.write_csv(csv_path, cfg_rows)  # last: marks the configuration done
-                timings[cfg.id] = round(time.perf_counter() - t0, 3)
-                rows.append(pd.read_csv(csv_path))
-                computed.append(cfg.id)
-    pairs_frame = pd.concat(rows, ignore_index=True)
-    summary = summarize_pairs(pairs_frame)
-    write_outputs(out, pairs_frame, summary, reports or None, {
-        "command": list(command) if command is not None else sys.argv,
-        **settings, "seed": suite_obj.seed, "device": str(dev), "device_name": provenance.device_name(dev),
-        "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
-        # image files of each model's split that could not be decoded and were left out
-        "undecodable_images": {name: {"count": len(md.undecodable), "files": md.undecodable[:20]}
-                               for name, _, md, _ in loaded},
-        "versions": provenance.versions(), "git_commit": provenance.git_commit(),
-        "configurations_computed": computed, "configurations_resumed": skipped,
-        "seconds_per_configuration": timings,
-        "seconds_total": round(time.perf_counter() - start, 2),
-    })
-    if figures:
-        from protobench.figures import make_figures
-        make_figures(out)
-    return RunResult(out, summary, computed, skipped, time.perf_counter() - start)
+        reports = {}
+        if ranks.main:
+            for model_name, _, md, _ in loaded:
+                if suite_obj.model_report:
+                    reports[model_name] = _model_report(md, parts / f"model-{storage.safe_name(model_name)}.json")
+                local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
+                if figures and not local_path.exists():
+                    store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
+        mine = [u for i, u in enumerate(units) if ranks.owns(i)]
+        compute_units(mine, parts, suite_obj.seed, suite_obj.panels, progress and ranks.main)
+        ranks.barrier()  # every unit is on disk
+        if not ranks.main:
+            return RunResult(out, None, rank=ranks.rank, seconds=time.perf_counter() - start)
+
+        merged = merge_units(units, parts, suite_obj.panels)
+        # a configuration is resumed when every one of its units was done before this run
+        partly_new = {u.cfg.id for i, u in enumerate(units) if i not in done_before}
+        computed = [cfg.id for cfg, _ in merged if cfg.id in partly_new]
+        resumed = [cfg.id for cfg, _ in merged if cfg.id not in partly_new]
+        pairs_frame = pd.concat([rows for _, rows in merged], ignore_index=True)
+        summary = summarize_pairs(pairs_frame)
+        write_outputs(out, pairs_frame, summary, reports or None, {
+            "command": list(command) if command is not None else sys.argv,
+            **settings, "seed": suite_obj.seed, "device": str(dev),
+            "device_name": provenance.device_name(dev), "ranks": ranks.world,
+            "versions": provenance.versions(), "git_commit": provenance.git_commit(),
+            "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
+            # image files of each model's split that could not be decoded and were left out
+            "undecodable_images": {name: {"count": len(md.undecodable), "files": md.undecodable[:20]}
+                                   for name, _, md, _ in loaded},
+            "configurations_computed": computed, "configurations_resumed": resumed,
+            "work_units": len(units), "work_units_resumed": len(done_before),
+            # the attack's own time (not measuring), summed over each configuration's pairs,
+            # whichever rank or earlier attempt computed them
+            "attack_seconds_per_configuration": {
+                cfg.id: round(float(rows["seconds"].sum()), 3) for cfg, rows in merged},
+            "seconds_total": round(time.perf_counter() - start, 2),
+        })
+        if figures:
+            from protobench.figures import make_figures
+            make_figures(out)
+        return RunResult(out, summary, computed, resumed, time.perf_counter() - start)
 
 
 def _models_in_memory(models: Sequence[str | Path | nn.Module] | None

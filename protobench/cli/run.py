@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
+    if result.summary is None:  # a rank other than 0 of a sharded run: rank 0 reports
+        return 0
     print()
     print(to_markdown(headline_table(result.summary)))
     resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
