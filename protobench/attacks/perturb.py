@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from protobench.attacks.acceleration import accelerated
 from protobench.attacks.engine import MASKED_METHODS, frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.jpeg import jpeg_compress
@@ -86,6 +87,7 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
     start = time.perf_counter()
     if preset.kind == "noise":
         return [noise_control(model, images, pairs, preset, generator)]
+    model = accelerated(model, preset.precision, preset.compile)  # fp32 and eager: the model itself
     if preset.kind == "masked-pgd":
         engine = MASKED_METHODS[preset.method](model, preset.norm, preset.eps, preset.alpha,
                                                preset.steps, preset.random_start, preset.restarts)

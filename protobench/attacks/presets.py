@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from protobench.attacks.acceleration import PRECISIONS
 from protobench.attacks.engine import MASKED_METHODS
 from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
@@ -79,6 +80,10 @@ class AttackPreset:
                           preset (its threat model, steps, success) with those
                           keys changed, run as masked-pgd; per pair the member
                           with the largest success margin wins (AutoAttack's rule)
+    precision, compile    how the attack runs the model: fp32 | bf16 (autocast of
+                          the backbone; the prototype head stays fp32), and
+                          torch.compile; both change the search, never the
+                          measurement (protobench.attacks.acceleration)
     """
 
     name: str = "custom"
@@ -106,6 +111,8 @@ class AttackPreset:
     temperature: float = 0.0
     success: str = "auto"
     members: tuple[dict[str, Any], ...] = ()
+    precision: str = "fp32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -227,7 +234,7 @@ def _coerce(name: str, value: Any) -> Any:
         return _parse_int(value, name)
     if name in _INT_TUPLES:
         return _parse_ints(value, name)
-    if name == "random_start":
+    if name in ("random_start", "compile"):
         return _parse_bool(value, name)
     if name == "target_cells":
         return _parse_cells(value)
@@ -264,7 +271,7 @@ def _validate(p: AttackPreset) -> None:
     methods = tuple(MASKED_METHODS) if p.kind in ("masked-pgd", "ensemble") else METHODS
     for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", objective_names()),
                           ("mask", MASKS), ("target", TARGETS), ("method", methods),
-                          ("success", SUCCESS)):
+                          ("success", SUCCESS), ("precision", PRECISIONS)):
         _choice(p, name, allowed)
     _check(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
     if p.temperature > 0:

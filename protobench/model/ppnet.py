@@ -50,12 +50,15 @@ def l2_distances(z: torch.Tensor, prototypes: torch.Tensor, ones: torch.Tensor) 
     z (B, D, h, w), prototypes (P, D, ph, pw), ones = ones_like(prototypes).
     Returns (B, P, h - ph + 1, w - pw + 1), computed as
     ||z||^2 - 2 z.p + ||p||^2 and clamped at 0 (the expansion can dip below 0
-    in floating point).
+    in floating point). Always in fp32, also under autocast: the expansion
+    cancels near a prototype (protobench.attacks.acceleration).
     """
-    z2_patch_sum = F.conv2d(z ** 2, ones)
-    p2 = (prototypes ** 2).sum(dim=(1, 2, 3)).view(-1, 1, 1)
-    zp = F.conv2d(z, prototypes)
-    return F.relu(z2_patch_sum - 2 * zp + p2)
+    with torch.autocast(z.device.type, enabled=False):
+        z = z.float()
+        z2_patch_sum = F.conv2d(z ** 2, ones)
+        p2 = (prototypes ** 2).sum(dim=(1, 2, 3)).view(-1, 1, 1)
+        zp = F.conv2d(z, prototypes)
+        return F.relu(z2_patch_sum - 2 * zp + p2)
 
 
 class PPNet(nn.Module):
@@ -130,7 +133,8 @@ class PPNet(nn.Module):
         # min pooling written as the original's max pooling of -d, so that
         # gradients through ties go where they went there
         min_distances = -F.max_pool2d(-distances, kernel_size=distances.shape[2:]).flatten(1)
-        logits = self.last_layer(self.distance_2_similarity(min_distances))
+        with torch.autocast(distances.device.type, enabled=False):  # the head stays fp32
+            logits = self.last_layer(self.distance_2_similarity(min_distances.float()))
         return logits, min_distances
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
