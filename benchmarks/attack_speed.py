@@ -23,6 +23,7 @@ from timing import timed
 
 import protobench
 from protobench.attacks import MaskedPGD, load_attack, make_objective, select_pairs
+from protobench.devices import resolve_device
 from protobench.attacks.engine import frozen
 from protobench.model import Architecture, ProtoPNet
 
@@ -44,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)  # on CUDA: full fp32, as every protobench command
     torch.manual_seed(args.seed)
 
     if args.model == "untrained":

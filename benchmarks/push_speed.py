@@ -24,6 +24,7 @@ import torch
 from timing import timed
 
 from protobench.data import load_dataset
+from protobench.devices import resolve_device
 from protobench.model import Architecture, ProtoPNet
 from protobench.training.push import (
     NearestPatches, OriginalLoop, latent_batches, push_prototypes, push_prototypes_loop,
@@ -46,7 +47,7 @@ def main() -> None:
                         train_per_class=args.images_per_class)
     arch = Architecture(backbone=args.backbone, img_size=args.img_size, num_classes=args.classes,
                         prototypes_per_class=args.prototypes_per_class)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)  # on CUDA: full fp32, as every protobench command
     model = ProtoPNet.build(arch).to(device).eval()
     start = model.ppnet.prototype_vectors.detach().clone()
 

@@ -428,3 +428,19 @@ def test_undecodable_images_of_the_split_are_counted_in_run_json(tmp_path):
                      "--limit", "2", "--quiet", "--no-figures", "--out", str(out)]) == 0
     info = json.loads((out / "run.json").read_text())
     assert info["undecodable_images"] == {"synth-smallcnn": {"count": 1, "files": [str(broken)]}}
+
+
+def test_a_suite_sets_preset_values_for_its_attacks_and_the_command_line_wins(tmp_path, capsys):
+    suite = tmp_path / "topk.toml"
+    suite.write_text('models = ["synth-smallcnn"]\neps = ["8/255"]\nsteps = [1]\nimages = 3\n'
+                     '[attack_options]\nk = 2\n')
+    out = tmp_path / "run"
+    assert main(["--suite", str(suite), "--attack", "noise", "--quiet", "--no-figures",
+                 "--out", str(out)]) == 0
+    assert len(pd.read_csv(out / "pairs.csv")) == 3 * 2  # top-2 prototypes of 3 images
+    assert main(["--suite", str(suite), "--attack", "noise", "--k", "1", "--quiet",
+                 "--no-figures", "--out", str(tmp_path / "k1")]) == 0
+    assert len(pd.read_csv(tmp_path / "k1" / "pairs.csv")) == 3
+    suite.write_text('models = ["synth-smallcnn"]\n[attack_options]\nsteps = 3\n')
+    assert main(["--suite", str(suite), "--out", str(tmp_path / "bad")]) == 2
+    assert "attack_options.steps: steps is an axis of the sweep" in capsys.readouterr().err

@@ -256,7 +256,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
                            batch_size=batch_size, first_image=first_image)
     attacks = list(dict.fromkeys(attacks or suite_obj.attacks or ("pgd-local",)))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
-    options = dict(attack_options or {})
+    options = {**suite_obj.attack_options, **(attack_options or {})}
     axes = [key for key in ("eps", "steps") if key in options]
     if axes:
         raise ProtobenchError(f"{axes[0]} is an axis of the sweep, not a preset option here; "

@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,20 @@ class Suite:
     batch_size: int = 64
     attacks: tuple[str, ...] = ()
     model_report: bool = False
+    # any other preset value for every attack of the suite ([attack_options] k = 5);
+    # the command line's --set and --k take precedence
+    attack_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.models:
             raise ProtobenchError("the suite names no model")
+        if not isinstance(self.attack_options, dict):
+            raise ProtobenchError(f"attack_options {self.attack_options!r} must be a table, "
+                                  "e.g. [attack_options] k = 5")
+        for axis in ("eps", "steps"):
+            if axis in self.attack_options:
+                raise ProtobenchError(f"attack_options.{axis}: {axis} is an axis of the sweep; "
+                                      f"give it as the suite's {axis} list")
         for e in self.eps:
             threat.check("sweep eps", e, " in the suite's eps")
         for s in self.steps:
