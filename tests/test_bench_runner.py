@@ -444,3 +444,26 @@ def test_a_suite_sets_preset_values_for_its_attacks_and_the_command_line_wins(tm
     suite.write_text('models = ["synth-smallcnn"]\n[attack_options]\nsteps = 3\n')
     assert main(["--suite", str(suite), "--out", str(tmp_path / "bad")]) == 2
     assert "attack_options.steps: steps is an axis of the sweep" in capsys.readouterr().err
+
+
+def test_batch_size_auto_is_the_suites_on_the_cpu_and_a_resumed_run_keeps_its_own(tmp_path, capsys):
+    from protobench.bench.batching import batch_from_memory
+    assert batch_from_memory(10 * 2**30, 2**30) == 6  # 60% of 10 GiB at 1 GiB a pair
+    assert batch_from_memory(1, 2**30) == 1 and batch_from_memory(2**50, 1) == 4096
+    out = tmp_path / "run"
+    assert main(["--attack", "noise", *TINY, "--batch-size", "3", "--out", str(out),
+                 "--no-figures"]) == 0
+    capsys.readouterr()
+    assert main(["--attack", "noise", *TINY, "--batch-size", "auto", "--out", str(out),
+                 "--no-figures"]) == 0
+    captured = capsys.readouterr()
+    assert "--batch-size auto: 3, the size" in captured.err
+    assert "0 configurations computed" in captured.out and "resumed" in captured.out
+    fresh = tmp_path / "fresh"
+    assert main(["--attack", "noise", *TINY, "--batch-size", "auto", "--out", str(fresh),
+                 "--no-figures"]) == 0
+    assert "--batch-size auto: the suite's 64 (no memory to probe on the CPU)" in capsys.readouterr().err
+    assert json.loads((fresh / "run.json").read_text())["suite"]["batch_size"] == 64
+    with pytest.raises(SystemExit):  # argparse: exit 2 with the usage line
+        main(["--attack", "noise", *TINY, "--batch-size", "big", "--out", str(fresh)])
+    assert "'big' is not an integer >= 1 or 'auto'" in capsys.readouterr().err

@@ -35,10 +35,11 @@ from protobench.attacks import (
 )
 from protobench import storage
 from protobench.bench import provenance, resume
+from protobench.bench.batching import auto_batch_size, stored_batch_size
 from protobench.bench.configuration import Configuration, configurations
 from protobench.bench.ranks import Ranks, current_ranks
 from protobench.bench.records import AttackPanel, LocalAnalysisRecord
-from protobench.bench.suite import Suite, load_suite
+from protobench.bench.suite import Suite, load_suite, replace
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
 from protobench.devices import resolve_device
 from protobench.errors import ProtobenchError
@@ -83,7 +84,10 @@ def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.dev
                               f"{suite.split} split of {name} ({len(data)} images)")
     indices = range(suite.first_image, min(suite.first_image + suite.images, len(data)))
     items = [data[i] for i in indices]
-    images = torch.stack([x for x, _ in items]).to(device)
+    images = torch.stack([x for x, _ in items])
+    if device.type == "cuda":  # one pinned, asynchronous copy
+        images = images.pin_memory()
+    images = images.to(device, non_blocking=True)
     labels = torch.tensor([y for _, y in items], device=device)
     relevance = [data.relevance_mask(i) for i in indices]
     undecodable = [str(p) for p in getattr(data, "skipped", [])]
@@ -232,7 +236,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
         prototypes: str | None = None, k: int | None = None,
         attack_options: dict[str, Any] | None = None, limit: int | None = None,
-        seed: int | None = None, batch_size: int | None = None, first_image: int | None = None,
+        seed: int | None = None, batch_size: int | str | None = None, first_image: int | None = None,
         device: str = "auto",
         out: str | Path | None = None, fresh: bool = False,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
@@ -252,8 +256,9 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     """
     start = time.perf_counter()
     in_memory, models = _models_in_memory(models)
+    auto_batch = batch_size == "auto"
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
-                           batch_size=batch_size, first_image=first_image)
+                           batch_size=None if auto_batch else batch_size, first_image=first_image)
     attacks = list(dict.fromkeys(attacks or suite_obj.attacks or ("pgd-local",)))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
     options = {**suite_obj.attack_options, **(attack_options or {})}
@@ -271,6 +276,8 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     # an unknown model fails here, before any file; a retrained model is a different run
     checkpoints = {m: provenance.state_digest(in_memory[m]) if m in in_memory
                    else file_digest(model_checkpoint(m)) for m in suite_obj.models}
+    if auto_batch:
+        suite_obj = _resolve_auto_batch(suite_obj, out, fresh, presets, dev, in_memory)
     _check_backbones(backbones)
     storage.check_creatable(out)
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
@@ -366,6 +373,21 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
             from protobench.figures import make_figures
             make_figures(out)
         return RunResult(out, summary, computed, resumed, time.perf_counter() - start)
+
+
+def _resolve_auto_batch(suite_obj: Suite, out: Path, fresh: bool, presets, dev: torch.device,
+                        in_memory: dict[str, nn.Module]) -> Suite:
+    """The suite with ``--batch-size auto`` resolved: the folder's own size when resuming,
+    else from the GPU's free memory (the suite's on the CPU); said once on stderr."""
+    stored = None if fresh else stored_batch_size(out)
+    if stored is not None:
+        size, how = stored, f"{stored}, the size {out} was started with"
+    else:
+        def load(name: str) -> nn.Module:
+            return in_memory[name] if name in in_memory else load_model(name, device=str(dev))
+        size, how = auto_batch_size(suite_obj.models, presets, dev, suite_obj.batch_size, load)
+    print(f"note: --batch-size auto: {how}", file=sys.stderr)
+    return replace(suite_obj, batch_size=size)
 
 
 def _models_in_memory(models: Sequence[str | Path | nn.Module] | None

@@ -26,6 +26,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1 or 'auto'") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, preset_names
 
@@ -57,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="index in the split of the first image (default: the suite's, 0); "
                         "images the committed results never used start at 32")
     p.add_argument("--seed", type=int, help="seed of random starts and noise (default: the suite's)")
-    p.add_argument("--batch-size", type=_positive_int,
+    p.add_argument("--batch-size", type=_batch_size, metavar="N|auto",
                    help="pairs attacked at once (default: the suite's, 64); lower it when memory "
-                        "runs out (a run with another batch size is another run: use another --out)")
+                        "runs out; 'auto' fills the GPU's free memory (a run with another batch "
+                        "size is another run: use another --out; auto keeps a resumed run's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", help="output folder (default: results/<attack names joined by '+'>, "
                                  "then '-<suite>' for a suite other than default; an attack given "
