@@ -467,3 +467,15 @@ def test_batch_size_auto_is_the_suites_on_the_cpu_and_a_resumed_run_keeps_its_ow
     with pytest.raises(SystemExit):  # argparse: exit 2 with the usage line
         main(["--attack", "noise", *TINY, "--batch-size", "big", "--out", str(fresh)])
     assert "'big' is not an integer >= 1 or 'auto'" in capsys.readouterr().err
+
+
+def test_a_suite_without_panels_stores_none_and_negative_panels_are_refused(tmp_path, capsys):
+    suite = tmp_path / "nopanels.toml"
+    suite.write_text('models = ["synth-smallcnn"]\neps = ["8/255"]\nsteps = [1]\nimages = 2\npanels = 0\n')
+    out = tmp_path / "run"
+    assert main(["--suite", str(suite), "--attack", "pgd-local", "--quiet", "--out", str(out)]) == 0
+    stored = [p.name for p in (out / "parts").glob("*.npz")]
+    assert stored == ["local-synth-smallcnn.npz"]  # the local analysis, no attack panel
+    suite.write_text('models = ["synth-smallcnn"]\npanels = -1\n')
+    assert main(["--suite", str(suite), "--out", str(tmp_path / "bad")]) == 2
+    assert "panels -1 must be an integer >= 0" in capsys.readouterr().err

@@ -200,9 +200,9 @@ def merge_units(units: Sequence[WorkUnit], parts: Path, panels: int) -> list[tup
                                   "rerun the same command to compute it")
         rows = pd.concat([pd.read_csv(u.csv(parts)) for u in cfg_units], ignore_index=True)
         panel_path = parts / f"{cfg_id}.npz"
-        if not panel_path.exists():
-            shares = [AttackPanel.load(u.panel(parts)) for u in cfg_units if u.first_pair < panels]
-            AttackPanel.concat(shares).save(panel_path)
+        shares = [u.panel(parts) for u in cfg_units if u.first_pair < panels]
+        if shares and not panel_path.exists():  # panels = 0 stores none
+            AttackPanel.concat([AttackPanel.load(p) for p in shares]).save(panel_path)
         merged.append((cfg_units[0].cfg, rows))
     return merged
 

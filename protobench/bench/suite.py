@@ -68,7 +68,8 @@ class Suite:
             raise ProtobenchError(f"model_report {self.model_report!r} must be true or false")
         if self.images < 1:
             raise ProtobenchError(f"images {self.images!r} must be >= 1")
-        for name, lowest in (("batch_size", 1), ("seed", 0), ("first_image", 0)):
+        for name, lowest in (("batch_size", 1), ("seed", 0), ("first_image", 0), ("panels", 0),
+                             ("local_analysis_k", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name} {value!r} must be an integer >= {lowest}")
