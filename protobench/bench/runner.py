@@ -23,7 +23,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
@@ -174,16 +174,14 @@ def run_unit(unit: WorkUnit, seed: int, panels: int) -> tuple[pd.DataFrame, Atta
 
 
 def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int,
-                  progress: bool) -> int:
-    """Compute and store the units not yet done (panel first, then the csv that marks it done);
-    how many were computed."""
+                  progress: bool) -> None:
+    """Compute and store the units not yet done (panel first, then the csv that marks it done)."""
     todo = [u for u in units if not u.csv(parts).exists()]
     for unit in tqdm(todo, desc="work units", disable=not progress, unit="unit"):
         rows, panel = run_unit(unit, seed, panels)
         if panel is not None:
             panel.save(unit.panel(parts))
         storage.write_csv(unit.csv(parts), rows)
-    return len(todo)
 
 
 def merge_units(units: Sequence[WorkUnit], parts: Path, panels: int) -> list[tuple[Configuration, pd.DataFrame]]:
@@ -276,8 +274,17 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     # an unknown model fails here, before any file; a retrained model is a different run
     checkpoints = {m: provenance.state_digest(in_memory[m]) if m in in_memory
                    else file_digest(model_checkpoint(m)) for m in suite_obj.models}
+    on_device: dict[str, nn.Module] = {}
+
+    def model_on_device(name: str) -> nn.Module:
+        """Each model loaded (or moved) once, for the batch-size probe and the sweep alike."""
+        if name not in on_device:
+            on_device[name] = (in_memory[name].to(dev).eval() if name in in_memory
+                               else load_model(name, device=str(dev)))
+        return on_device[name]
+
     if auto_batch:
-        suite_obj = _resolve_auto_batch(suite_obj, out, fresh, presets, dev, in_memory)
+        suite_obj = _resolve_auto_batch(suite_obj, out, fresh, presets, dev, model_on_device)
     _check_backbones(backbones)
     storage.check_creatable(out)
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
@@ -290,8 +297,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     # (the pairs too: a bad k, prototype list or target rule fails in select_pairs)
     loaded: list[tuple[str, str, ModelData, list[Pairs]]] = []
     for model_name in suite_obj.models:
-        model = (in_memory[model_name].to(dev).eval() if model_name in in_memory
-                 else load_model(model_name, device=str(dev)))
+        model = model_on_device(model_name)
         backbone = model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
@@ -376,15 +382,13 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
 
 
 def _resolve_auto_batch(suite_obj: Suite, out: Path, fresh: bool, presets, dev: torch.device,
-                        in_memory: dict[str, nn.Module]) -> Suite:
+                        load: Callable[[str], nn.Module]) -> Suite:
     """The suite with ``--batch-size auto`` resolved: the folder's own size when resuming,
     else from the GPU's free memory (the suite's on the CPU); said once on stderr."""
     stored = None if fresh else stored_batch_size(out)
     if stored is not None:
         size, how = stored, f"{stored}, the size {out} was started with"
     else:
-        def load(name: str) -> nn.Module:
-            return in_memory[name] if name in in_memory else load_model(name, device=str(dev))
         size, how = auto_batch_size(suite_obj.models, presets, dev, suite_obj.batch_size, load)
     print(f"note: --batch-size auto: {how}", file=sys.stderr)
     return replace(suite_obj, batch_size=size)
