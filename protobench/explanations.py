@@ -54,7 +54,7 @@ def local_analysis(model: ProtoPNet, image: torch.Tensor, label: int | None = No
     similarity = maps.flatten(1).amax(dim=1)
     top = similarity.topk(min(k, similarity.numel())).indices.tolist()
     boxes = high_activation_box(maps[top], model.img_size).tolist()
-    weights = model.ppnet.last_layer.weight[predicted]
+    weights = model.ppnet.prototype_weights()[predicted]
     sources = {r["prototype"]: r for r in model.meta.push_records}
     evidence = []
     for j, box in zip(top, boxes):

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from protobench.errors import ProtobenchError
+from protobench.model.protocol import class_relation
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -65,6 +66,10 @@ class AcceleratedModel(nn.Module):
     @property
     def prototype_class(self) -> torch.Tensor:
         return self.model.prototype_class
+
+    @property
+    def class_relation(self) -> torch.Tensor:
+        return class_relation(self.model)
 
 
 def accelerated(model: nn.Module, precision: str = "fp32", compile: bool = False) -> nn.Module:

@@ -7,6 +7,7 @@ import torch.nn as nn
 
 from protobench.attacks.pairs import Pairs
 from protobench.metrics import PairMetrics, pair_metrics
+from protobench.model.protocol import class_relation
 
 
 @torch.no_grad()
@@ -27,7 +28,7 @@ def measure(model: nn.Module, images: torch.Tensor, pairs: Pairs, x_adv: torch.T
         irrelevant=pairs.irrelevant, target=pairs.target, box_cells=pairs.box_cells,
         all_before=pairs.all_before,
         all_after=maps.flatten(2).amax(dim=2), prototype=pairs.prototype,
-        prototype_class=model.prototype_class.to(x_adv.device), logits_before=pairs.logits_before,
+        prototype_class=class_relation(model, logits.shape[1]).to(x_adv.device), logits_before=pairs.logits_before,
         logits_after=logits, labels=pairs.label, x=images[pairs.image_index], x_adv=x_adv,
         mask=pairs.mask)
     return metrics, sim_after

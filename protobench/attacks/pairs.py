@@ -23,7 +23,7 @@ from protobench.attacks.regions import (
     most_similar_window, pixel_mask, region_cells,
 )
 from protobench.errors import ProtobenchError
-from protobench.model.protocol import check_prototype_model
+from protobench.model.protocol import check_prototype_model, class_relation
 from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
 
 
@@ -91,7 +91,7 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     with torch.no_grad(), frozen(model):
         logits, _, maps = model.explain(images)
     all_max = maps.flatten(2).amax(dim=2)  # (B, P)
-    chosen = _choose_prototypes(all_max, labels, model.prototype_class.to(images.device), preset)
+    chosen = _choose_prototypes(all_max, labels, class_relation(model, logits.shape[1]).to(images.device), preset)
     image_index = torch.arange(len(images), device=images.device).repeat_interleave(chosen.shape[1])
     prototype = chosen.flatten()
 
@@ -130,8 +130,9 @@ def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim:
 
 
 def _choose_prototypes(all_max: torch.Tensor, labels: torch.Tensor,
-                       prototype_class: torch.Tensor, preset: AttackPreset) -> torch.Tensor:
-    """(B, k) prototype indices per image, by the preset's rule."""
+                       relation: torch.Tensor, preset: AttackPreset) -> torch.Tensor:
+    """(B, k) prototype indices per image, by the preset's rule; ``relation``
+    (P, C) bool says which classes each prototype serves ("class-top-k")."""
     b, p = all_max.shape
     if isinstance(preset.prototypes, tuple):
         bad = [j for j in preset.prototypes if j >= p]
@@ -142,7 +143,7 @@ def _choose_prototypes(all_max: torch.Tensor, labels: torch.Tensor,
     scores = all_max
     available = p
     if preset.prototypes == "class-top-k":
-        own = prototype_class.view(1, -1) == labels.view(-1, 1)
+        own = relation[:, labels].t()  # (B, P)
         scores = all_max.masked_fill(~own, float("-inf"))
         available = int(own.sum(dim=1).min())
     if preset.k > available:

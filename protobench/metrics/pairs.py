@@ -12,7 +12,9 @@ out, no knowledge of models, attacks or the runner. Shapes:
                                         clean high-activation box
     all_before, all_after    (N, P)     max similarity of every prototype
     prototype                (N,)       long, index j of each pair
-    prototype_class          (P,)       long, class of each prototype
+    prototype_class          (P,)       long, class of each prototype, or
+                             (P, C)     bool, the classes each prototype serves
+                                        (prototypes shared between classes)
     logits_before/after      (N, C)
     labels                   (N,)       long
     x, x_adv                 (N, 3, H, W) in [0, 1]
@@ -174,14 +176,20 @@ def prototype_rank(all_similarities: torch.Tensor, prototype: torch.Tensor,
 
     rank_j = #{p : class(p) != class(j), s_p > s_j} (strictly greater).
     all_similarities (N, P), prototype (N,), prototype_class (P,) -> long (N,).
+    With shared prototypes, ``prototype_class`` (P, C) bool: p is of another
+    class when it serves none of the classes j serves.
     """
     if all_similarities.dim() != 2 or all_similarities.shape[1] != prototype_class.shape[0]:
         raise ValueError(f"all_similarities must be (N, P) with P = {prototype_class.shape[0]} "
                          f"(len of prototype_class); got {tuple(all_similarities.shape)}")
     prototype = prototype.long().to(all_similarities.device)
-    prototype_class = prototype_class.long().to(all_similarities.device)
     own = all_similarities.gather(1, prototype.view(-1, 1))
-    other_class = prototype_class.view(1, -1) != prototype_class[prototype].view(-1, 1)
+    if prototype_class.dim() == 2:
+        relation = prototype_class.to(all_similarities.device).float()
+        other_class = (relation[prototype] @ relation.t()) == 0  # (N, P): no class in common
+    else:
+        prototype_class = prototype_class.long().to(all_similarities.device)
+        other_class = prototype_class.view(1, -1) != prototype_class[prototype].view(-1, 1)
     return ((all_similarities > own) & other_class).sum(dim=1)
 
 

@@ -1,9 +1,10 @@
-"""ProtoPNet: backbones, the network, its pixel-space wrapper and checkpoints."""
+"""Prototype models (ProtoPNet, ProtoPool): backbones, networks, pixel-space wrappers, checkpoints."""
 
 from protobench.model.backbones import BACKBONES, create_backbone
 from protobench.model.checkpoint import load_checkpoint, save_checkpoint
 from protobench.model.ppnet import PPNet
-from protobench.model.protopnet import Architecture, ModelMeta, ProtoPNet, build_ppnet
+from protobench.model.protopnet import Architecture, ModelMeta, ProtoPNet, ProtoPool, build_ppnet
+from protobench.model.protopool import PoolNet
 from protobench.model.receptive_field import (
     ConvInfo,
     high_activation_box,
@@ -13,6 +14,6 @@ from protobench.model.receptive_field import (
 
 __all__ = [
     "BACKBONES", "create_backbone", "load_checkpoint", "save_checkpoint", "PPNet",
-    "Architecture", "ModelMeta", "ProtoPNet", "build_ppnet", "ConvInfo",
+    "Architecture", "ModelMeta", "ProtoPNet", "ProtoPool", "PoolNet", "build_ppnet", "ConvInfo",
     "high_activation_box", "proto_layer_rf_info", "rf_box",
 ]

@@ -4,7 +4,8 @@ A protobench checkpoint is ``{"format", "version", "meta", "state_dict"}``,
 written with ``torch.save`` and read back with torch's weights-only loader,
 so loading never unpickles arbitrary objects. ``meta`` holds only plain
 Python values (see :class:`ModelMeta`). Checkpoints of the original ProtoPNet
-code are recognised and imported through :mod:`protobench.model.legacy`.
+code and of ProtoPool's are recognised and imported through
+:mod:`protobench.model.legacy`.
 """
 
 from __future__ import annotations
@@ -90,9 +91,15 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu",
         model.meta = meta
         _load_state(model, obj["state_dict"], path)
         return model.eval()
+    if legacy.is_protopool_state(obj):
+        arch = legacy.infer_protopool_architecture(obj.get("model_state_dict", obj), img_size,
+                                                   activation, source=str(path))
+        model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
+        _load_state(model, legacy.protopool_state(obj), path)
+        return model.eval()
     if isinstance(obj, dict) and "prototype_vectors" in obj:
         return _from_legacy(path, obj, {}, img_size, activation)
-    raise ProtobenchError(f"{path}: not a protobench or ProtoPNet checkpoint")
+    raise ProtobenchError(f"{path}: not a protobench, ProtoPNet or ProtoPool checkpoint")
 
 
 def _from_legacy(path: Path, state: dict[str, torch.Tensor], attrs: dict[str, Any],

@@ -1,4 +1,4 @@
-"""Import checkpoints written by the original ProtoPNet code.
+"""Import checkpoints written by the original ProtoPNet code, and by ProtoPool's.
 
 The original saves either a whole pickled ``PPNet`` module (``torch.save(ppnet)``)
 or its ``state_dict``. Unpickling a whole module normally runs whatever the
@@ -11,6 +11,10 @@ From the recorded attributes and the state_dict we infer the backbone
 (resnet, vgg or densenet of any depth), build a protobench ``PPNet`` whose
 parameter names are the original's, and load the weights key for key, so the
 outputs are identical.
+
+ProtoPool's code (gmum, ``protopool/main.py``) saves ``{"model_state_dict",
+"epoch"}`` with ``torch.save``; that is plain tensors, read with the
+weights-only loader like any protobench checkpoint.
 """
 
 from __future__ import annotations
@@ -137,6 +141,66 @@ class LegacyAssumptionWarning(UserWarning):
 ACTIVATIONS = ("log", "linear")
 
 
+def _warn_assumed(source: str, activation: bool, img_size: bool, stacklevel: int) -> None:
+    """One :class:`LegacyAssumptionWarning` naming the defaults a checkpoint left to us."""
+    assumed = []
+    if activation:
+        assumed.append("prototype activation 'log' (activation='linear', --activation linear, "
+                       "if it was trained with 'linear')")
+    if img_size:
+        assumed.append("image size 224 (img_size=..., --img-size)")
+    if assumed:
+        import warnings
+        warnings.warn(f"{source} does not record every field of the model; assumed "
+                      f"{'; '.join(assumed)}", LegacyAssumptionWarning, stacklevel=stacklevel)
+
+
+def is_protopool_state(obj: Any) -> bool:
+    """Whether ``obj`` is what ProtoPool's code saves: ``{"model_state_dict", "epoch"}``
+    (its ``save_model``) or the bare state_dict of its ``PrototypeChooser``."""
+    state = obj.get("model_state_dict", obj) if isinstance(obj, dict) else None
+    return isinstance(state, dict) and "proto_presence" in state
+
+
+def protopool_state(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The state_dict of a ProtoPool checkpoint, without ``alfa``: the original
+    creates it with ``--use_thresh`` but its forward never reads it."""
+    state = dict(obj.get("model_state_dict", obj))
+    state.pop("alfa", None)
+    return state
+
+
+def infer_protopool_architecture(state: dict[str, torch.Tensor], img_size: int | None = None,
+                                 activation: str | None = None,
+                                 source: str = "the checkpoint") -> Architecture:
+    """An :class:`Architecture` (family "protopool") for a checkpoint of ProtoPool's code.
+
+    Its state_dict records neither the image size nor the activation; left
+    out, they are ProtoPool's defaults (224, "log"), with a warning.
+    """
+    for key in ("prototype_vectors", "proto_presence", "add_on_layers.0.weight"):
+        if key not in state:
+            raise ProtobenchError(f"{source}: not a ProtoPool checkpoint: no {key!r} in it")
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ProtobenchError(f"activation={activation!r} is not one ProtoPool has; choose one "
+                              f"of: {', '.join(ACTIVATIONS)}")
+    if any(re.fullmatch(r"add_on_layers\.[1-9]\d*\.weight", k) for k in state):
+        raise ProtobenchError(f"{source}: ProtoPool's add-on layers are one 1x1 conv and a Sigmoid; "
+                              "this checkpoint has more")
+    p, d, ph, pw = state["prototype_vectors"].shape
+    num_classes, pool, slots = state["proto_presence"].shape
+    if (ph, pw) != (1, 1) or pool != p:
+        raise ProtobenchError(f"{source}: prototypes {tuple(state['prototype_vectors'].shape)} and slots "
+                              f"{tuple(state['proto_presence'].shape)} do not fit together")
+    _warn_assumed(source, activation=activation is None, img_size=img_size is None,
+                  stacklevel=5)  # the caller of protobench.load
+    return Architecture(
+        family="protopool", backbone=infer_backbone(state), img_size=img_size or 224,
+        num_classes=num_classes, prototypes_per_class=slots, num_prototypes=p, prototype_depth=d,
+        prototype_activation_function=activation or "log", add_on_layers_type="linear",
+        use_last_layer="last_layer.weight" in state, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
 def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
                        img_size: int | None = None, activation: str | None = None,
                        source: str = "the checkpoint") -> Architecture:
@@ -163,16 +227,9 @@ def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
     if recorded is not None and activation is not None and recorded != activation:
         raise ProtobenchError(f"{source} records prototype activation {recorded!r}, "
                               f"not {activation!r}; leave the activation out")
-    assumed = []
-    if recorded is None and activation is None:
-        assumed.append("prototype activation 'log' (activation='linear', --activation linear, "
-                       "if it was trained with 'linear')")
-    if img_size is None and "img_size" not in attrs:
-        assumed.append("image size 224 (img_size=..., --img-size)")
-    if assumed:
-        import warnings
-        warnings.warn(f"{source} does not record every field of the model; assumed "
-                      f"{'; '.join(assumed)}", LegacyAssumptionWarning, stacklevel=5)  # the caller of protobench.load
+    _warn_assumed(source, activation=recorded is None and activation is None,
+                  img_size=img_size is None and "img_size" not in attrs,
+                  stacklevel=6)  # the caller of protobench.load
     activation = recorded or activation or "log"
     n_add_on_convs = sum(1 for k in state if re.fullmatch(r"add_on_layers\.\d+\.weight", k))
     if ph != pw:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from protobench.errors import ProtobenchError
 
 ACTIVATIONS = ("log", "linear")
-ADD_ON_TYPES = ("regular", "bottleneck")
+ADD_ON_TYPES = ("regular", "bottleneck", "linear")
 
 
 def make_add_on_layers(in_channels: int, depth: int, kind: str) -> nn.Sequential:
@@ -27,8 +27,11 @@ def make_add_on_layers(in_channels: int, depth: int, kind: str) -> nn.Sequential
 
     'regular': 1x1 conv, ReLU, 1x1 conv, Sigmoid. 'bottleneck': halve the
     channels with (1x1 conv, ReLU, 1x1 conv, ReLU) pairs until ``depth`` is
-    reached, the last activation being a Sigmoid.
+    reached, the last activation being a Sigmoid. 'linear': 1x1 conv,
+    Sigmoid (ProtoPool's add-on).
     """
+    if kind == "linear":
+        return nn.Sequential(nn.Conv2d(in_channels, depth, 1), nn.Sigmoid())
     if kind == "regular":
         return nn.Sequential(nn.Conv2d(in_channels, depth, 1), nn.ReLU(),
                              nn.Conv2d(depth, depth, 1), nn.Sigmoid())
@@ -151,6 +154,10 @@ class PPNet(nn.Module):
     def prototype_class(self) -> torch.Tensor:
         """Class of each prototype: (P,) long."""
         return self.prototype_class_identity.argmax(dim=1)
+
+    def prototype_weights(self) -> torch.Tensor:
+        """(C, P): the last-layer weight of each prototype's similarity in each class's logit."""
+        return self.last_layer.weight
 
     def set_last_layer_incorrect_connection(self, incorrect_strength: float = -0.5) -> None:
         """Weight 1 from a prototype to its own class, ``incorrect_strength`` to the others."""

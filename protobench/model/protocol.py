@@ -49,6 +49,21 @@ class PrototypeModel(Protocol):
     def explain(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]: ...
 
 
+def class_relation(model: nn.Module, num_classes: int | None = None) -> torch.Tensor:
+    """(P, C) bool: which classes each prototype serves.
+
+    A model whose prototypes are shared between classes (ProtoPool) says so
+    with a ``class_relation`` attribute; for any other, prototype j serves
+    ``prototype_class[j]`` alone.
+    """
+    relation = getattr(model, "class_relation", None)
+    if relation is not None:
+        return relation.bool()
+    classes = model.prototype_class.long()
+    count = num_classes or int(classes.max()) + 1
+    return torch.nn.functional.one_hot(classes.clamp(min=0), count).bool() & (classes >= 0).view(-1, 1)
+
+
 def check_prototype_model(model: object) -> nn.Module:
     """``model`` if it meets :class:`PrototypeModel`; else one error naming what is missing."""
     missing = [name for name in MEMBERS if not hasattr(model, name)]

@@ -1,9 +1,11 @@
-"""ProtoPNet in [0, 1] pixel space, with the metadata that travels with it.
+"""Prototype models in [0, 1] pixel space, with the metadata that travels with them.
 
 Attacks, metrics and explanations work in pixel space; the network works on
 normalised images. :class:`ProtoPNet` owns the normalisation, so that eps
 means the same for every attack, and carries what a checkpoint records
-(architecture, classes, recipe, push records).
+(architecture, classes, recipe, push records). The architecture's
+``family`` picks the network: "protopnet" (:class:`PPNet`) or "protopool"
+(:class:`~protobench.model.protopool.PoolNet`, wrapped as :class:`ProtoPool`).
 """
 
 from __future__ import annotations
@@ -15,17 +17,26 @@ import torch
 import torch.nn as nn
 
 from protobench.model.backbones import create_backbone
+from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
+from protobench.model.protopool import PoolNet
 from protobench.model.receptive_field import proto_layer_rf_info
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+FAMILIES = ("protopnet", "protopool")
 
 
 @dataclass
 class Architecture:
-    """Everything needed to rebuild the network before loading its weights."""
+    """Everything needed to rebuild the network before loading its weights.
 
+    family "protopool": ``num_prototypes`` is the shared pool (P),
+    ``prototypes_per_class`` the slots of each class (n), ``use_last_layer``
+    whether a last layer weighs the slots.
+    """
+
+    family: str = "protopnet"
     backbone: str = "smallcnn"
     img_size: int = 64
     num_classes: int = 10
@@ -37,11 +48,32 @@ class Architecture:
     backbone_module: str = ""  # a user backbone: the module that registers it
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    num_prototypes: int = 0    # protopool: the pool; protopnet: classes * prototypes_per_class
+    use_last_layer: bool = True  # protopool only
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ProtobenchError(f"unknown model family {self.family!r}; choose one of: "
+                                  f"{', '.join(FAMILIES)}")
+        if self.family == "protopool":
+            if self.num_prototypes < 1:
+                raise ProtobenchError("a protopool model needs num_prototypes (the shared pool), "
+                                      f"got {self.num_prototypes!r}")
+            if self.prototype_size != 1:
+                raise ProtobenchError("ProtoPool's prototypes are 1x1; prototype_size must be 1")
+            if self.add_on_layers_type == "bottleneck":  # the default: ProtoPool has one add-on
+                self.add_on_layers_type = "linear"
+            if self.add_on_layers_type != "linear":
+                raise ProtobenchError("ProtoPool's add-on layers are 'linear' (1x1 conv, Sigmoid); "
+                                      f"got add_on_layers_type={self.add_on_layers_type!r}")
+        elif self.num_prototypes:
+            raise ProtobenchError("num_prototypes is ProtoPool's pool size; a protopnet model has "
+                                  "prototypes_per_class prototypes of each class")
 
     @property
     def prototype_shape(self) -> tuple[int, int, int, int]:
-        return (self.num_classes * self.prototypes_per_class, self.prototype_depth,
-                self.prototype_size, self.prototype_size)
+        count = self.num_prototypes or self.num_classes * self.prototypes_per_class
+        return (count, self.prototype_depth, self.prototype_size, self.prototype_size)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -80,11 +112,16 @@ class ModelMeta:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet:
-    """An untrained (or ImageNet-initialised) PPNet of the given architecture."""
+def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet | PoolNet:
+    """An untrained (or ImageNet-initialised) network of the given architecture."""
     features = create_backbone(arch.backbone, pretrained=pretrained,
                                module=arch.backbone_module or None)
     rf_info = proto_layer_rf_info(arch.img_size, features.conv_info(), arch.prototype_size)
+    if arch.family == "protopool":
+        return PoolNet(features, arch.img_size, arch.num_prototypes, arch.prototypes_per_class,
+                       arch.num_classes, arch.prototype_depth, rf_info,
+                       prototype_activation_function=arch.prototype_activation_function,
+                       use_last_layer=arch.use_last_layer)
     return PPNet(features, arch.img_size, arch.prototype_shape, rf_info, arch.num_classes,
                  prototype_activation_function=arch.prototype_activation_function,
                  add_on_layers_type=arch.add_on_layers_type)
@@ -94,10 +131,14 @@ class ProtoPNet(nn.Module):
     """A :class:`PPNet` that takes images in [0, 1] and normalises them itself.
 
     ``forward(x)`` returns logits only, so that classification attacks
-    (torchattacks) can use it as any classifier.
+    (torchattacks) can use it as any classifier. ``ProtoPNet.build`` gives
+    the wrapper of the architecture's family (:class:`ProtoPool` for
+    "protopool").
     """
 
-    def __init__(self, ppnet: PPNet, meta: ModelMeta) -> None:
+    family = "protopnet"
+
+    def __init__(self, ppnet: PPNet | PoolNet, meta: ModelMeta) -> None:
         super().__init__()
         self.ppnet = ppnet
         self.meta = meta
@@ -109,6 +150,8 @@ class ProtoPNet(nn.Module):
     def build(cls, arch: Architecture, classes: list[str] | None = None, pretrained: bool = False,
               **meta: Any) -> "ProtoPNet":
         classes = classes or [str(c) for c in range(arch.num_classes)]
+        if cls is ProtoPNet and arch.family != cls.family:
+            cls = ProtoPool
         if not arch.backbone_module:  # recorded, so that a fresh process finds a user backbone
             from protobench.model.backbones import backbone_module
             arch = replace(arch, backbone_module=backbone_module(arch.backbone) or "")
@@ -126,6 +169,11 @@ class ProtoPNet(nn.Module):
     @property
     def prototype_class(self) -> torch.Tensor:
         return self.ppnet.prototype_class
+
+    @property
+    def class_relation(self) -> torch.Tensor:
+        """(P, C) bool: which classes each prototype serves (one each in ProtoPNet)."""
+        return self.ppnet.prototype_class_identity.bool()
 
     @property
     def rf_info(self) -> list[float]:
@@ -152,3 +200,14 @@ class ProtoPNet(nn.Module):
         distances = self.ppnet.prototype_distances(self.normalize(x))
         logits, min_distances = self.ppnet.forward_from_distances(distances)
         return logits, min_distances, self.ppnet.distance_2_similarity(distances)
+
+
+class ProtoPool(ProtoPNet):
+    """A :class:`~protobench.model.protopool.PoolNet` in [0, 1] pixel space.
+
+    Its ``prototype_class`` is each prototype's main class (most slots; -1
+    for a prototype in no slot); ``ppnet.prototype_class_identity`` (P, C)
+    holds every class a shared prototype serves.
+    """
+
+    family = "protopool"

@@ -12,6 +12,12 @@ classes. Both are written as in the original code: with
 
 computed as ``max_dist - max((max_dist - d) * mask)`` so that masked-out
 prototypes never win.
+
+ProtoPool (Rymarczyk et al. 2022; gmum's ``protopool/main.py``) uses the same
+terms with its slots: "own class" are the n prototypes the image's class
+weighs most (the top n of its slots' presence summed over slots, detached),
+"other" the rest; plus an orthogonality term that keeps a class's slots on
+different prototypes, and the L1 term on the slot-to-class weights.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class LossCoefficients:
     cluster: float = 0.8
     separation: float = -0.08
     l1: float = 1e-4
+    orthogonal: float = 1.0  # ProtoPool only
 
 
 def _masked_min(min_distances: torch.Tensor, mask: torch.Tensor, max_dist: float) -> torch.Tensor:
@@ -68,3 +75,58 @@ def protopnet_loss(logits: torch.Tensor, min_distances: torch.Tensor, labels: to
             + coefs.separation * separation + coefs.l1 * l1)
     terms = {"ce": ce.item(), "clst": cluster.item(), "sep": separation.item(), "l1": l1.item()}
     return loss, terms
+
+
+def _top_slots(weights: torch.Tensor, count: int) -> torch.Tensor:
+    """(B, P) 1 on the ``count`` largest entries of each row of ``weights`` (B, P)."""
+    mask = torch.zeros_like(weights)
+    return mask.scatter_(1, weights.topk(count, dim=1).indices, 1.0)
+
+
+def slot_orthogonality(proto_presence: torch.Tensor) -> torch.Tensor:
+    """ProtoPool's orthogonal loss on the slot logits (C, P, n): the cosines between
+    different slots of a class, summed and divided by C * n (0 when every
+    class's slots point at different prototypes). Written as the original
+    writes it: the sum of all (C, n, n) cosines over C * n, minus 1."""
+    c, _, n = proto_presence.shape
+    cos = F.cosine_similarity(proto_presence.unsqueeze(2), proto_presence.unsqueeze(-1), dim=1)
+    return cos.sum() / (n * c) - 1
+
+
+def protopool_loss(logits: torch.Tensor, min_distances: torch.Tensor, labels: torch.Tensor,
+                   presence: torch.Tensor, proto_presence: torch.Tensor,
+                   last_layer_weight: torch.Tensor | None, slot_class_identity: torch.Tensor,
+                   prototype_shape: tuple[int, ...],
+                   coefs: LossCoefficients = LossCoefficients()) -> tuple[torch.Tensor, dict[str, float]]:
+    """ProtoPool's loss: CE + 0.8 cluster - 0.08 separation + orthogonal + 1e-4 L1.
+
+    presence (C, P, n): the slots this forward pass used (a Gumbel sample in
+    training); proto_presence (C, P, n): the slot logits (the orthogonal term);
+    last_layer_weight (C, C * n) or None without a last layer.
+    """
+    max_dist = float(prototype_shape[1] * prototype_shape[2] * prototype_shape[3])
+    num_p, slots = presence.shape[1], presence.shape[2]
+    weights = presence[labels].sum(dim=2).detach()  # (B, P)
+    own = _top_slots(weights, slots)
+    other = _top_slots(slots - weights, num_p - slots)  # the original's inverted presence
+    ce = F.cross_entropy(logits, labels)
+    cluster = _masked_min(min_distances, own, max_dist).mean()
+    separation = _masked_min(min_distances, other, max_dist).mean()
+    orthogonal = slot_orthogonality(proto_presence)
+    l1 = (torch.zeros((), device=logits.device) if last_layer_weight is None
+          else l1_wrong_class(last_layer_weight, slot_class_identity))
+    loss = (coefs.cross_entropy * ce + coefs.cluster * cluster + coefs.separation * separation
+            + coefs.orthogonal * orthogonal + coefs.l1 * l1)
+    terms = {"ce": ce.item(), "clst": cluster.item(), "sep": separation.item(), "l1": l1.item()}
+    return loss, terms
+
+
+def training_loss(ppnet, logits: torch.Tensor, min_distances: torch.Tensor, labels: torch.Tensor,
+                  coefs: LossCoefficients) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of ``ppnet``'s family, after a training forward pass of it."""
+    if hasattr(ppnet, "proto_presence"):  # ProtoPool
+        weight = ppnet.last_layer.weight if ppnet.use_last_layer else None
+        return protopool_loss(logits, min_distances, labels, ppnet.last_presence, ppnet.proto_presence,
+                              weight, ppnet.slot_class_identity, ppnet.prototype_shape, coefs)
+    return protopnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
+                          ppnet.last_layer.weight, ppnet.prototype_shape, coefs)

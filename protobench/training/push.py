@@ -2,7 +2,8 @@
 
 ProtoPNet (Chen et al. 2019, section 2.2, "projection of prototypes"):
 prototype p_j of class c becomes the latent patch z of a class-c training
-image that is closest to it. The original loops over prototypes in Python
+image that is closest to it. A ProtoPool prototype shared by several
+classes searches the images of all of them, as ProtoPool's push does. The original loops over prototypes in Python
 for every batch; here (:class:`NearestPatches`) each batch's (B, P, h, w)
 distances are reduced to the nearest cell of every (image, prototype), masked
 to the images of each prototype's class, reduced to one candidate per
@@ -58,7 +59,8 @@ class NearestPatches:
         device = model.device
         num_p = ppnet.num_prototypes
         _, d, ph, pw = ppnet.prototype_shape
-        self.proto_class = ppnet.prototype_class.to(device)
+        # (P, C): the classes each prototype serves (one in ProtoPNet, any number in ProtoPool)
+        self.relation = ppnet.prototype_class_identity.bool().to(device)
         self.best = torch.full((num_p,), float("inf"), device=device)
         self.patch = torch.zeros(num_p, d, ph, pw, device=device)
         self.where = torch.zeros(num_p, 3, dtype=torch.long, device=device)  # image, y, x
@@ -75,9 +77,8 @@ class NearestPatches:
             self.map = torch.zeros(num_p, h, w, device=distances.device)
         # nearest cell of every (image, prototype), then nearest image per prototype
         cell_min = distances.flatten(2).amin(dim=2)  # (B, P); amin: no indices, much faster
-        if self.class_specific:  # only images of the prototype's own class are candidates
-            other = labels.view(b, 1) != self.proto_class.view(1, num_p)
-            cell_min = cell_min.masked_fill(other, float("inf"))
+        if self.class_specific:  # only images of a class the prototype serves are candidates
+            cell_min = cell_min.masked_fill(~self.relation[:, labels].t(), float("inf"))
         batch_best, img = cell_min.min(dim=0)  # (P,)
         ids = (batch_best < self.best).nonzero().flatten()
         if ids.numel():

@@ -32,6 +32,7 @@ class LearningRates:
     warm_add_on_layers: float = 3e-3
     warm_prototype_vectors: float = 3e-3
     last_layer: float = 1e-4
+    proto_presence: float = 3e-3      # ProtoPool's slot logits, warm and joint
     pretrain: float = 1e-3            # backbone pre-training (stands in for ImageNet)
     weight_decay: float = 1e-3        # features and add-on layers
     joint_step_size: int = 5          # StepLR of the joint stage
@@ -63,6 +64,9 @@ class Schedule:
     last_layer_epochs: int = 20           # last-layer epochs after each push
     augment: bool = True
     class_specific_push: bool = True
+    # ProtoPool: the Gumbel-softmax scale of the slots rises as 1.3 * sqrt(a * e) over
+    # the first gumbel_epochs epochs, a = (1000 / 1.3)^2 / gumbel_epochs, then stays 1000
+    gumbel_epochs: int = 10
     # Defences (training/adversarial.py, data/jpeg.py), composable:
     # jpeg_augment = {p = 0.5, quality = 20}: training images JPEG-compressed at random
     # adversarial = "fgsm" (Wong et al. 2020) or a masked attack preset ("pgd-local"):
@@ -80,7 +84,7 @@ class Schedule:
                                   f"{', '.join(repr(h) for h in PRETRAIN_HEADS)}, "
                                   f"got {self.pretrain_head!r}")
         for name, lowest in (("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
-                             ("adversarial_steps", 0)):
+                             ("adversarial_steps", 0), ("gumbel_epochs", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")

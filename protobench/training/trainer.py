@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
-from protobench.training.losses import LossCoefficients, protopnet_loss
+from protobench.model.protopool import PoolNet
+from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.push import PushRecord, push_prototypes
@@ -48,8 +49,8 @@ def seed_everything(seed: int) -> torch.Generator:
 def set_stage(ppnet: PPNet, stage: str) -> None:
     """Which parameters learn in ``stage`` ('warm', 'joint' or 'last')."""
     trainable = {
-        "warm": {"add_on_layers", "prototype_vectors", "last_layer"},
-        "joint": {"features", "add_on_layers", "prototype_vectors", "last_layer"},
+        "warm": {"add_on_layers", "prototype_vectors", "proto_presence", "last_layer"},
+        "joint": {"features", "add_on_layers", "prototype_vectors", "proto_presence", "last_layer"},
         "last": {"last_layer"},
     }[stage]
     for name, p in ppnet.named_parameters():
@@ -61,6 +62,8 @@ def set_stage(ppnet: PPNet, stage: str) -> None:
 def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
     """The original's three Adam optimisers (groups and learning rates)."""
     wd = lr.weight_decay
+    if isinstance(ppnet, PoolNet):
+        return _protopool_optimizers(ppnet, lr)
     return {
         "joint": torch.optim.Adam([
             {"params": ppnet.features.parameters(), "lr": lr.features, "weight_decay": wd},
@@ -73,6 +76,40 @@ def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Op
         ]),
         "last": torch.optim.Adam([{"params": ppnet.last_layer.parameters(), "lr": lr.last_layer}]),
     }
+
+
+def _protopool_optimizers(pool: PoolNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
+    """ProtoPool's optimisers (its main.py): the slot logits learn with the
+    prototypes, warm and joint; its last layer has weight decay."""
+    wd = lr.weight_decay
+    tail = [{"params": pool.add_on_layers.parameters(), "lr": lr.add_on_layers, "weight_decay": wd},
+            {"params": [pool.proto_presence], "lr": lr.proto_presence},
+            {"params": [pool.prototype_vectors], "lr": lr.prototype_vectors}]
+    optimizers = {
+        "joint": torch.optim.Adam([{"params": pool.features.parameters(), "lr": lr.features,
+                                    "weight_decay": wd}, *tail]),
+        "warm": torch.optim.Adam([
+            {"params": pool.add_on_layers.parameters(), "lr": lr.warm_add_on_layers, "weight_decay": wd},
+            {"params": [pool.proto_presence], "lr": lr.proto_presence},
+            {"params": [pool.prototype_vectors], "lr": lr.warm_prototype_vectors}]),
+    }
+    if pool.use_last_layer:
+        optimizers["last"] = torch.optim.Adam([{"params": pool.last_layer.parameters(),
+                                                "lr": lr.last_layer, "weight_decay": wd}])
+    return optimizers
+
+
+def gumbel_scale(epoch: int, gumbel_epochs: int) -> float:
+    """ProtoPool's Gumbel-softmax scale in (0-based) training epoch ``epoch``.
+
+    The original leaves its epoch 0 untrained, so our epoch e is its e + 1:
+    1.3 * sqrt(a * (e + 1)) for e + 1 < gumbel_epochs, a = (1000 / 1.3)^2 / gumbel_epochs,
+    else 1000.
+    """
+    step = epoch + 1
+    if step >= gumbel_epochs:
+        return 1000.0
+    return 1.3 * float(np.sqrt((1000 / 1.3) ** 2 / gumbel_epochs * step))
 
 
 class _WithRelevance(Dataset):
@@ -247,9 +284,7 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
         if adversary is not None:
             images = adversary(model, images, labels)
         logits, min_distances = ppnet(model.normalize(images))
-        loss, terms = protopnet_loss(logits, min_distances, labels,
-                                     ppnet.prototype_class_identity, ppnet.last_layer.weight,
-                                     ppnet.prototype_shape, coefs)
+        loss, terms = training_loss(ppnet, logits, min_distances, labels, coefs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -335,6 +370,8 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             train_set.set_epoch(epoch)
         stage = "warm" if epoch < sched.warm_epochs else "joint"
         set_stage(ppnet, stage)
+        if isinstance(ppnet, PoolNet):
+            ppnet.gumbel_scale = gumbel_scale(epoch, sched.gumbel_epochs)
         stats = run_epoch(model, loader, optimizers[stage], recipe.loss, stage, epoch, progress,
                           adversary)
         if stage == "joint":
@@ -348,7 +385,9 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
                                                   sched.class_specific_push)
             pushed = accuracy(model, test_set, sched.test_batch_size)
             set_stage(ppnet, "last")
-            for i in range(sched.last_layer_epochs):
+            if isinstance(ppnet, PoolNet):  # the original's fine-tuning: slots (nearly) one-hot
+                ppnet.gumbel_scale = 1e4
+            for i in range(sched.last_layer_epochs if "last" in optimizers else 0):
                 result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
                                                 "last", i, progress, adversary))
             before, test = test, accuracy(model, test_set, sched.test_batch_size)
