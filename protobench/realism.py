@@ -23,11 +23,14 @@ D_j (h, w):
 
 Images with no irrelevant cell (the object touches every block) have no
 d_irrelevant; they are counted and left out of those two distributions.
+
+PIP-Net has no latent distance (its maps are softmax presences): its
+similarities are the presences, and its distance ratio is left out (empty).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -147,4 +150,7 @@ def model_realism(model, data, batch_size: int = 100) -> RealismReport:
         parts.append(top1_realism(distances, relevance, ppnet.distance_2_similarity))
     merged = RealismPerImage(*(torch.cat([getattr(p, f).cpu() for p in parts])
                                for f in RealismPerImage.__dataclass_fields__))
-    return summarize(merged)
+    report = summarize(merged)
+    if not getattr(ppnet, "has_distances", True):  # PIP-Net: no latent distance to compare
+        report = replace(report, distance_ratio=Spread.of(torch.zeros(0)))
+    return report

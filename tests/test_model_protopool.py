@@ -237,3 +237,33 @@ def test_zero_gradient_guard_catches_a_saturated_protopool():
         model.ppnet.add_on_layers[0].bias.fill_(1e4)
     with pytest.raises(ProtobenchError, match="identically zero"):
         MaskedPGD(model, eps=8 / 255, steps=2)(x[pairs.image_index], pairs.mask, objective)
+
+
+PLAIN = {"part_jitter": 0, "colour_jitter": 15, "texture_jitter": 0, "lighting": 0, "blur": 0,
+         "occluders": 0, "clutter": 0}
+
+
+def test_protopool_trains_through_every_stage_and_pushes_onto_its_classes_images():
+    from protobench.training import recipe_data
+    from protobench.training.recipe import recipe_from_dict
+    from protobench.training.trainer import train
+
+    recipe = recipe_from_dict("tiny-pool", {
+        "model": {"family": "protopool", "backbone": "smallcnn", "img_size": 32, "num_prototypes": 6,
+                  "prototypes_per_class": 2, "prototype_depth": 32},
+        "data": {"dataset": "synth", "num_classes": 4, "train_per_class": 40, "test_per_class": 20,
+                 "object_scale": [0.6, 0.8], "distractors": 1, "seed": 3, **PLAIN},
+        "train": {"seed": 0, "batch_size": 32, "pretrain_epochs": 2, "epochs": 6, "warm_epochs": 1,
+                  "gumbel_epochs": 3, "push_epochs": [5], "last_layer_epochs": 3,
+                  "lr": {"features": 1e-3}}})
+    data = recipe_data(recipe)
+    result = train(recipe, data.train, data.push, data.test, data.classes, progress=False,
+                   log=lambda _: None)
+    stages = [h.stage for h in result.history]
+    assert stages == ["pretrain"] * 2 + ["warm"] + ["joint"] * 5 + ["last"] * 3
+    assert result.test_accuracy >= 0.35  # chance 0.25 (4 classes); measured 0.45
+    relation = result.model.class_relation
+    labels = torch.tensor([int(data.push[i][1]) for i in range(len(data.push))])
+    for record in result.push_records:  # every source is an image of a class the prototype serves
+        assert relation[record.prototype, labels[record.image]]
+    assert {r.prototype for r in result.push_records} == set(relation.any(dim=1).nonzero().flatten().tolist())

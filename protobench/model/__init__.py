@@ -1,9 +1,10 @@
-"""Prototype models (ProtoPNet, ProtoPool): backbones, networks, pixel-space wrappers, checkpoints."""
+"""Prototype models (ProtoPNet, ProtoPool, PIP-Net): backbones, networks, pixel-space wrappers, checkpoints."""
 
 from protobench.model.backbones import BACKBONES, create_backbone
 from protobench.model.checkpoint import load_checkpoint, save_checkpoint
 from protobench.model.ppnet import PPNet
-from protobench.model.protopnet import Architecture, ModelMeta, ProtoPNet, ProtoPool, build_ppnet
+from protobench.model.pipnet import PIPNetwork
+from protobench.model.protopnet import Architecture, ModelMeta, PIPNet, ProtoPNet, ProtoPool, build_ppnet
 from protobench.model.protopool import PoolNet
 from protobench.model.receptive_field import (
     ConvInfo,
@@ -14,6 +15,6 @@ from protobench.model.receptive_field import (
 
 __all__ = [
     "BACKBONES", "create_backbone", "load_checkpoint", "save_checkpoint", "PPNet",
-    "Architecture", "ModelMeta", "ProtoPNet", "ProtoPool", "PoolNet", "build_ppnet", "ConvInfo",
+    "Architecture", "ModelMeta", "ProtoPNet", "ProtoPool", "PoolNet", "PIPNet", "PIPNetwork", "build_ppnet", "ConvInfo",
     "high_activation_box", "proto_layer_rf_info", "rf_box",
 ]

@@ -4,8 +4,10 @@ Attacks, metrics and explanations work in pixel space; the network works on
 normalised images. :class:`ProtoPNet` owns the normalisation, so that eps
 means the same for every attack, and carries what a checkpoint records
 (architecture, classes, recipe, push records). The architecture's
-``family`` picks the network: "protopnet" (:class:`PPNet`) or "protopool"
-(:class:`~protobench.model.protopool.PoolNet`, wrapped as :class:`ProtoPool`).
+``family`` picks the network: "protopnet" (:class:`PPNet`), "protopool"
+(:class:`~protobench.model.protopool.PoolNet`, wrapped as :class:`ProtoPool`)
+or "pipnet" (:class:`~protobench.model.pipnet.PIPNetwork`, wrapped as
+:class:`PIPNet`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import torch.nn as nn
 from protobench.model.backbones import create_backbone
 from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
+from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
 from protobench.model.receptive_field import proto_layer_rf_info
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-FAMILIES = ("protopnet", "protopool")
+FAMILIES = ("protopnet", "protopool", "pipnet")
 
 
 @dataclass
@@ -33,7 +36,10 @@ class Architecture:
 
     family "protopool": ``num_prototypes`` is the shared pool (P),
     ``prototypes_per_class`` the slots of each class (n), ``use_last_layer``
-    whether a last layer weighs the slots.
+    whether a last layer weighs the slots. family "pipnet":
+    ``num_prototypes`` 0 makes the backbone's channels the prototypes (PIP-Net's
+    default), any other number adds a 1x1 convolution to that many;
+    ``prototypes_per_class``, the depth and the activation do not apply.
     """
 
     family: str = "protopnet"
@@ -66,6 +72,13 @@ class Architecture:
             if self.add_on_layers_type != "linear":
                 raise ProtobenchError("ProtoPool's add-on layers are 'linear' (1x1 conv, Sigmoid); "
                                       f"got add_on_layers_type={self.add_on_layers_type!r}")
+        elif self.family == "pipnet":
+            if self.num_prototypes < 0:
+                raise ProtobenchError("num_prototypes of a pipnet model must be >= 0 (0: the "
+                                      f"backbone's channels), got {self.num_prototypes!r}")
+            if self.add_on_layers_type == "bottleneck":  # the default: PIP-Net's add-on is a softmax
+                self.add_on_layers_type = "softmax"
+            self.prototype_activation_function = "presence"
         elif self.num_prototypes:
             raise ProtobenchError("num_prototypes is ProtoPool's pool size; a protopnet model has "
                                   "prototypes_per_class prototypes of each class")
@@ -112,11 +125,13 @@ class ModelMeta:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet | PoolNet:
+def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet | PoolNet | PIPNetwork:
     """An untrained (or ImageNet-initialised) network of the given architecture."""
     features = create_backbone(arch.backbone, pretrained=pretrained,
                                module=arch.backbone_module or None)
     rf_info = proto_layer_rf_info(arch.img_size, features.conv_info(), arch.prototype_size)
+    if arch.family == "pipnet":
+        return PIPNetwork(features, arch.img_size, arch.num_prototypes, arch.num_classes, rf_info)
     if arch.family == "protopool":
         return PoolNet(features, arch.img_size, arch.num_prototypes, arch.prototypes_per_class,
                        arch.num_classes, arch.prototype_depth, rf_info,
@@ -138,7 +153,7 @@ class ProtoPNet(nn.Module):
 
     family = "protopnet"
 
-    def __init__(self, ppnet: PPNet | PoolNet, meta: ModelMeta) -> None:
+    def __init__(self, ppnet: PPNet | PoolNet | PIPNetwork, meta: ModelMeta) -> None:
         super().__init__()
         self.ppnet = ppnet
         self.meta = meta
@@ -151,7 +166,7 @@ class ProtoPNet(nn.Module):
               **meta: Any) -> "ProtoPNet":
         classes = classes or [str(c) for c in range(arch.num_classes)]
         if cls is ProtoPNet and arch.family != cls.family:
-            cls = ProtoPool
+            cls = {"protopool": ProtoPool, "pipnet": PIPNet}[arch.family]
         if not arch.backbone_module:  # recorded, so that a fresh process finds a user backbone
             from protobench.model.backbones import backbone_module
             arch = replace(arch, backbone_module=backbone_module(arch.backbone) or "")
@@ -181,7 +196,7 @@ class ProtoPNet(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.ppnet.prototype_vectors.device
+        return next(self.ppnet.parameters()).device
 
     # ------------------------------------------------------------- forward
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +211,8 @@ class ProtoPNet(nn.Module):
         return self.ppnet.similarity_maps(self.normalize(x))
 
     def explain(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One pass: (logits (B, C), min_distances (B, P), similarity maps (B, P, h, w))."""
+        """One pass: (logits (B, C), min_distances (B, P), similarity maps (B, P, h, w));
+        for PIP-Net the "distances" are 1 - presence (:mod:`protobench.model.pipnet`)."""
         distances = self.ppnet.prototype_distances(self.normalize(x))
         logits, min_distances = self.ppnet.forward_from_distances(distances)
         return logits, min_distances, self.ppnet.distance_2_similarity(distances)
@@ -211,3 +227,15 @@ class ProtoPool(ProtoPNet):
     """
 
     family = "protopool"
+
+
+class PIPNet(ProtoPNet):
+    """A :class:`~protobench.model.pipnet.PIPNetwork` in [0, 1] pixel space.
+
+    Its similarity maps are the prototypes' presence per cell (softmax over
+    prototypes); ``prototype_class`` is the class of each prototype's largest
+    classifier weight (-1 where all are 0), and ``class_relation`` every class
+    with a positive weight.
+    """
+
+    family = "pipnet"

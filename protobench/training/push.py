@@ -68,8 +68,9 @@ class NearestPatches:
         self.labels: list[torch.Tensor] = []
         self.offset = 0
 
-    def update(self, z: torch.Tensor, distances: torch.Tensor, labels: torch.Tensor) -> None:
-        """One batch: latents z (B, D, h', w'), distances (B, P, h, w), labels (B,)."""
+    def update(self, z: torch.Tensor | None, distances: torch.Tensor, labels: torch.Tensor) -> None:
+        """One batch: latents z (B, D, h', w'), distances (B, P, h, w), labels (B,).
+        Without z, the search only records where each prototype's nearest patch is."""
         b, num_p, h, w = distances.shape
         _, _, ph, pw = self.ppnet.prototype_shape
         self.labels.append(labels)
@@ -85,8 +86,9 @@ class NearestPatches:
             img = img[ids]
             cell = distances[img, ids].flatten(1).argmin(dim=1)  # the cells, for these only
             ys, xs = cell // w, cell % w
-            patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw), a view
-            self.patch[ids] = patches[img, :, ys, xs]
+            if z is not None:
+                patches = z.unfold(2, ph, 1).unfold(3, pw, 1)  # (B, D, h, w, ph, pw), a view
+                self.patch[ids] = patches[img, :, ys, xs]
             self.map[ids] = distances[img, ids]
             self.best[ids] = batch_best[ids]
             self.where[ids] = torch.stack([img + self.offset, ys, xs], dim=1)

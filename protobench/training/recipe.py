@@ -33,6 +33,7 @@ class LearningRates:
     warm_prototype_vectors: float = 3e-3
     last_layer: float = 1e-4
     proto_presence: float = 3e-3      # ProtoPool's slot logits, warm and joint
+    classifier: float = 0.05          # PIP-Net's classifier
     pretrain: float = 1e-3            # backbone pre-training (stands in for ImageNet)
     weight_decay: float = 1e-3        # features and add-on layers
     joint_step_size: int = 5          # StepLR of the joint stage
@@ -67,6 +68,11 @@ class Schedule:
     # ProtoPool: the Gumbel-softmax scale of the slots rises as 1.3 * sqrt(a * e) over
     # the first gumbel_epochs epochs, a = (1000 / 1.3)^2 / gumbel_epochs, then stays 1000
     gumbel_epochs: int = 10
+    # PIP-Net (training/pipnet.py): prototype_epochs of self-supervised prototype training
+    # first (its epochs_pretrain), then `epochs`, the first finetune_epochs of them the
+    # classifier alone
+    prototype_epochs: int = 10
+    finetune_epochs: int = 3
     # Defences (training/adversarial.py, data/jpeg.py), composable:
     # jpeg_augment = {p = 0.5, quality = 20}: training images JPEG-compressed at random
     # adversarial = "fgsm" (Wong et al. 2020) or a masked attack preset ("pgd-local"):
@@ -84,7 +90,8 @@ class Schedule:
                                   f"{', '.join(repr(h) for h in PRETRAIN_HEADS)}, "
                                   f"got {self.pretrain_head!r}")
         for name, lowest in (("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
-                             ("adversarial_steps", 0), ("gumbel_epochs", 1)):
+                             ("adversarial_steps", 0), ("gumbel_epochs", 1),
+                             ("prototype_epochs", 0), ("finetune_epochs", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")

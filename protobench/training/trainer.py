@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
+from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
 from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
@@ -267,6 +268,8 @@ class EpochStats:
     sep: float
     l1: float
     seconds: float
+    align: float = 0.0  # PIP-Net's terms (training/pipnet.py)
+    tanh: float = 0.0
 
 
 def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
@@ -328,7 +331,8 @@ class TrainingResult:
 def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Dataset,
           classes: list[str], device: str | torch.device = "cpu", progress: bool = True,
           log: Callable[[str], None] = print, pretrain_set: Dataset | None = None) -> TrainingResult:
-    """Train a ProtoPNet from ``recipe``: warm, joint, push and last-layer stages.
+    """Train a model from ``recipe``: ProtoPNet's and ProtoPool's warm, joint, push and
+    last-layer stages, or PIP-Net's own (:mod:`protobench.training.pipnet`).
 
     ``pretrain_set``: the backbone's pre-training images when the recipe's
     ``pretrain_head`` is "other-classes" (``recipe_data`` makes it).
@@ -339,9 +343,6 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     model = ProtoPNet.build(arch, classes, pretrained=recipe.pretrained, name=recipe.name,
                             recipe=recipe.raw).to(device)
     ppnet = model.ppnet
-    optimizers = make_optimizers(ppnet, recipe.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step_size=recipe.lr.joint_step_size,
-                                                gamma=recipe.lr.joint_gamma)
     loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
     result = TrainingResult(model)
     start = time.perf_counter()
@@ -360,6 +361,21 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     elif sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
                                             head=sched.pretrain_head, progress=progress)
+    if isinstance(ppnet, PIPNetwork):
+        from protobench.training.pipnet import train_pipnet_stages
+
+        if sched.adversarial:
+            raise ProtobenchError("adversarial training is not built for PIP-Net; train it without "
+                                  "`adversarial` (JPEG augmentation works)")
+        history, records, test = train_pipnet_stages(
+            model, recipe, loader, push_set, lambda: accuracy(model, test_set, sched.test_batch_size),
+            progress, log)
+        result.history += history
+        result.push_records = records
+        return _finish(result, model, test, start)
+    optimizers = make_optimizers(ppnet, recipe.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step_size=recipe.lr.joint_step_size,
+                                                gamma=recipe.lr.joint_gamma)
     # a defence attacks each batch of the ProtoPNet stages (warm, joint, last layer)
     adversary = make_adversary(sched.adversarial, sched.adversarial_eps, sched.adversarial_alpha,
                                sched.adversarial_steps, sched.seed)
@@ -394,9 +410,15 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
                 f"{test:.3f} after last-layer training")
     set_stage(ppnet, "joint")
-    model.eval()
     # the model as last evaluated, after the last epoch (and its push)
-    result.test_accuracy = test if test is not None else accuracy(model, test_set, sched.test_batch_size)
+    return _finish(result, model, test if test is not None else accuracy(model, test_set, sched.test_batch_size),
+                   start)
+
+
+def _finish(result: TrainingResult, model: ProtoPNet, test_accuracy: float, start: float) -> TrainingResult:
+    """The trained model's records and history, in eval mode."""
+    model.eval()
+    result.test_accuracy = test_accuracy
     result.seconds = time.perf_counter() - start
     model.meta.push_records = [r.to_dict() for r in result.push_records]
     model.meta.history = {

@@ -1,0 +1,166 @@
+"""PIP-Net: the network, its loss and views, its stages, and what the benchmark reads of it."""
+
+import pytest
+import torch
+
+from protobench.attacks import AttackPreset, MaskedPGD
+from protobench.attacks.pairs import select_pairs
+from protobench.attacks.perturb import make_objective
+from protobench.errors import ProtobenchError
+from protobench.model import Architecture, PIPNet, ProtoPNet, load_checkpoint, save_checkpoint
+from protobench.realism import model_realism
+from protobench.training import recipe_data
+from protobench.training.pipnet import align_loss, colour_views, pipnet_loss
+from protobench.training.recipe import recipe_from_dict
+from protobench.training.trainer import train
+
+
+def _pipnet(**kw):
+    torch.manual_seed(0)
+    arch = dict(family="pipnet", img_size=32, num_classes=3)
+    arch.update(kw)
+    return ProtoPNet.build(Architecture(**arch), classes=["a", "b", "c"], name="pip").eval()
+
+
+def test_presence_is_a_softmax_over_the_prototypes_and_logits_follow_pip_net():
+    model = _pipnet()
+    assert isinstance(model, PIPNet) and model.num_prototypes == 128  # the small CNN's channels
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.similarity_maps(x)
+        torch.testing.assert_close(maps.sum(dim=1), torch.ones(2, *maps.shape[2:]))
+        pooled = maps.flatten(2).amax(dim=2)
+        pooled = torch.where(pooled < 0.1, torch.zeros_like(pooled), pooled)  # inference threshold
+        out = pooled @ torch.relu(model.ppnet.classification.weight).t()
+        torch.testing.assert_close(model(x), torch.log1p(out ** 2))
+        logits, min_d, same_maps = model.explain(x)
+        torch.testing.assert_close(same_maps, maps)
+        torch.testing.assert_close(min_d, 1 - maps.flatten(2).amax(dim=2))
+
+
+def test_an_extra_convolution_sets_the_number_of_prototypes():
+    model = _pipnet(num_prototypes=12)
+    assert model.similarity_maps(torch.rand(1, 3, 32, 32)).shape[1] == 12
+    with pytest.raises(ProtobenchError, match=">= 0"):
+        _pipnet(num_prototypes=-1)
+
+
+def test_classes_of_a_prototype_are_its_positive_weights():
+    model = _pipnet(num_prototypes=4)
+    with torch.no_grad():
+        model.ppnet.classification.weight.copy_(torch.tensor(
+            [[1.0, 0.0, -1.0, 0.0], [0.5, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, -3.0]]))
+    assert model.class_relation.tolist() == [[True, True, False], [False, True, False],
+                                             [False, False, False], [False, False, False]]
+    assert model.prototype_class.tolist() == [0, 1, -1, -1]
+    assert model.ppnet.prototype_weights()[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_pipnet_round_trips_through_a_checkpoint(tmp_path):
+    model = _pipnet()
+    again = load_checkpoint(save_checkpoint(model, tmp_path / "pip.pt"))
+    assert isinstance(again, PIPNet)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
+
+
+def test_views_change_colour_not_geometry_and_repeat_with_the_seed():
+    x = torch.zeros(2, 3, 16, 16)
+    x[:, :, 4:8, 4:8] = 0.8
+    views = colour_views(x, torch.Generator().manual_seed(0))
+    assert views.shape == (4, 3, 16, 16) and views.min() >= 0 and views.max() <= 1
+    inside = views[:, :, 4:8, 4:8].mean(dim=(1, 2, 3))
+    outside = views[:, :, 10:, 10:].mean(dim=(1, 2, 3))
+    assert (inside > outside + 0.3).all()  # the square stays where it was in every view
+    again = colour_views(x, torch.Generator().manual_seed(0))
+    assert torch.equal(views, again)
+    assert not torch.equal(views[:2], views[2:])
+
+
+def test_align_loss_is_zero_for_patches_that_keep_their_prototype():
+    one_hot = torch.eye(4)
+    assert align_loss(one_hot, one_hot).item() == pytest.approx(0.0, abs=1e-6)
+    assert align_loss(one_hot, one_hot.roll(1, dims=0)).item() > 10  # every patch changed prototype
+
+
+def test_tanh_loss_rewards_every_prototype_being_present_somewhere():
+    labels = torch.tensor([0, 1])
+    logits = torch.zeros(4, 2)
+    spread = torch.eye(2).repeat(2, 1)  # two images, each prototype present in one
+    presence = spread.view(4, 2, 1, 1)
+    _, terms = pipnet_loss(presence, spread, logits, labels, 1.0, 1.0, 1.0)
+    collapsed = torch.tensor([[1.0, 0.0]]).repeat(4, 1)  # prototype 1 never present
+    _, collapsed_terms = pipnet_loss(collapsed.view(4, 2, 1, 1), collapsed, logits, labels, 1.0, 1.0, 1.0)
+    assert collapsed_terms["tanh"] > terms["tanh"] + 5
+
+
+def test_select_pairs_class_top_k_reads_the_positive_weights():
+    model = _pipnet(num_prototypes=4)
+    with torch.no_grad():
+        model.ppnet.classification.weight.copy_(torch.tensor(
+            [[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]]))
+    x = torch.rand(3, 3, 32, 32)
+    pairs = select_pairs(model, x, torch.tensor([0, 1, 2]), preset=AttackPreset(k=2, prototypes="class-top-k"))
+    chosen = pairs.prototype.view(3, 2).tolist()
+    assert [set(c) for c in chosen] == [{0, 1}, {1, 2}, {2, 3}]
+
+
+def test_zero_gradient_guard_catches_a_saturated_softmax():
+    model = _pipnet()
+    x = torch.rand(2, 3, 32, 32)
+    pairs = select_pairs(model, x, torch.tensor([0, 1]), preset=AttackPreset(k=1))
+    objective = make_objective(AttackPreset(k=1), pairs)
+    MaskedPGD(model, eps=8 / 255, steps=1)(x[pairs.image_index], pairs.mask, objective)  # it moves
+    last = [m for m in model.ppnet.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+    with torch.no_grad():  # one channel dominates every cell: the softmax is exactly one-hot
+        last.bias[0] = 1e6
+    with pytest.raises(ProtobenchError, match="identically zero"):
+        MaskedPGD(model, eps=8 / 255, steps=2)(x[pairs.image_index], pairs.mask, objective)
+
+
+PLAIN = {"part_jitter": 0, "colour_jitter": 15, "texture_jitter": 0, "lighting": 0, "blur": 0,
+         "occluders": 0, "clutter": 0}
+DATA = {"dataset": "synth", "num_classes": 4, "train_per_class": 40, "test_per_class": 20,
+        "object_scale": [0.6, 0.8], "distractors": 1, "seed": 3, **PLAIN}
+
+
+@pytest.fixture(scope="module")
+def trained_pipnet():
+    recipe = recipe_from_dict("tiny-pip", {
+        "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32, "num_prototypes": 16},
+        "data": DATA,
+        "train": {"seed": 0, "batch_size": 32, "pretrain_epochs": 2, "prototype_epochs": 2,
+                  "epochs": 5, "finetune_epochs": 1,
+                  "lr": {"features": 1e-3, "add_on_layers": 1e-3, "classifier": 0.05}}})
+    data = recipe_data(recipe)
+    return train(recipe, data.train, data.push, data.test, data.classes, progress=False,
+                 log=lambda _: None), data
+
+
+def test_pip_net_stages_run_in_order_and_learn(trained_pipnet):
+    result, _ = trained_pipnet
+    stages = [h.stage for h in result.history]
+    assert stages == ["pretrain"] * 2 + ["prototypes"] * 2 + ["finetune"] + ["joint"] * 4
+    assert result.test_accuracy >= 0.5  # chance 0.25 (4 classes)
+    weights = result.model.ppnet.classification.weight
+    assert (weights >= 0).all()  # clipped at 0 after every step
+    used = set((torch.relu(weights).amax(dim=0) > 0).nonzero().flatten().tolist())
+    sources = {r.prototype for r in result.push_records}
+    assert sources and sources <= used  # sources of the prototypes that count only
+
+
+def test_pip_net_realism_has_no_distance_ratio(trained_pipnet):
+    result, data = trained_pipnet
+    report = model_realism(result.model, data.test)
+    assert report.distance_ratio.n == 0
+    assert 0 < report.top1_similarity.median <= 1  # a presence
+
+
+def test_pip_net_refuses_adversarial_training():
+    recipe = recipe_from_dict("tiny-pip", {
+        "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32},
+        "data": DATA, "train": {"epochs": 1, "adversarial": "fgsm"}})
+    data = recipe_data(recipe)
+    with pytest.raises(ProtobenchError, match="not built for PIP-Net"):
+        train(recipe, data.train, data.push, data.test, data.classes, progress=False, log=lambda _: None)
