@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 ATTACK ?= pgd-local
 
-.PHONY: run reference test faults regress headline heldout defences venv clean
+.PHONY: run reference test faults regress headline heldout defences families venv clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ heldout: venv
 # What each defence buys and costs: the defended synth models beside their twins (committed).
 defences: venv
 	$(PY) -m protobench.run --suite defences --out results/defences --fresh
+
+# Every prototype family (ProtoPNet, ProtoPool, PIP-Net) under the headline attacks (committed).
+families: venv
+	$(PY) -m protobench.run --suite families --out results/families --fresh
 
 test: venv
 	$(PY) -m pytest -q
