@@ -42,6 +42,7 @@ from protobench.model.pipnet import INFERENCE_THRESHOLD, PIPNetwork
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.push import NearestPatches, PushRecord, latent_batches
 from protobench.training.recipe import Recipe
+from protobench.training.stats import EpochStats
 
 EPS = 1e-8
 
@@ -106,8 +107,6 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
                         log: Callable[[str], None] = print):
     """Run PIP-Net's stages on ``model`` (a pixel-space PIP-Net); return
     (history, push records, test accuracy). ``evaluate`` gives the test accuracy."""
-    from protobench.training.trainer import EpochStats
-
     net: PIPNetwork = model.ppnet
     sched, lr = recipe.schedule, recipe.lr
     generator = torch.Generator().manual_seed(sched.seed + 7)

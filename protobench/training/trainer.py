@@ -37,6 +37,7 @@ from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.push import PushRecord, push_prototypes
 from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe
+from protobench.training.stats import EpochStats
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -257,19 +258,6 @@ def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, b
     return history
 
 
-@dataclass
-class EpochStats:
-    stage: str
-    epoch: int
-    accuracy: float
-    loss: float
-    ce: float
-    clst: float
-    sep: float
-    l1: float
-    seconds: float
-    align: float = 0.0  # PIP-Net's terms (training/pipnet.py)
-    tanh: float = 0.0
 
 
 def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
