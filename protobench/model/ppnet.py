@@ -64,7 +64,30 @@ def l2_distances(z: torch.Tensor, prototypes: torch.Tensor, ones: torch.Tensor) 
         return F.relu(z2_patch_sum - 2 * zp + p2)
 
 
-class PPNet(nn.Module):
+class L2Prototypes:
+    """The latent patches and squared L2 prototype distances that ProtoPNet and
+    ProtoPool share: a network with ``features``, ``add_on_layers``,
+    ``prototype_vectors``, ``ones`` and ``distance_2_similarity``."""
+
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent patches z = add_on(features(x)): (B, D, h, w)."""
+        return self.add_on_layers(self.features(x))
+
+    def prototype_distances(self, x: torch.Tensor) -> torch.Tensor:
+        """Squared L2 distances (B, P, h', w') of every prototype to every patch."""
+        return l2_distances(self.conv_features(x), self.prototype_vectors, self.ones)
+
+    def similarity_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """Similarity of every prototype at every cell: (B, P, h', w')."""
+        return self.distance_2_similarity(self.prototype_distances(x))
+
+    def push_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(latent patches (B, D, h, w), distances (B, P, h', w')) for push."""
+        z = self.conv_features(x)
+        return z, l2_distances(z, self.prototype_vectors, self.ones)
+
+
+class PPNet(L2Prototypes, nn.Module):
     """The ProtoPNet network on normalised images.
 
     Args:
@@ -114,22 +137,10 @@ class PPNet(nn.Module):
             self._initialize_weights()
 
     # ------------------------------------------------------------ forward
-    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent patches z = add_on(features(x)): (B, D, h, w)."""
-        return self.add_on_layers(self.features(x))
-
-    def prototype_distances(self, x: torch.Tensor) -> torch.Tensor:
-        """Squared L2 distances (B, P, h', w') of every prototype to every patch."""
-        return l2_distances(self.conv_features(x), self.prototype_vectors, self.ones)
-
     def distance_2_similarity(self, distances: torch.Tensor) -> torch.Tensor:
         if self.prototype_activation_function == "log":
             return torch.log((distances + 1) / (distances + self.epsilon))
         return -distances
-
-    def similarity_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """Similarity of every prototype at every cell: (B, P, h', w')."""
-        return self.distance_2_similarity(self.prototype_distances(x))
 
     def forward_from_distances(self, distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Global min pooling and last layer: (logits (B, C), min_distances (B, P))."""
@@ -143,11 +154,6 @@ class PPNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (B, C), min_distances (B, P)), as the original returns."""
         return self.forward_from_distances(self.prototype_distances(x))
-
-    def push_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(latent patches (B, D, h, w), distances (B, P, h', w')) for push."""
-        z = self.conv_features(x)
-        return z, l2_distances(z, self.prototype_vectors, self.ones)
 
     # ------------------------------------------------------- last layer
     @property

@@ -41,12 +41,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from protobench.errors import ProtobenchError
-from protobench.model.ppnet import l2_distances, make_add_on_layers
+from protobench.model.ppnet import L2Prototypes, make_add_on_layers
 
 ACTIVATIONS = ("log", "linear")  # "linear": ProtoPool's 1 / (d + 1)
 
 
-class PoolNet(nn.Module):
+class PoolNet(L2Prototypes, nn.Module):
     """The ProtoPool network on normalised images.
 
     Args:
@@ -113,24 +113,24 @@ class PoolNet(nn.Module):
         """(C, n) long: the prototype of every slot (the original's ``get_map_class_to_prototypes``)."""
         return self.proto_presence.argmax(dim=1)
 
+    def slot_counts(self) -> torch.Tensor:
+        """(P, C): how many slots of class c prototype p fills."""
+        counts = torch.zeros(self.num_prototypes, self.num_classes, device=self.proto_presence.device)
+        chosen = self.slot_prototypes
+        classes = torch.arange(self.num_classes, device=chosen.device).repeat_interleave(self.num_descriptive)
+        return counts.index_put_((chosen.flatten(), classes), torch.ones_like(classes, dtype=counts.dtype),
+                                 accumulate=True)
+
     @property
     def prototype_class_identity(self) -> torch.Tensor:
         """(P, C) float: 1 where prototype p fills a slot of class c (a prototype may serve many)."""
-        relation = torch.zeros(self.num_prototypes, self.num_classes, device=self.proto_presence.device)
-        chosen = self.slot_prototypes
-        relation[chosen.flatten(), torch.arange(self.num_classes, device=chosen.device)
-                 .repeat_interleave(self.num_descriptive)] = 1
-        return relation
+        return (self.slot_counts() > 0).float()
 
     @property
     def prototype_class(self) -> torch.Tensor:
         """(P,) long: the class with the most slots on each prototype (ties: the lower
         class index); -1 for a prototype that fills no slot."""
-        counts = torch.zeros(self.num_prototypes, self.num_classes, device=self.proto_presence.device)
-        chosen = self.slot_prototypes
-        classes = torch.arange(self.num_classes, device=chosen.device).repeat_interleave(self.num_descriptive)
-        counts.index_put_((chosen.flatten(), classes), torch.ones_like(classes, dtype=counts.dtype),
-                          accumulate=True)
+        counts = self.slot_counts()
         best = counts.argmax(dim=1)
         return torch.where(counts.sum(dim=1) > 0, best, torch.full_like(best, -1))
 
@@ -143,20 +143,10 @@ class PoolNet(nn.Module):
         return torch.einsum("kcn,cpn->kp", weight, presence)
 
     # ------------------------------------------------------------ forward
-    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.add_on_layers(self.features(x))
-
-    def prototype_distances(self, x: torch.Tensor) -> torch.Tensor:
-        """Squared L2 distances (B, P, h, w) of every prototype to every patch."""
-        return l2_distances(self.conv_features(x), self.prototype_vectors, self.ones)
-
     def distance_2_similarity(self, distances: torch.Tensor) -> torch.Tensor:
         if self.prototype_activation_function == "log":
             return torch.log((distances + 1) / (distances + self.epsilon))
         return 1 / (distances + 1)
-
-    def similarity_maps(self, x: torch.Tensor) -> torch.Tensor:
-        return self.distance_2_similarity(self.prototype_distances(x))
 
     def forward_from_distances(self, distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (B, C), min_distances (B, P)) from the distance maps."""
@@ -175,10 +165,6 @@ class PoolNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.forward_from_distances(self.prototype_distances(x))
-
-    def push_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.conv_features(x)
-        return z, l2_distances(z, self.prototype_vectors, self.ones)
 
     # --------------------------------------------------------- last layer
     def set_last_layer_incorrect_connection(self, incorrect_strength: float = 0.0) -> None:

@@ -3,8 +3,8 @@
 ProtoPNet (Chen et al. 2019, section 2.2, "projection of prototypes"):
 prototype p_j of class c becomes the latent patch z of a class-c training
 image that is closest to it. A ProtoPool prototype shared by several
-classes searches the images of all of them, as ProtoPool's push does. The original loops over prototypes in Python
-for every batch; here (:class:`NearestPatches`) each batch's (B, P, h, w)
+classes searches the images of all of them, as ProtoPool's push does. The
+original loops over prototypes in Python for every batch; here (:class:`NearestPatches`) each batch's (B, P, h, w)
 distances are reduced to the nearest cell of every (image, prototype), masked
 to the images of each prototype's class, reduced to one candidate per
 prototype, and kept where better than the best so far, all prototypes at
