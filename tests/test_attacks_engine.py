@@ -244,3 +244,72 @@ def test_restarts_keep_the_best_success_score_not_the_best_objective(model):
     x3, s3 = three(x, mask, objective, torch.Generator().manual_seed(0), success)
     assert (s3 >= s1).all()
     torch.testing.assert_close(s3, success(model, x3))
+
+
+# ------------------------------------------------------------ every family's objective
+def _family(family: str) -> ProtoPNet:
+    torch.manual_seed(0)
+    extra = {"protopool": dict(prototypes_per_class=2, num_prototypes=4, prototype_depth=16),
+             "pipnet": {}, "protopnet": dict(prototypes_per_class=2, prototype_depth=16)}[family]
+    arch = Architecture(family=family, img_size=32, num_classes=3, **extra)
+    return ProtoPNet.build(arch, classes=["a", "b", "c"], name=family).eval()
+
+
+def _last_batch_norm(model: ProtoPNet) -> torch.nn.BatchNorm2d:
+    return [m for m in model.ppnet.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+
+
+def _flatten_features(model: ProtoPNet) -> None:
+    """The backbone's last BatchNorm outputs its bias alone: no pixel reaches a prototype."""
+    _last_batch_norm(model).weight.zero_()
+
+
+def _saturate_sigmoid(model: ProtoPNet) -> None:
+    """ProtoPool's add-on Sigmoid at 1 in every cell: every latent patch the same."""
+    model.ppnet.add_on_layers[0].bias.fill_(1e4)
+
+
+@pytest.mark.parametrize("family, kill", [
+    ("protopnet", _flatten_features),
+    ("protopool", _saturate_sigmoid),
+    ("pipnet", _flatten_features),
+])
+def test_zero_gradient_guard_on_each_familys_objective(family, kill):
+    from protobench.attacks import AttackPreset
+    from protobench.attacks.pairs import select_pairs
+    from protobench.attacks.perturb import make_objective
+
+    model = _family(family)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    preset = AttackPreset(k=1)
+    pairs = select_pairs(model, x, torch.tensor([0, 1]), preset=preset)
+    objective = make_objective(preset, pairs)
+    MaskedPGD(model, eps=8 / 255, steps=1)(x[pairs.image_index], pairs.mask, objective)  # it moves
+    with torch.no_grad():
+        kill(model)
+    with pytest.raises(ProtobenchError, match="identically zero"):
+        MaskedPGD(model, eps=8 / 255, steps=2)(x[pairs.image_index], pairs.mask, objective)
+
+
+def test_a_saturated_pip_net_softmax_still_gives_the_attack_a_gradient():
+    """One channel dominates every cell: the presence is exactly one-hot, its gradient is
+    identically zero, and the log-odds the objective ascends still have one."""
+    from protobench.attacks.objectives import PrototypeObjective
+
+    model = _family("pipnet")
+    with torch.no_grad():
+        _last_batch_norm(model).bias[0] = 1e6
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    presence = model.similarity_maps(x)
+    assert torch.equal(presence[:, 0], torch.ones_like(presence[:, 0]))  # saturated
+    presence[:, 1].sum().backward()
+    assert torch.count_nonzero(x.grad) == 0
+    x.grad = None
+    model.attack_maps(x)[:, 1].sum().backward()
+    assert torch.count_nonzero(x.grad) > 0
+    mask = torch.ones(2, 1, 32, 32, dtype=torch.bool)
+    cells = torch.zeros(2, *presence.shape[-2:], dtype=torch.bool)
+    cells[:, 0, 0] = True
+    objective = PrototypeObjective("target-margin", torch.tensor([1, 1]), ~cells, cells)
+    x_adv, value = MaskedPGD(model, eps=8 / 255, steps=2)(x.detach(), mask, objective)  # no refusal
+    assert (x_adv != x.detach()).any() and torch.isfinite(value).all()

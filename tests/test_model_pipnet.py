@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from protobench.attacks import AttackPreset, MaskedPGD
+from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
-from protobench.attacks.perturb import make_objective
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, PIPNet, ProtoPNet, load_checkpoint, save_checkpoint
 from protobench.realism import model_realism
@@ -106,19 +105,6 @@ def test_select_pairs_class_top_k_reads_the_positive_weights():
     assert [set(c) for c in chosen] == [{0, 1}, {1, 2}, {2, 3}]
 
 
-def test_zero_gradient_guard_catches_a_saturated_softmax():
-    model = _pipnet()
-    x = torch.rand(2, 3, 32, 32)
-    pairs = select_pairs(model, x, torch.tensor([0, 1]), preset=AttackPreset(k=1))
-    objective = make_objective(AttackPreset(k=1), pairs)
-    MaskedPGD(model, eps=8 / 255, steps=1)(x[pairs.image_index], pairs.mask, objective)  # it moves
-    last = [m for m in model.ppnet.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
-    with torch.no_grad():  # one channel dominates every cell: the softmax is exactly one-hot
-        last.bias[0] = 1e6
-    with pytest.raises(ProtobenchError, match="identically zero"):
-        MaskedPGD(model, eps=8 / 255, steps=2)(x[pairs.image_index], pairs.mask, objective)
-
-
 PLAIN = {"part_jitter": 0, "colour_jitter": 15, "texture_jitter": 0, "lighting": 0, "blur": 0,
          "occluders": 0, "clutter": 0}
 DATA = {"dataset": "synth", "num_classes": 4, "train_per_class": 40, "test_per_class": 20,
@@ -164,3 +150,28 @@ def test_pip_net_refuses_adversarial_training():
     data = recipe_data(recipe)
     with pytest.raises(ProtobenchError, match="not built for PIP-Net"):
         train(recipe, data.train, data.push, data.test, data.classes, progress=False, log=lambda _: None)
+
+
+def test_attack_maps_are_the_log_odds_of_the_presence_and_peak_with_it():
+    model = _pipnet().double()
+    x = torch.rand(3, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        scores = model.ppnet.features(model.normalize(x))
+        presence = torch.softmax(scores, dim=1)
+        log_odds = model.attack_maps(x)
+    torch.testing.assert_close(log_odds, torch.logit(presence), rtol=1e-9, atol=1e-9)
+    # the same peak per prototype, the same order of cells
+    assert torch.equal(log_odds.flatten(2).argmax(2), model.similarity_maps(x).flatten(2).argmax(2))
+    assert torch.equal(log_odds.flatten(2).argsort(2), presence.flatten(2).argsort(2))
+
+
+def test_attack_maps_stay_finite_where_the_presence_is_one():
+    model = _pipnet()
+    last = [m for m in model.ppnet.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+    with torch.no_grad():
+        last.bias[0] = 200.0  # presence of channel 0 is 1.0 in float32 everywhere
+        x = torch.rand(1, 3, 32, 32)
+        assert torch.equal(model.similarity_maps(x)[:, 0], torch.ones(1, *model.similarity_maps(x).shape[-2:]))
+        log_odds = model.attack_maps(x)
+    assert torch.isfinite(log_odds).all()
+    assert (log_odds[:, 0] > 100).all() and (log_odds[:, 1:] < -100).all()

@@ -15,13 +15,14 @@ stated there; compile gives the fp32 numbers up to float order.
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
 from torch import nn
 
 from protobench.errors import ProtobenchError
-from protobench.model.protocol import class_relation
+from protobench.model.protocol import attack_maps, class_relation
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -40,10 +41,13 @@ class AcceleratedModel(nn.Module):
         self.train(model.training)  # a frozen() around the wrapper restores the model's own mode
         if compile:
             if model not in _COMPILED:
-                _COMPILED[model] = (torch.compile(model.similarity_maps), torch.compile(model))
-            self._maps, self._logits = _COMPILED[model]
+                _COMPILED[model] = (torch.compile(model.similarity_maps),
+                                    torch.compile(functools.partial(attack_maps, model)),
+                                    torch.compile(model))
+            self._maps, self._attack_maps, self._logits = _COMPILED[model]
         else:
-            self._maps, self._logits = model.similarity_maps, model
+            self._maps, self._attack_maps, self._logits = (
+                model.similarity_maps, functools.partial(attack_maps, model), model)
 
     def _autocast(self, x: torch.Tensor):
         return torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -51,6 +55,10 @@ class AcceleratedModel(nn.Module):
     def similarity_maps(self, x: torch.Tensor) -> torch.Tensor:
         with self._autocast(x):
             return _compiled_call(self._maps, x).float()
+
+    def attack_maps(self, x: torch.Tensor) -> torch.Tensor:
+        with self._autocast(x):
+            return _compiled_call(self._attack_maps, x).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with self._autocast(x):

@@ -4,6 +4,11 @@ The objectives work on the cell similarity map S_j (N, h, w) of each pair's
 prototype j and return one value per pair (N,), so that one backward pass of
 their sum gives every pair its own gradient (the pairs do not interact):
 
+The map is the one the model's attack maps give (``protocol.attack_maps``):
+its similarity, or for PIP-Net the log-odds of its softmax presence, which
+peaks where the presence peaks but keeps a gradient where the presence is
+saturated at 1 or 0.
+
 - ``displace``: mean S_j over the target cells T minus mean S_j over the
   source cells R (Hoffmann et al. 2021, attack 1: move the prototype's
   activation from where it was to an irrelevant place);
@@ -40,6 +45,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from protobench.model.protocol import attack_maps
 
 
 @dataclass(frozen=True)
@@ -172,11 +179,15 @@ def box_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
 
 
 def prototype_maps(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -> torch.Tensor:
-    """S_j(x) of each pair's own prototype: x (N, 3, H, W), prototype (N,) -> (N, h, w).
+    """S_j(x) of each pair's own prototype as the attack ascends it: x (N, 3, H, W),
+    prototype (N,) -> (N, h, w).
 
+    The model's attack maps (``protocol.attack_maps``): its similarity maps, or
+    a strictly increasing function of them that does not saturate (PIP-Net's
+    presence log-odds), so a margin's sign, i.e. success, is the same on both.
     One forward for all pairs; the N maps are gathered from (N, P, h, w).
     """
-    maps = model.similarity_maps(x)
+    maps = attack_maps(model, x)
     return maps[torch.arange(len(x), device=maps.device), prototype]
 
 

@@ -15,7 +15,9 @@ In eval mode a pooled presence below 0.1 counts as absent (0), as the
 original's inference does.
 
 Similarity maps (what the attacks and metrics read): the presence maps,
-the heat maps PIP-Net's own explanations show. protobench's "distance" for
+the heat maps PIP-Net's own explanations show. The attacks' objectives
+ascend their log-odds instead (``attack_maps``): the same peaks, but no
+saturated gradient. protobench's "distance" for
 PIP-Net is 1 - presence, so that push-like searches (its prototype sources:
 the most present training patch of each prototype) and the max-pooling code
 paths work unchanged; it is not a latent distance, and the realism report
@@ -115,6 +117,27 @@ class PIPNetwork(nn.Module):
 
     def similarity_maps(self, x: torch.Tensor) -> torch.Tensor:
         return self.presence_maps(x)
+
+    def attack_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, P, h, w): the log-odds log(p / (1 - p)) of every presence p, from the scores
+        before the softmax.
+
+        Per cell and prototype a strictly increasing function of the presence
+        (the same peaks, the same order of cells), but without its saturation:
+        where the presence is 1 or 0 in float32 its gradient vanishes, the
+        log-odds' does not. The log-odds of prototype j is z_j minus the
+        log-sum-exp of the other scores; for every j but the cell's best one,
+        whose presence is at most 1/2, that is logsumexp(z) + log(1 - p_j).
+        """
+        scores = self.add_on_layers[:-1](self.features(x))  # (B, P, h, w), before the softmax
+        is_best = torch.zeros_like(scores, dtype=torch.bool).scatter_(
+            1, scores.argmax(dim=1, keepdim=True), True)
+        rest_of_best = torch.logsumexp(scores.masked_fill(is_best, float("-inf")), dim=1,
+                                       keepdim=True)
+        presence = torch.softmax(scores, dim=1).masked_fill(is_best, 0.0)  # each <= 1/2
+        rest = torch.logsumexp(scores, dim=1, keepdim=True) + torch.log1p(-presence)
+        rest = torch.where(is_best, rest_of_best, rest)
+        return scores - rest
 
     def prototype_distances(self, x: torch.Tensor) -> torch.Tensor:
         """1 - presence (B, P, h, w): protobench's stand-in for a distance (module docstring)."""

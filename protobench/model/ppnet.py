@@ -81,6 +81,10 @@ class L2Prototypes:
         """Similarity of every prototype at every cell: (B, P, h', w')."""
         return self.distance_2_similarity(self.prototype_distances(x))
 
+    def attack_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """What the attacks' objectives ascend: the similarity maps themselves."""
+        return self.similarity_maps(x)
+
     def push_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(latent patches (B, D, h, w), distances (B, P, h', w')) for push."""
         z = self.conv_features(x)

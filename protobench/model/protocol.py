@@ -34,6 +34,10 @@ class PrototypeModel(Protocol):
                       cell (higher is more similar), differentiable in x
     explain           x -> (logits (B, C), min distances (B, P) or None,
                       similarity maps (B, P, h, w)) in one pass
+    attack_maps       optional, x -> (B, P, h, w): what the attacks' objectives
+                      ascend, a strictly increasing function of the similarity
+                      per cell whose gradient does not saturate (PIP-Net: the
+                      log-odds of its softmax presence); see :func:`attack_maps`
 
     It is also a ``torch.nn.Module`` (the attacks put it in eval mode and
     freeze its parameters while they run).
@@ -47,6 +51,18 @@ class PrototypeModel(Protocol):
     def similarity_maps(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def explain(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]: ...
+
+
+def attack_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B, P, h, w): the maps an attack's objective ascends, the model's ``attack_maps``
+    where it has them, else its similarity maps.
+
+    Being strictly increasing in the similarity per cell, they have the same
+    peaks and the same order of cells, so every success criterion (a peak in
+    a region) reads the same on either; only the search differs.
+    """
+    maps = getattr(model, "attack_maps", None)
+    return maps(x) if maps is not None else model.similarity_maps(x)
 
 
 def class_relation(model: nn.Module, num_classes: int | None = None) -> torch.Tensor:

@@ -210,6 +210,11 @@ class ProtoPNet(nn.Module):
         """Similarity of every prototype at every cell, (B, P, h, w), for x in [0, 1]."""
         return self.ppnet.similarity_maps(self.normalize(x))
 
+    def attack_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """What the attacks' objectives ascend, (B, P, h, w): a strictly increasing function
+        of the similarity per cell (the similarity itself; PIP-Net's presence log-odds)."""
+        return self.ppnet.attack_maps(self.normalize(x))
+
     def explain(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One pass: (logits (B, C), min_distances (B, P), similarity maps (B, P, h, w));
         for PIP-Net the "distances" are 1 - presence (:mod:`protobench.model.pipnet`)."""
