@@ -17,6 +17,8 @@ run.json, parts/<configuration>.npz (the attack panels) and figures/.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import json
 import sys
 import time
@@ -28,10 +30,11 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 import torch.nn as nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from protobench.attacks import (
-    AttackPreset, Pairs, attack_in_batches, load_attack, measure, pair_batches, select_pairs,
+    AttackPreset, Pairs, attack_in_batches, load_attack, measure, pair_batches,
 )
 from protobench import storage
 from protobench.bench import provenance, resume
@@ -39,6 +42,7 @@ from protobench.bench.batching import auto_batch_size, stored_batch_size
 from protobench.bench.configuration import Configuration, configurations
 from protobench.bench.ranks import Ranks, current_ranks
 from protobench.bench.records import AttackPanel, LocalAnalysisRecord
+from protobench.bench.streaming import ImageBatch, check_workers, image_batches, select_streamed
 from protobench.bench.suite import Suite, load_suite, replace
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
 from protobench.devices import resolve_device
@@ -64,34 +68,33 @@ class RunResult:
 
 
 # ------------------------------------------------------------ inputs
-@dataclass
+@dataclass(eq=False)
 class ModelData:
+    """A model and the images of the run: ``indices`` of its split ``data``, read in
+    batches when needed (``protobench.bench.streaming``), never held whole."""
+
     model: ProtoPNet
-    images: torch.Tensor          # (B, 3, H, W) in [0, 1], B images of the split from first_image on
-    labels: torch.Tensor          # (B,)
-    relevance: list[torch.Tensor | None]
+    data: Dataset                 # the split
+    indices: range                # the run's images, split indices from first_image on
     source: DataSource            # where they come from (and the push set, when needed)
-    first_image: int = 0          # index in the split of images[0]
     undecodable: list[str] = field(default_factory=list)  # files of the split that were skipped
 
+    @property
+    def first_image(self) -> int:
+        """Index in the split of the run's first image (pairs' image_index counts from it)."""
+        return self.indices.start
 
-def load_model_data(name: str, model: ProtoPNet, suite: Suite, device: torch.device,
-                    dataset: str | None, data_root: str | None) -> ModelData:
-    """``suite.images`` images of the model's data set, from ``suite.first_image`` on."""
+
+def load_model_data(name: str, model: ProtoPNet, suite: Suite, dataset: str | None,
+                    data_root: str | None) -> ModelData:
+    """The model's split and the ``suite.images`` images of it from ``suite.first_image`` on."""
     source, data = model_split(model, suite.split, dataset, data_root, name)
     if suite.first_image >= len(data):
         raise ProtobenchError(f"first_image {suite.first_image} is past the end of the "
                               f"{suite.split} split of {name} ({len(data)} images)")
     indices = range(suite.first_image, min(suite.first_image + suite.images, len(data)))
-    items = [data[i] for i in indices]
-    images = torch.stack([x for x, _ in items])
-    if device.type == "cuda":  # one pinned, asynchronous copy
-        images = images.pin_memory()
-    images = images.to(device, non_blocking=True)
-    labels = torch.tensor([y for _, y in items], device=device)
-    relevance = [data.relevance_mask(i) for i in indices]
     undecodable = [str(p) for p in getattr(data, "skipped", [])]
-    return ModelData(model, images, labels, relevance, source, suite.first_image, undecodable)
+    return ModelData(model, data, indices, source, undecodable)
 
 
 # ------------------------------------------------------------ work units
@@ -119,6 +122,12 @@ class WorkUnit:
     def panel(self, parts: Path) -> Path:
         """The unit's share of the configuration's attack panel (its first pairs)."""
         return parts / self.cfg.id / f"batch{self.batch:05d}.npz"
+
+    @property
+    def images(self) -> range:
+        """The split indices of the unit's images (consecutive: a batch never splits an image)."""
+        first = self.md.first_image
+        return range(first + int(self.pairs.image_index[0]), first + int(self.pairs.image_index[-1]) + 1)
 
 
 def plan_units(loaded, presets: Sequence[AttackPreset], suite: Suite) -> list[WorkUnit]:
@@ -148,16 +157,20 @@ def _generator_on(device: torch.device, seed_gen: torch.Generator) -> torch.Gene
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def run_unit(unit: WorkUnit, seed: int, panels: int) -> tuple[pd.DataFrame, AttackPanel | None]:
-    """Attack (or control) one work unit: its pair rows, and its panel arrays when it holds
-    some of the configuration's first ``panels`` pairs."""
-    md, pairs, cfg = unit.md, unit.pairs, unit.cfg
-    generator = _generator_on(md.images.device, _seed_for(seed, cfg, unit.batch))
+def run_unit(unit: WorkUnit, batch: ImageBatch, seed: int, panels: int
+             ) -> tuple[pd.DataFrame, AttackPanel | None]:
+    """Attack (or control) one work unit on its images ``batch``: its pair rows, and its panel
+    arrays when it holds some of the configuration's first ``panels`` pairs."""
+    md, cfg = unit.md, unit.cfg
+    pairs = unit.pairs.to(batch.images.device)
+    # the pairs as indices into the batch (image_index counts from the run's first image)
+    local = dataclasses.replace(pairs, image_index=pairs.image_index - (batch.first - md.first_image))
+    generator = _generator_on(batch.images.device, _seed_for(seed, cfg, unit.batch))
     start = time.perf_counter()
-    x_adv = attack_in_batches(md.model, md.images, pairs, unit.preset, generator, len(pairs),
+    x_adv = attack_in_batches(md.model, batch.images, local, unit.preset, generator, len(local),
                               cfg.control)
     seconds = time.perf_counter() - start
-    metrics, sim_after = measure(md.model, md.images, pairs, x_adv, len(pairs))
+    metrics, sim_after = measure(md.model, batch.images, local, x_adv, len(local))
     rows = pd.DataFrame(metrics.to_dict())
     rows.insert(0, "prototype", pairs.prototype.cpu().numpy())
     rows.insert(0, "image", pairs.image_index.cpu().numpy() + md.first_image)  # index in the split
@@ -168,20 +181,26 @@ def run_unit(unit: WorkUnit, seed: int, panels: int) -> tuple[pd.DataFrame, Atta
     rows["seconds"] = seconds / max(len(pairs), 1)
     panel = None
     if unit.first_pair < panels:
-        panel = AttackPanel.of_pairs(pairs, md.images, x_adv, sim_after, metrics.pred_after,
-                                     md.model.img_size, panels - unit.first_pair, md.first_image)
+        panel = AttackPanel.of_pairs(local, batch.images, x_adv, sim_after, metrics.pred_after,
+                                     md.model.img_size, panels - unit.first_pair, batch.first)
     return rows, panel
 
 
 def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int,
-                  progress: bool) -> None:
-    """Compute and store the units not yet done (panel first, then the csv that marks it done)."""
+                  progress: bool, device: torch.device, workers: int = 0) -> None:
+    """Compute and store the units not yet done (panel first, then the csv that marks it done),
+    each on its images, read ahead by ``workers`` DataLoader processes per model."""
     todo = [u for u in units if not u.csv(parts).exists()]
-    for unit in tqdm(todo, desc="work units", disable=not progress, unit="unit"):
-        rows, panel = run_unit(unit, seed, panels)
-        if panel is not None:
-            panel.save(unit.panel(parts))
-        storage.write_csv(unit.csv(parts), rows)
+    with tqdm(total=len(todo), desc="work units", disable=not progress, unit="unit") as bar:
+        for _, group in itertools.groupby(todo, key=lambda u: id(u.md)):
+            group = list(group)
+            batches = image_batches(group[0].md.data, [u.images for u in group], device, workers)
+            for unit, batch in zip(group, batches):
+                rows, panel = run_unit(unit, batch, seed, panels)
+                if panel is not None:
+                    panel.save(unit.panel(parts))
+                storage.write_csv(unit.csv(parts), rows)
+                bar.update()
 
 
 def merge_units(units: Sequence[WorkUnit], parts: Path, panels: int) -> list[tuple[Configuration, pd.DataFrame]]:
@@ -223,7 +242,8 @@ def _model_report(md: ModelData, path: Path) -> dict[str, Any]:
 
 def store_local_analysis(md: ModelData, k: int) -> LocalAnalysisRecord:
     """One "this looks like that" analysis of the first image, so figures never need the model."""
-    analysis = local_analysis(md.model, md.images[0], int(md.labels[0]), k)
+    x, y = md.data[md.first_image]
+    analysis = local_analysis(md.model, x.to(md.model.device), int(y), k)
     push_set = md.source.load("push") if md.model.meta.push_records else None
     return LocalAnalysisRecord.of_analysis(analysis, push_set)
 
@@ -235,7 +255,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         prototypes: str | None = None, k: int | None = None,
         attack_options: dict[str, Any] | None = None, limit: int | None = None,
         seed: int | None = None, batch_size: int | str | None = None, first_image: int | None = None,
-        device: str = "auto",
+        device: str = "auto", workers: int = 0,
         out: str | Path | None = None, fresh: bool = False,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
         progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
@@ -243,6 +263,8 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
 
     Every argument left as None takes the suite's (or the preset's) value;
     ``attacks`` the suite's ``attacks``, else pgd-local.
+    ``workers`` DataLoader processes read each rank's images ahead (0: in
+    the main process); the numbers do not depend on it.
     ``attack_options`` sets any other preset value for every attack (the
     command line's ``--set KEY=VALUE``).
     ``models`` are names, checkpoint paths or ProtoPNet modules in memory
@@ -266,6 +288,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
                               f"give it with --{axes[0]} (or the suite's {axes[0]} list)")
     presets = [load_attack(a, **{**options, **overrides}) for a in attacks]
     dev = resolve_device(device)
+    check_workers(workers)
     ranks = current_ranks()  # under torchrun: this rank's place; every rank validates alike
     if out is None:
         name = "+".join(p.name for p in presets) + ("" if suite_obj.name == "default" else f"-{suite_obj.name}")
@@ -301,25 +324,25 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         backbone = model.meta.architecture.backbone
         if backbones and backbone not in backbones:
             continue
-        md = load_model_data(model_name, model, suite_obj, dev, dataset, data_root)
-        if len(md.images) < suite_obj.images:
+        md = load_model_data(model_name, model, suite_obj, dataset, data_root)
+        if len(md.indices) < suite_obj.images:
             print(f"note: {model_name}: {suite_obj.images} images asked for, the {suite_obj.split} "
-                  f"split has {len(md.images)} from image {suite_obj.first_image} on; using those",
+                  f"split has {len(md.indices)} from image {suite_obj.first_image} on; using those",
                   file=sys.stderr)
         loaded.append((model_name, backbone, md,
-                       [select_pairs(md.model, md.images, md.labels, md.relevance, preset)
-                        for preset in presets]))
+                       select_streamed(md.model, md.data, md.indices, presets,
+                                       suite_obj.batch_size, dev, workers)))
     if not loaded:
         raise ProtobenchError("nothing to run: no model matches --backbone "
                               f"{', '.join(backbones or [])}")
     units = plan_units(loaded, presets, suite_obj)
-    return _run_units(out, settings, fresh, loaded, units, suite_obj, dev, figures, progress,
-                      command, start, ranks)
+    return _run_units(out, settings, fresh, loaded, units, suite_obj, dev, workers, figures,
+                      progress, command, start, ranks)
 
 
 def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: list[WorkUnit],
-               suite_obj: Suite, dev: torch.device, figures: bool, progress: bool, command,
-               start: float, ranks: Ranks) -> RunResult:
+               suite_obj: Suite, dev: torch.device, workers: int, figures: bool, progress: bool,
+               command, start: float, ranks: Ranks) -> RunResult:
     """The sweep itself: rank 0 claims the folder, every rank computes its units, rank 0 merges."""
     parts = out / "parts"
     with contextlib.ExitStack() as claim:
@@ -346,7 +369,8 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
                 if figures and not local_path.exists():
                     store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
         mine = [u for i, u in enumerate(units) if ranks.owns(i)]
-        compute_units(mine, parts, suite_obj.seed, suite_obj.panels, progress and ranks.main)
+        compute_units(mine, parts, suite_obj.seed, suite_obj.panels, progress and ranks.main, dev,
+                      workers)
         ranks.barrier()  # every unit is on disk
         if not ranks.main:
             return RunResult(out, None, rank=ranks.rank, seconds=time.perf_counter() - start)
@@ -363,7 +387,8 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
             **settings, "seed": suite_obj.seed, "device": str(dev),
             "device_name": provenance.device_name(dev), "ranks": ranks.world,
             "versions": provenance.versions(), "git_commit": provenance.git_commit(),
-            "images_per_model": {name: len(md.images) for name, _, md, _ in loaded},
+            "images_per_model": {name: len(md.indices) for name, _, md, _ in loaded},
+            "data_workers": workers,
             # image files of each model's split that could not be decoded and were left out
             "undecodable_images": {name: {"count": len(md.undecodable), "files": md.undecodable[:20]}
                                    for name, _, md, _ in loaded},

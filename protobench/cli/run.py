@@ -26,6 +26,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
 def _batch_size(text: str) -> int | str:
     if text == "auto":
         return text
@@ -71,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs out; 'auto' fills the GPU's free memory (a run with another batch "
                         "size is another run: use another --out; auto keeps a resumed run's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--workers", type=_non_negative_int, default=0, metavar="N",
+                   help="DataLoader processes that read and decode the images ahead of the "
+                        "attack, per rank (default 0: the main process reads them); the results "
+                        "do not depend on it")
     p.add_argument("--out", help="output folder (default: results/<attack names joined by '+'>, "
                                  "then '-<suite>' for a suite other than default; an attack given "
                                  "as a TOML path is named by its file name)")
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                  prototypes=args.prototypes, k=args.k, attack_options=_settings(args.settings),
                  limit=args.limit, seed=args.seed,
                  batch_size=args.batch_size, first_image=args.first_image,
-                 device=args.device, out=args.out, fresh=args.fresh,
+                 device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
