@@ -95,3 +95,44 @@ def test_a_negative_number_of_workers_is_refused(tmp_path, capsys):
         main([*TINY, "--workers", "-1", "--out", str(tmp_path / "run")])
     assert "--workers" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@needs_model
+def test_streamed_units_attack_the_split_images_they_name(tmp_path):
+    """Past first_image and over several units, every stored panel image is the split's
+    image of its index (an offset error would attack, and store, another image)."""
+    import protobench
+    from protobench.bench.records import AttackPanel
+    from protobench.training import model_split
+
+    out = tmp_path / "run"
+    assert main([*TINY, "--first-image", "7", "--batch-size", "2", "--out", str(out)]) == 0
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert sorted(set(pairs["image"])) == [7, 8, 9, 10, 11]
+    model = protobench.load("synth-smallcnn")
+    _, data = model_split(model, "test", None, None, "synth-smallcnn")
+    panels = list((out / "parts").glob("*.npz"))
+    assert panels
+    for path in panels:
+        if path.name.startswith("local-"):
+            continue
+        panel = AttackPanel.load(path)
+        assert len(panel) == 4  # the suite's panels, from two units of two pairs
+        for image, x in zip(panel.image, panel.x):
+            assert torch.equal(torch.from_numpy(x), data[int(image)][0])
+
+
+def test_a_selection_error_says_where_its_image_numbers_start(data, model, monkeypatch):
+    from protobench.errors import ProtobenchError
+
+    calls = []
+
+    def failing(model, images, *args):
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise ProtobenchError("no cell for the (image, prototype) pair(s) [(1, 4)]")
+        return select_pairs(model, images, *args)
+
+    monkeypatch.setattr(streaming, "select_pairs", failing)
+    with pytest.raises(ProtobenchError, match=r"\[\(1, 4\)\] \(images numbered from image 5 "):
+        select_streamed(model, data, range(2, 9), [AttackPreset(k=1)], 3, torch.device("cpu"))

@@ -184,10 +184,18 @@ def prototype_maps(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -
 
     The model's attack maps (``protocol.attack_maps``): its similarity maps, or
     a strictly increasing function of them that does not saturate (PIP-Net's
-    presence log-odds), so a margin's sign, i.e. success, is the same on both.
+    presence log-odds). In exact arithmetic a margin's sign is the same on
+    both; in float32 a saturated similarity can tie where the log-odds do not,
+    so success is scored on the similarity itself (:func:`similarity_of`).
     One forward for all pairs; the N maps are gathered from (N, P, h, w).
     """
     maps = attack_maps(model, x)
+    return maps[torch.arange(len(x), device=maps.device), prototype]
+
+
+def similarity_of(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -> torch.Tensor:
+    """S_j(x) of each pair's own prototype as measured, the similarity maps: -> (N, h, w)."""
+    maps = model.similarity_maps(x)
     return maps[torch.arange(len(x), device=maps.device), prototype]
 
 
@@ -226,14 +234,16 @@ class PeakMargin:
     > 0 exactly when the peak of S_j lies in the region (T for "the peak is
     in the target", the cells outside the box for "the peak left the box",
     ...). Restarts and ensembles keep, per pair, the image with the largest
-    margin. ``margin(model, x) -> (N,)``.
+    margin. It reads the similarity maps, as the metrics do (not the attack
+    maps: a float32 tie of a saturated presence is a failure when measured).
+    ``margin(model, x) -> (N,)``.
     """
 
     prototype: torch.Tensor
     region: torch.Tensor
 
     def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return region_margin(prototype_maps(model, x, self.prototype), self.region)
+        return region_margin(similarity_of(model, x, self.prototype), self.region)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """A model's images streamed in batches, never a whole split in memory.
 
-The runner reads a split twice, both times in batches: once to select each
-model's (image, prototype) pairs (``select_streamed``: ``select_pairs`` on
-one image batch at a time, the pairs kept on the CPU), and once per work
-unit, to read the images of the unit's own pairs (``image_batches``). A
+The runner reads a model's images in batches: once to select its (image,
+prototype) pairs (``select_streamed``: ``select_pairs`` on one image batch
+at a time, the pairs kept on the CPU), then again for every work unit, the
+images of the unit's own pairs (``image_batches``), so an image is decoded
+once per configuration (the attack and its control each) that attacks it. A
 :class:`~torch.utils.data.DataLoader` does the reading: with ``workers`` > 0
 its worker processes decode the next units' images while the current unit
 is attacked, and on CUDA the batches come in pinned memory and are copied
@@ -53,8 +54,16 @@ class _Items(Dataset):
 
 
 def _collate(items):
+    """(images (B, 3, H, W), labels (B,), masks (B, H, W) bool or None, has (B,) bool): the
+    masks in one tensor, so that a worker passes one shared-memory handle per batch."""
     images, labels, masks = zip(*items)
-    return torch.stack(images), torch.tensor(labels, dtype=torch.long), list(masks)
+    has = torch.tensor([m is not None for m in masks], dtype=torch.bool)
+    stacked = None
+    if has.any():
+        shape = next(m for m in masks if m is not None).shape
+        stacked = torch.stack([m.bool() if m is not None else torch.zeros(shape, dtype=torch.bool)
+                               for m in masks])
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long), stacked, has
 
 
 def check_workers(workers: object) -> int:
@@ -69,15 +78,18 @@ def image_batches(data: Dataset, batches: Sequence[range], device: torch.device,
                   workers: int = 0, relevance: bool = False) -> Iterator[ImageBatch]:
     """The images of each range of split indices in ``batches``, in order, read ahead by
     ``workers`` processes; with ``relevance`` each image's object mask too."""
-    batches = [r for r in batches if len(r)]
+    if not all(len(r) for r in batches):  # the caller pairs batches with its units by position
+        raise ValueError("image_batches got an empty range")
     if not batches:
         return
     loader = DataLoader(_Items(data, relevance), batch_sampler=[list(r) for r in batches],
                         num_workers=check_workers(workers), collate_fn=_collate,
                         pin_memory=device.type == "cuda")
-    for r, (images, labels, masks) in zip(batches, loader):
+    for r, (images, labels, masks, has) in zip(batches, loader):
+        relevant = ([] if not relevance else [None] * len(r) if masks is None
+                    else [m if h else None for m, h in zip(masks, has.tolist())])
         yield ImageBatch(r.start, images.to(device, non_blocking=True),
-                         labels.to(device, non_blocking=True), masks if relevance else [])
+                         labels.to(device, non_blocking=True), relevant)
 
 
 def cut(indices: range, size: int) -> list[range]:
@@ -99,7 +111,11 @@ def select_streamed(model: torch.nn.Module, data: Dataset, indices: range,
     chunks: list[list[Pairs]] = [[] for _ in presets]
     for b in image_batches(data, cut(indices, batch), device, workers, relevance=True):
         for chunk, preset in zip(chunks, presets):
-            pairs = select_pairs(model, b.images, b.labels, b.relevance, preset)
+            try:
+                pairs = select_pairs(model, b.images, b.labels, b.relevance, preset)
+            except ProtobenchError as err:  # its image numbers count from the batch's first
+                raise ProtobenchError(f"{err} (images numbered from image {b.first} of the "
+                                      "split)") from None
             pairs.image_index = pairs.image_index + (b.first - indices.start)
             chunk.append(pairs.to("cpu"))
     return [concat_pairs(c) for c in chunks]

@@ -58,8 +58,9 @@ def attack_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     where it has them, else its similarity maps.
 
     Being strictly increasing in the similarity per cell, they have the same
-    peaks and the same order of cells, so every success criterion (a peak in
-    a region) reads the same on either; only the search differs.
+    peaks and the same order of cells in exact arithmetic; only the search
+    differs. Success is still measured on the similarity maps, where float32
+    can tie what the attack maps tell apart.
     """
     maps = getattr(model, "attack_maps", None)
     return maps(x) if maps is not None else model.similarity_maps(x)
