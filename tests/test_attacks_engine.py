@@ -250,7 +250,8 @@ def test_restarts_keep_the_best_success_score_not_the_best_objective(model):
 def _family(family: str) -> ProtoPNet:
     torch.manual_seed(0)
     extra = {"protopool": dict(prototypes_per_class=2, num_prototypes=4, prototype_depth=16),
-             "pipnet": {}, "protopnet": dict(prototypes_per_class=2, prototype_depth=16)}[family]
+             "pipnet": {}, "protopnet": dict(prototypes_per_class=2, prototype_depth=16),
+             "tesnet": dict(prototypes_per_class=2, prototype_depth=16)}[family]
     arch = Architecture(family=family, img_size=32, num_classes=3, **extra)
     return ProtoPNet.build(arch, classes=["a", "b", "c"], name=family).eval()
 
@@ -273,6 +274,7 @@ def _saturate_sigmoid(model: ProtoPNet) -> None:
     ("protopnet", _flatten_features),
     ("protopool", _saturate_sigmoid),
     ("pipnet", _flatten_features),
+    ("tesnet", _flatten_features),
 ])
 def test_zero_gradient_guard_on_each_familys_objective(family, kill):
     from protobench.attacks import AttackPreset

@@ -85,6 +85,8 @@ class PIPNetwork(nn.Module):
         else:
             self.add_on_layers = nn.Sequential(nn.Conv2d(features.out_channels, num_prototypes, 1),
                                                nn.Softmax(dim=1))
+        if num_prototypes < 2:  # a softmax over one prototype is 1 everywhere
+            raise ProtobenchError(f"PIP-Net needs at least 2 prototypes, got {num_prototypes}")
         self.num_prototypes = num_prototypes
         self.prototype_shape = (num_prototypes, 1, 1, 1)  # one presence channel per prototype
         self.proto_layer_rf_info = list(proto_layer_rf_info)

@@ -5,9 +5,10 @@ normalised images. :class:`ProtoPNet` owns the normalisation, so that eps
 means the same for every attack, and carries what a checkpoint records
 (architecture, classes, recipe, push records). The architecture's
 ``family`` picks the network: "protopnet" (:class:`PPNet`), "protopool"
-(:class:`~protobench.model.protopool.PoolNet`, wrapped as :class:`ProtoPool`)
-or "pipnet" (:class:`~protobench.model.pipnet.PIPNetwork`, wrapped as
-:class:`PIPNet`).
+(:class:`~protobench.model.protopool.PoolNet`, wrapped as :class:`ProtoPool`),
+"pipnet" (:class:`~protobench.model.pipnet.PIPNetwork`, wrapped as
+:class:`PIPNet`) or "tesnet" (:class:`~protobench.model.tesnet.TesNetwork`,
+wrapped as :class:`TesNet`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from protobench.model.ppnet import PPNet
 from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
 from protobench.model.receptive_field import proto_layer_rf_info
+from protobench.model.tesnet import TesNetwork
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-FAMILIES = ("protopnet", "protopool", "pipnet")
+FAMILIES = ("protopnet", "protopool", "pipnet", "tesnet")
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Architecture:
     ``num_prototypes`` 0 makes the backbone's channels the prototypes (PIP-Net's
     default), any other number adds a 1x1 convolution to that many;
     ``prototypes_per_class``, the depth and the activation do not apply.
+    family "tesnet": ProtoPNet's fields; ``prototypes_per_class`` basis
+    vectors of each class's subspace, 1x1, and no activation (the similarity
+    is the projection; recorded as "linear", minus TesNet's "distance").
     """
 
     family: str = "protopnet"
@@ -79,9 +84,13 @@ class Architecture:
             if self.add_on_layers_type == "bottleneck":  # the default: PIP-Net's add-on is a softmax
                 self.add_on_layers_type = "softmax"
             self.prototype_activation_function = "presence"
-        elif self.num_prototypes:
-            raise ProtobenchError("num_prototypes is ProtoPool's pool size; a protopnet model has "
-                                  "prototypes_per_class prototypes of each class")
+        elif self.family == "tesnet":
+            if self.prototype_size != 1:
+                raise ProtobenchError("TesNet's basis vectors are 1x1; prototype_size must be 1")
+            self.prototype_activation_function = "linear"
+        if self.family in ("protopnet", "tesnet") and self.num_prototypes:
+            raise ProtobenchError(f"num_prototypes is ProtoPool's pool size; a {self.family} model "
+                                  "has prototypes_per_class prototypes of each class")
 
     @property
     def prototype_shape(self) -> tuple[int, int, int, int]:
@@ -125,7 +134,8 @@ class ModelMeta:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet | PoolNet | PIPNetwork:
+def build_ppnet(arch: Architecture, pretrained: bool = False
+                ) -> PPNet | PoolNet | PIPNetwork | TesNetwork:
     """An untrained (or ImageNet-initialised) network of the given architecture."""
     features = create_backbone(arch.backbone, pretrained=pretrained,
                                module=arch.backbone_module or None)
@@ -137,7 +147,8 @@ def build_ppnet(arch: Architecture, pretrained: bool = False) -> PPNet | PoolNet
                        arch.num_classes, arch.prototype_depth, rf_info,
                        prototype_activation_function=arch.prototype_activation_function,
                        use_last_layer=arch.use_last_layer)
-    return PPNet(features, arch.img_size, arch.prototype_shape, rf_info, arch.num_classes,
+    network = TesNetwork if arch.family == "tesnet" else PPNet
+    return network(features, arch.img_size, arch.prototype_shape, rf_info, arch.num_classes,
                  prototype_activation_function=arch.prototype_activation_function,
                  add_on_layers_type=arch.add_on_layers_type)
 
@@ -166,7 +177,7 @@ class ProtoPNet(nn.Module):
               **meta: Any) -> "ProtoPNet":
         classes = classes or [str(c) for c in range(arch.num_classes)]
         if cls is ProtoPNet and arch.family != cls.family:
-            cls = {"protopool": ProtoPool, "pipnet": PIPNet}[arch.family]
+            cls = {"protopool": ProtoPool, "pipnet": PIPNet, "tesnet": TesNet}[arch.family]
         if not arch.backbone_module:  # recorded, so that a fresh process finds a user backbone
             from protobench.model.backbones import backbone_module
             arch = replace(arch, backbone_module=backbone_module(arch.backbone) or "")
@@ -244,3 +255,13 @@ class PIPNet(ProtoPNet):
     """
 
     family = "pipnet"
+
+
+class TesNet(ProtoPNet):
+    """A :class:`~protobench.model.tesnet.TesNetwork` in [0, 1] pixel space.
+
+    Its similarity maps are each patch's projection onto each prototype's
+    unit basis vector; each prototype belongs to one class, as in ProtoPNet.
+    """
+
+    family = "tesnet"

@@ -18,6 +18,13 @@ terms with its slots: "own class" are the n prototypes the image's class
 weighs most (the top n of its slots' presence summed over slots, detached),
 "other" the rest; plus an orthogonality term that keeps a class's slots on
 different prototypes, and the L1 term on the slot-to-class weights.
+
+TesNet (Wang et al. 2021; its ``train_and_test.py``) clusters and separates
+on cosine distances (-cos, its ``forward``'s second output) with the same
+formulas (``max_dist`` = D), and adds two terms on each class's basis B_c
+(n, D): orthogonality sum_c ||B_c B_c^T - I||_1, to be small, and subspace
+separation sum over class pairs of ||B_c^T B_c - B_c'^T B_c'||_F / sqrt(2),
+to be large (its coefficient is negative).
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ class LossCoefficients:
     cluster: float = 0.8
     separation: float = -0.08
     l1: float = 1e-4
-    orthogonal: float = 1.0  # ProtoPool only
+    orthogonal: float = 1.0  # ProtoPool and TesNet
+    subspace_separation: float = -1e-7  # TesNet only
 
 
 def _masked_min(min_distances: torch.Tensor, mask: torch.Tensor, max_dist: float) -> torch.Tensor:
@@ -121,6 +129,44 @@ def protopool_loss(logits: torch.Tensor, min_distances: torch.Tensor, labels: to
     return loss, terms
 
 
+def basis_orthogonality(bases: torch.Tensor) -> torch.Tensor:
+    """TesNet's orthogonality term: sum_c ||B_c B_c^T - I||_1 over bases (C, n, D)."""
+    eye = torch.eye(bases.shape[1], device=bases.device, dtype=bases.dtype)
+    return (bases @ bases.transpose(1, 2) - eye).abs().sum()
+
+
+def subspace_separation(bases: torch.Tensor) -> torch.Tensor:
+    """TesNet's subspace separation: the Frobenius distances between the classes'
+    projection operators B_c^T B_c, summed over ordered class pairs, halved,
+    over sqrt(2) (the original's sum includes each pair twice and the zero
+    diagonal, left out here: its norm has no gradient at 0)."""
+    operators = bases.transpose(1, 2) @ bases  # (C, D, D)
+    c = len(operators)
+    first, second = torch.triu_indices(c, c, offset=1, device=bases.device)
+    distances = (operators[first] - operators[second]).flatten(1).norm(dim=1)
+    return distances.sum() / 2 ** 0.5
+
+
+def tesnet_loss(logits: torch.Tensor, min_cosine: torch.Tensor, labels: torch.Tensor,
+                prototype_class_identity: torch.Tensor, last_layer_weight: torch.Tensor,
+                bases: torch.Tensor, coefs: LossCoefficients = LossCoefficients()
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+    """TesNet's loss: CE + clst cluster + sep separation (on cosine distances) + l1 L1
+    + orth orthogonality + sub_sep subspace separation; bases (C, n, D)."""
+    max_dist = float(bases.shape[2])
+    own_class = prototype_class_identity[:, labels].t()
+    ce = F.cross_entropy(logits, labels)
+    cluster = cluster_cost(min_cosine, own_class, max_dist)
+    separation = separation_cost(min_cosine, own_class, max_dist)
+    l1 = l1_wrong_class(last_layer_weight, prototype_class_identity)
+    orthogonal = basis_orthogonality(bases)
+    apart = subspace_separation(bases)
+    loss = (coefs.cross_entropy * ce + coefs.cluster * cluster + coefs.separation * separation
+            + coefs.l1 * l1 + coefs.orthogonal * orthogonal + coefs.subspace_separation * apart)
+    terms = {"ce": ce.item(), "clst": cluster.item(), "sep": separation.item(), "l1": l1.item()}
+    return loss, terms
+
+
 def training_loss(ppnet, logits: torch.Tensor, min_distances: torch.Tensor, labels: torch.Tensor,
                   coefs: LossCoefficients) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of ``ppnet``'s family, after a training forward pass of it."""
@@ -128,5 +174,8 @@ def training_loss(ppnet, logits: torch.Tensor, min_distances: torch.Tensor, labe
         weight = ppnet.last_layer.weight if ppnet.use_last_layer else None
         return protopool_loss(logits, min_distances, labels, ppnet.last_presence, ppnet.proto_presence,
                               weight, ppnet.slot_class_identity, ppnet.prototype_shape, coefs)
+    if hasattr(ppnet, "class_bases"):  # TesNet: min_distances are its cosine distances
+        return tesnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
+                           ppnet.last_layer.weight, ppnet.class_bases(), coefs)
     return protopnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
                           ppnet.last_layer.weight, ppnet.prototype_shape, coefs)

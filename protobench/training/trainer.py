@@ -279,6 +279,8 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if hasattr(ppnet, "after_step"):  # TesNet: unit basis vectors again
+            ppnet.after_step()
         b = labels.numel()
         n += b
         correct += (logits.argmax(1) == labels).sum().item()
