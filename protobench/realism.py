@@ -24,8 +24,9 @@ D_j (h, w):
 Images with no irrelevant cell (the object touches every block) have no
 d_irrelevant; they are counted and left out of those two distributions.
 
-PIP-Net has no latent distance (its maps are softmax presences): its
-similarities are the presences, and its distance ratio is left out (empty).
+PIP-Net and TesNet have no latent distance (their maps are softmax
+presences and projections): their similarities are those, and their
+distance ratio is left out (empty).
 """
 
 from __future__ import annotations
@@ -151,6 +152,6 @@ def model_realism(model, data, batch_size: int = 100) -> RealismReport:
     merged = RealismPerImage(*(torch.cat([getattr(p, f).cpu() for p in parts])
                                for f in RealismPerImage.__dataclass_fields__))
     report = summarize(merged)
-    if not getattr(ppnet, "has_distances", True):  # PIP-Net: no latent distance to compare
+    if not getattr(ppnet, "has_distances", True):  # PIP-Net, TesNet: no latent distance
         report = replace(report, distance_ratio=Spread.of(torch.zeros(0)))
     return report

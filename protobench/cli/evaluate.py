@@ -63,7 +63,8 @@ def _realism_text(r) -> str:
              f"   (CUB: about {CUB_IRRELEVANT_SIMILARITY})",
              (f"  d(best irrelevant) / d(best)      {spread(r.distance_ratio, '.1f')}"
               f"   (CUB: about {CUB_DISTANCE_RATIO}x)" if r.distance_ratio.n else
-              "  d(best irrelevant) / d(best)      none: the model has no latent distance (PIP-Net)")]
+              "  d(best irrelevant) / d(best)      none: the model has no latent distance "
+              "(PIP-Net, TesNet)")]
     if r.without_irrelevant_cell:
         lines.append(f"  {r.without_irrelevant_cell} image(s) without an irrelevant cell left out")
     return "\n".join(lines)
