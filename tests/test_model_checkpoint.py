@@ -13,13 +13,22 @@ def _model(**arch):
     return ProtoPNet.build(Architecture(**arch), classes=[f"c{i}" for i in range(10)], name="t").eval()
 
 
-def test_round_trip_gives_identical_outputs(tmp_path):
-    model = _model()
-    with torch.no_grad():
-        model.ppnet.prototype_vectors.uniform_()
+FAMILY_OPTIONS = {"protopnet": {}, "tesnet": {},
+                  "protopool": dict(num_prototypes=12, prototypes_per_class=2, prototype_depth=16),
+                  "pipnet": {}}
+
+
+@pytest.mark.parametrize("family", list(FAMILY_OPTIONS))
+def test_round_trip_gives_identical_outputs(tmp_path, family):
+    model = _model(family=family, **FAMILY_OPTIONS[family])
+    assert model.family == family
+    if family != "pipnet":  # PIP-Net's prototypes are its backbone's channels
+        with torch.no_grad():
+            model.ppnet.prototype_vectors.uniform_()
     model.meta.push_records = [{"prototype": 0, "image": 3, "cell": [1, 2], "rf_box": [0, 8, 0, 8]}]
     path = save_checkpoint(model, tmp_path / "m.pt")
     loaded = protobench.load(path)
+    assert type(loaded) is type(model)
     x = torch.rand(3, 3, 64, 64)
     assert torch.equal(model(x), loaded(x))
     assert torch.equal(model.similarity_maps(x), loaded.similarity_maps(x))

@@ -6,12 +6,9 @@ import torch
 from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
-from protobench.model import Architecture, PIPNet, ProtoPNet, load_checkpoint, save_checkpoint
+from protobench.model import Architecture, PIPNet, ProtoPNet
 from protobench.realism import model_realism
-from protobench.training import recipe_data
 from protobench.training.pipnet import align_loss, colour_views, pipnet_loss
-from protobench.training.recipe import recipe_from_dict
-from protobench.training.trainer import train
 
 
 def _pipnet(**kw):
@@ -53,15 +50,6 @@ def test_classes_of_a_prototype_are_its_positive_weights():
                                              [False, False, False], [False, False, False]]
     assert model.prototype_class.tolist() == [0, 1, -1, -1]
     assert model.ppnet.prototype_weights()[0].tolist() == [1.0, 0.0, 0.0, 0.0]
-
-
-def test_pipnet_round_trips_through_a_checkpoint(tmp_path):
-    model = _pipnet()
-    again = load_checkpoint(save_checkpoint(model, tmp_path / "pip.pt"))
-    assert isinstance(again, PIPNet)
-    x = torch.rand(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
 
 
 def test_views_change_colour_not_geometry_and_repeat_with_the_seed():
@@ -112,16 +100,13 @@ DATA = {"dataset": "synth", "num_classes": 4, "train_per_class": 40, "test_per_c
 
 
 @pytest.fixture(scope="module")
-def trained_pipnet():
-    recipe = recipe_from_dict("tiny-pip", {
+def trained_pipnet(train_recipe):
+    return train_recipe("tiny-pip", {
         "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32, "num_prototypes": 16},
         "data": DATA,
         "train": {"seed": 0, "batch_size": 32, "pretrain_epochs": 2, "prototype_epochs": 2,
                   "epochs": 5, "finetune_epochs": 1,
                   "lr": {"features": 1e-3, "add_on_layers": 1e-3, "classifier": 0.05}}})
-    data = recipe_data(recipe)
-    return train(recipe, data.train, data.push, data.test, data.classes, progress=False,
-                 log=lambda _: None), data
 
 
 def test_pip_net_stages_run_in_order_and_learn(trained_pipnet):
@@ -143,13 +128,11 @@ def test_pip_net_realism_has_no_distance_ratio(trained_pipnet):
     assert 0 < report.top1_similarity.median <= 1  # a presence
 
 
-def test_pip_net_refuses_adversarial_training():
-    recipe = recipe_from_dict("tiny-pip", {
-        "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32},
-        "data": DATA, "train": {"epochs": 1, "adversarial": "fgsm"}})
-    data = recipe_data(recipe)
+def test_pip_net_refuses_adversarial_training(train_recipe):
     with pytest.raises(ProtobenchError, match="not built for PIP-Net"):
-        train(recipe, data.train, data.push, data.test, data.classes, progress=False, log=lambda _: None)
+        train_recipe("tiny-pip", {
+            "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32},
+            "data": DATA, "train": {"epochs": 1, "adversarial": "fgsm"}})
 
 
 def test_attack_maps_are_the_log_odds_of_the_presence_and_peak_with_it():

@@ -11,7 +11,7 @@ from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
 from protobench.metrics.pairs import prototype_rank
-from protobench.model import Architecture, ProtoPNet, ProtoPool, load_checkpoint, save_checkpoint
+from protobench.model import Architecture, ProtoPNet, ProtoPool
 from protobench.model.legacy import LegacyAssumptionWarning
 from protobench.training.losses import LossCoefficients, protopool_loss, slot_orthogonality
 from protobench.training.push import push_prototypes
@@ -123,16 +123,6 @@ def test_slots_are_one_hot_in_eval_and_say_which_classes_a_prototype_serves():
     assert model.prototype_class.tolist() == [0, 2, 1, -1]
 
 
-def test_protopool_round_trips_through_a_protobench_checkpoint(tmp_path):
-    model = _pool()
-    path = save_checkpoint(model, tmp_path / "pool.pt")
-    again = load_checkpoint(path)
-    assert isinstance(again, ProtoPool)
-    x = torch.rand(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
-
-
 @pytest.mark.parametrize("kw, match", [
     (dict(num_prototypes=0), "needs num_prototypes"),
     (dict(add_on_layers_type="regular"), "'linear'"),
@@ -230,12 +220,8 @@ PLAIN = {"part_jitter": 0, "colour_jitter": 15, "texture_jitter": 0, "lighting":
          "occluders": 0, "clutter": 0}
 
 
-def test_protopool_trains_through_every_stage_and_pushes_onto_its_classes_images():
-    from protobench.training import recipe_data
-    from protobench.training.recipe import recipe_from_dict
-    from protobench.training.trainer import train
-
-    recipe = recipe_from_dict("tiny-pool", {
+def test_protopool_trains_through_every_stage_and_pushes_onto_its_classes_images(train_recipe):
+    result, data = train_recipe("tiny-pool", {
         "model": {"family": "protopool", "backbone": "smallcnn", "img_size": 32, "num_prototypes": 6,
                   "prototypes_per_class": 2, "prototype_depth": 32},
         "data": {"dataset": "synth", "num_classes": 4, "train_per_class": 40, "test_per_class": 20,
@@ -243,9 +229,6 @@ def test_protopool_trains_through_every_stage_and_pushes_onto_its_classes_images
         "train": {"seed": 0, "batch_size": 32, "pretrain_epochs": 2, "epochs": 6, "warm_epochs": 1,
                   "gumbel_epochs": 3, "push_epochs": [5], "last_layer_epochs": 3,
                   "lr": {"features": 1e-3}}})
-    data = recipe_data(recipe)
-    result = train(recipe, data.train, data.push, data.test, data.classes, progress=False,
-                   log=lambda _: None)
     stages = [h.stage for h in result.history]
     assert stages == ["pretrain"] * 2 + ["warm"] + ["joint"] * 5 + ["last"] * 3
     assert result.test_accuracy >= 0.35  # chance 0.25 (4 classes); measured 0.45

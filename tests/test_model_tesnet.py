@@ -7,14 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from protobench.errors import ProtobenchError
-from protobench.model import Architecture, ProtoPNet, TesNet, load_checkpoint, save_checkpoint
+from protobench.model import Architecture, ProtoPNet, TesNet
 from protobench.realism import model_realism
-from protobench.training import recipe_data
 from protobench.training.losses import (
     LossCoefficients, basis_orthogonality, subspace_separation, tesnet_loss, training_loss,
 )
-from protobench.training.recipe import recipe_from_dict
-from protobench.training.trainer import train
 
 
 def _tesnet(**kw):
@@ -82,16 +79,6 @@ def test_the_loss_follows_its_terms_and_the_trainer_dispatches_to_it():
     assert again == loss
 
 
-def test_tesnet_round_trips_through_a_checkpoint(tmp_path):
-    model = _tesnet()
-    path = save_checkpoint(model, tmp_path / "tes.pt")
-    loaded = load_checkpoint(path)
-    assert isinstance(loaded, TesNet)
-    x = torch.rand(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.similarity_maps(x), model.similarity_maps(x))
-
-
 def test_bad_tesnet_architectures_are_refused():
     with pytest.raises(ProtobenchError, match="1x1"):
         Architecture(family="tesnet", prototype_size=3)
@@ -104,8 +91,8 @@ PLAIN = {"part_jitter": 0, "colour_jitter": 15, "texture_jitter": 0, "lighting":
 
 
 @pytest.fixture(scope="module")
-def trained_tesnet():
-    recipe = recipe_from_dict("tiny-tes", {
+def trained_tesnet(train_recipe):
+    return train_recipe("tiny-tes", {
         "model": {"family": "tesnet", "backbone": "smallcnn", "img_size": 32,
                   "prototypes_per_class": 2, "prototype_depth": 16, "add_on_layers_type": "regular"},
         "data": {"dataset": "synth", "num_classes": 4, "train_per_class": 40, "test_per_class": 20,
@@ -113,9 +100,6 @@ def trained_tesnet():
         "train": {"seed": 0, "batch_size": 32, "pretrain_epochs": 2, "epochs": 5, "warm_epochs": 1,
                   "push_epochs": [4], "last_layer_epochs": 2, "lr": {"features": 1e-3},
                   "loss": {"orthogonal": 1e-4}}})
-    data = recipe_data(recipe)
-    return train(recipe, data.train, data.push, data.test, data.classes, progress=False,
-                 log=lambda _: None), data
 
 
 def test_tesnet_trains_through_every_stage_and_pushes_onto_its_classes_patches(trained_tesnet):
