@@ -70,7 +70,8 @@ def test_the_loss_follows_its_terms_and_the_trainer_dispatches_to_it():
     min_cosine = torch.tensor([[-0.9, -0.5, 0, 0, -0.2, -0.1], [0, 0, -0.3, -0.4, -0.8, 0]])
     coefs = LossCoefficients(orthogonal=0.0, subspace_separation=0.0, l1=0.0)
     loss, terms = tesnet_loss(logits, min_cosine, labels, ppnet.prototype_class_identity,
-                              ppnet.last_layer.weight, ppnet.class_bases(), coefs)
+                              ppnet.last_layer.weight, ppnet.prototype_shape, ppnet.class_bases(),
+                              coefs)
     assert math.isclose(terms["clst"], (-0.9 - 0.8) / 2, rel_tol=1e-6)
     assert math.isclose(terms["sep"], (-0.2 - 0.4) / 2, rel_tol=1e-6)
     assert math.isclose(loss.item(), math.log(3) + 0.8 * terms["clst"] - 0.08 * terms["sep"],

@@ -189,14 +189,17 @@ def prototype_maps(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -
     so success is scored on the similarity itself (:func:`similarity_of`).
     One forward for all pairs; the N maps are gathered from (N, P, h, w).
     """
-    maps = attack_maps(model, x)
-    return maps[torch.arange(len(x), device=maps.device), prototype]
+    return _own_maps(attack_maps(model, x), prototype)
 
 
 def similarity_of(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -> torch.Tensor:
     """S_j(x) of each pair's own prototype as measured, the similarity maps: -> (N, h, w)."""
-    maps = model.similarity_maps(x)
-    return maps[torch.arange(len(x), device=maps.device), prototype]
+    return _own_maps(model.similarity_maps(x), prototype)
+
+
+def _own_maps(maps: torch.Tensor, prototype: torch.Tensor) -> torch.Tensor:
+    """Pair i's map of its prototype: (N, P, h, w), (N,) -> (N, h, w)."""
+    return maps[torch.arange(len(maps), device=maps.device), prototype]
 
 
 @dataclass

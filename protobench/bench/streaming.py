@@ -83,7 +83,7 @@ def image_batches(data: Dataset, batches: Sequence[range], device: torch.device,
     if not batches:
         return
     loader = DataLoader(_Items(data, relevance), batch_sampler=[list(r) for r in batches],
-                        num_workers=check_workers(workers), collate_fn=_collate,
+                        num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda")
     for r, (images, labels, masks, has) in zip(batches, loader):
         relevant = ([] if not relevance else [None] * len(r) if masks is None

@@ -58,21 +58,14 @@ class TesNetwork(PPNet):
     def distance_2_similarity(self, distances: torch.Tensor) -> torch.Tensor:
         return -distances
 
-    def forward_from_distances(self, distances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits (B, C) of the max projections, -max projection (B, P))."""
-        min_distances = -F.max_pool2d(-distances, kernel_size=distances.shape[2:]).flatten(1)
-        with torch.autocast(distances.device.type, enabled=False):
-            return self.last_layer(-min_distances.float()), min_distances
+    # forward_from_distances is ProtoPNet's: logits = last_layer(max projection)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (B, C), min cosine distance (B, P)), as the original returns (the loss)."""
         z = self.conv_features(x)
-        projections = self.projections(z)
+        logits, _ = self.forward_from_distances(-self.projections(z))
         cosine = self.cosine_distances(z)
-        max_projection = F.max_pool2d(projections, kernel_size=projections.shape[2:]).flatten(1)
-        min_cosine = -F.max_pool2d(-cosine, kernel_size=cosine.shape[2:]).flatten(1)
-        with torch.autocast(x.device.type, enabled=False):
-            return self.last_layer(max_projection), min_cosine
+        return logits, -F.max_pool2d(-cosine, kernel_size=cosine.shape[2:]).flatten(1)
 
     def push_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(latent patches (B, D, h, w), -projection (B, P, h, w)) for push."""

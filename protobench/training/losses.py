@@ -149,21 +149,14 @@ def subspace_separation(bases: torch.Tensor) -> torch.Tensor:
 
 def tesnet_loss(logits: torch.Tensor, min_cosine: torch.Tensor, labels: torch.Tensor,
                 prototype_class_identity: torch.Tensor, last_layer_weight: torch.Tensor,
-                bases: torch.Tensor, coefs: LossCoefficients = LossCoefficients()
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-    """TesNet's loss: CE + clst cluster + sep separation (on cosine distances) + l1 L1
-    + orth orthogonality + sub_sep subspace separation; bases (C, n, D)."""
-    max_dist = float(bases.shape[2])
-    own_class = prototype_class_identity[:, labels].t()
-    ce = F.cross_entropy(logits, labels)
-    cluster = cluster_cost(min_cosine, own_class, max_dist)
-    separation = separation_cost(min_cosine, own_class, max_dist)
-    l1 = l1_wrong_class(last_layer_weight, prototype_class_identity)
-    orthogonal = basis_orthogonality(bases)
-    apart = subspace_separation(bases)
-    loss = (coefs.cross_entropy * ce + coefs.cluster * cluster + coefs.separation * separation
-            + coefs.l1 * l1 + coefs.orthogonal * orthogonal + coefs.subspace_separation * apart)
-    terms = {"ce": ce.item(), "clst": cluster.item(), "sep": separation.item(), "l1": l1.item()}
+                prototype_shape: tuple[int, ...], bases: torch.Tensor,
+                coefs: LossCoefficients = LossCoefficients()) -> tuple[torch.Tensor, dict[str, float]]:
+    """TesNet's loss: ProtoPNet's on cosine distances (CE, cluster, separation, L1)
+    + orth orthogonality + sub_sep subspace separation of the bases (C, n, D)."""
+    loss, terms = protopnet_loss(logits, min_cosine, labels, prototype_class_identity,
+                                 last_layer_weight, prototype_shape, coefs)
+    loss = (loss + coefs.orthogonal * basis_orthogonality(bases)
+            + coefs.subspace_separation * subspace_separation(bases))
     return loss, terms
 
 
@@ -176,6 +169,7 @@ def training_loss(ppnet, logits: torch.Tensor, min_distances: torch.Tensor, labe
                               weight, ppnet.slot_class_identity, ppnet.prototype_shape, coefs)
     if hasattr(ppnet, "class_bases"):  # TesNet: min_distances are its cosine distances
         return tesnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
-                           ppnet.last_layer.weight, ppnet.class_bases(), coefs)
+                           ppnet.last_layer.weight, ppnet.prototype_shape, ppnet.class_bases(),
+                           coefs)
     return protopnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
                           ppnet.last_layer.weight, ppnet.prototype_shape, coefs)
