@@ -1,7 +1,7 @@
 """Scale: what a pair-step costs, how ranks add up, and how long a suite would take.
 
 A pair-step is one step of the attack on one (image, prototype) pair: a forward
-and backward pass of one image, the unit every sweep is made of. Three modes:
+and backward pass of one image, the unit every sweep is made of. Four modes:
 
     python benchmarks/scale.py costs [--backbones smallcnn:64 resnet18:224 ...]
                                      [--pairs 1 8] [--steps 2] [--device cpu|cuda] [--out costs.csv]
@@ -23,6 +23,12 @@ and backward pass of one image, the unit every sweep is made of. Three modes:
         for one backbone, scales every cost by that backbone's ratio
         (a GPU projection from CPU cost ratios; better measured with
         `costs --device cuda` there).
+
+    python benchmarks/scale.py memory [--suite cub-full] [--backbone resnet18:224]
+        the bytes each (image, prototype) pair takes while a sweep keeps it (every
+        pair of a model and attack stays in memory between selection and its work
+        unit), per field, and times the suite's images x k; beside it, what a
+        stored pixel mask would add. CUB's 200 classes x 10 prototypes.
 """
 
 from __future__ import annotations
@@ -132,6 +138,32 @@ def project(args) -> None:
         print(f"{n:4d} rank(s): {hours:10,.1f} h ({hours / 24:,.1f} days)")
 
 
+def memory(args) -> None:
+    from protobench.attacks import load_attack, select_pairs
+    from protobench.attacks.pairs import tensor_fields
+    from protobench.bench.suite import load_suite
+    from protobench.model import Architecture, ProtoPNet
+
+    suite = load_suite(args.suite)
+    k = int(suite.attack_options.get("k", 1))
+    backbone, _, size = args.backbone.partition(":")
+    torch.manual_seed(0)
+    arch = Architecture(backbone=backbone, img_size=int(size or 224), num_classes=200)
+    model = ProtoPNet.build(arch).eval()
+    images = torch.rand(2, 3, arch.img_size, arch.img_size)
+    pairs = select_pairs(model, images, torch.tensor([0, 1]), None, load_attack("pgd-local", k=k))
+    per_pair = {name: getattr(pairs, name)[0].nbytes for name in tensor_fields()}
+    mask = pairs.mask[0].nbytes
+    n = suite.images * k
+    print(f"{args.backbone}, {arch.num_classes} classes x {arch.prototypes_per_class} prototypes; "
+          f"suite {suite.name}: {suite.images:,} images x top-{k} = {n:,} pairs per model and attack")
+    for name, size_bytes in sorted(per_pair.items(), key=lambda item: -item[1]):
+        print(f"  {name:16s} {size_bytes:8,d} B per pair")
+    kept = sum(per_pair.values())
+    print(f"kept: {kept:,} B per pair, {kept * n / 1e9:.2f} GB per model and attack")
+    print(f"a stored pixel mask would add {mask:,} B per pair, {mask * n / 1e9:.2f} GB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -151,8 +183,11 @@ def main() -> None:
     p.add_argument("--suite", default="cub-full")
     p.add_argument("--ranks", nargs="+", type=int, default=[1, 8, 64])
     p.add_argument("--reference", help="BACKBONE=PAIR_STEPS_PER_S measured on the target device")
+    m = sub.add_parser("memory")
+    m.add_argument("--suite", default="cub-full")
+    m.add_argument("--backbone", default="resnet18:224")
     args = parser.parse_args()
-    {"costs": costs, "ranks": ranks, "project": project}[args.mode](args)
+    {"costs": costs, "ranks": ranks, "project": project, "memory": memory}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from protobench.attacks import AttackPreset, select_pairs
+from protobench.attacks.pairs import tensor_fields
+from protobench.attacks.regions import pixel_mask
 from protobench.bench import streaming
 from protobench.bench.streaming import cut, image_batches, select_streamed
 from protobench.cli.run import main
@@ -54,6 +56,24 @@ def test_pairs_selected_batch_by_batch_are_the_pairs_of_the_whole_set(data, mode
             assert torch.equal(getattr(got, name), getattr(whole, name)), name
         torch.testing.assert_close(got.sim_before, whole.sim_before, rtol=1e-5, atol=1e-5)
 
+
+
+@pytest.mark.parametrize("mask", ["high-activation", "target"])
+def test_kept_pairs_hold_no_pixel_mask_and_give_the_same_one(data, model, mask):
+    """A sweep keeps every pair of a model: nothing per pair may be image-sized (full CUB:
+    1.5 GB per model and attack); the mask is recomputed, bit for bit."""
+    preset = AttackPreset(k=2, mask=mask, target="farthest")
+    [kept] = select_streamed(model, data, range(0, 6), [preset], 4, torch.device("cpu"))
+    h, w = data[0][0].shape[-2:]
+    for name in tensor_fields():
+        assert getattr(kept, name)[0].numel() < h * w, name
+    assert kept.mask.shape == (12, 1, h, w)
+    images = torch.stack([data[i][0] for i in range(6)])
+    labels = torch.tensor([data[i][1] for i in range(6)])
+    whole = select_pairs(model, images, labels, [data.relevance_mask(i) for i in range(6)], preset)
+    expected = pixel_mask(mask, (h, w), whole.box, whole.target)
+    assert torch.equal(kept.mask, expected) and torch.equal(kept[3:5].mask, expected[3:5])
+    assert kept.mask[:, 0].flatten(1).any(dim=1).all()
 
 def test_cut_covers_the_range_in_order():
     assert cut(range(3, 10), 3) == [range(3, 6), range(6, 9), range(9, 10)]

@@ -39,11 +39,17 @@ class Pairs:
     box_cells       (N, h, w) bool the cells whose centre lies in the box
     irrelevant      (N, h, w) bool I, the irrelevant cells (ground truth where known)
     target          (N, h, w) bool T, where the attack moves the similarity
-    mask            (N, 1, H, W) bool M, the pixels the attack may change
     has_relevance   (N,) bool      whether I comes from a ground-truth mask
     sim_before      (N, h, w)      S_j(x), the clean similarity map of j
     all_before      (N, P)         max similarity of every prototype on x
     logits_before   (N, C)         logits on x
+    mask_rule       MaskRule       how M follows from the box and T
+
+    ``mask`` (N, 1, H, W) bool, M, the pixels the attack may change, is
+    computed from ``box`` and ``target`` when asked for, not stored: a full
+    CUB sweep keeps every pair of a model in memory, and at 224 px their
+    pixel masks alone would take about 1.5 GB per model and attack (5,794
+    images, top-5 prototypes).
     """
 
     image_index: torch.Tensor
@@ -54,23 +60,47 @@ class Pairs:
     box_cells: torch.Tensor
     irrelevant: torch.Tensor
     target: torch.Tensor
-    mask: torch.Tensor
     has_relevance: torch.Tensor
     sim_before: torch.Tensor
     all_before: torch.Tensor
     logits_before: torch.Tensor
+    mask_rule: MaskRule
 
     def __len__(self) -> int:
         return len(self.image_index)
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """M (N, 1, H, W) bool: the pixels each pair's attack may change."""
+        rule = self.mask_rule
+        return pixel_mask(rule.kind, rule.size, self.box, self.target, rule.margin)
 
     def __getitem__(self, index: int | slice | torch.Tensor) -> "Pairs":
         """A subset of the pairs (a slice, an index tensor or a bool mask)."""
         if isinstance(index, int):
             index = slice(index, index + 1)
-        return Pairs(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return self._map(lambda t: t[index])
 
     def to(self, device: torch.device | str) -> "Pairs":
-        return Pairs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return self._map(lambda t: t.to(device))
+
+    def _map(self, fn) -> "Pairs":
+        """The pairs with ``fn`` applied to every per-pair tensor."""
+        return dataclasses.replace(self, **{name: fn(getattr(self, name)) for name in tensor_fields()})
+
+
+@dataclass(frozen=True)
+class MaskRule:
+    """How a pair's pixel mask follows from its box and target cells (``pixel_mask``)."""
+
+    kind: str                 # the preset's mask: high-activation, target, outside or full
+    size: tuple[int, int]     # the image's (H, W)
+    margin: int = 0           # px the box grows by for ``outside``
+
+
+def tensor_fields() -> list[str]:
+    """The names of the per-pair tensors of :class:`Pairs`, in order."""
+    return [f.name for f in fields(Pairs) if f.name != "mask_rule"]
 
 
 def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -104,12 +134,14 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     I = irrelevant_cells(R, None if relevance is None else relevance[image_index],
                          None if has is None else has[image_index], preset.irrelevant_threshold)
     T = _checked_target(preset, R, I, sim, size, image_index, prototype)
-    mask = pixel_mask(preset.mask, size, box, T, preset.margin)
     has_pairs = (torch.zeros(len(prototype), dtype=torch.bool, device=images.device)
                  if has is None else has[image_index])
-    return Pairs(image_index, prototype, labels[image_index], box, R,
-                 cells_in_box(box, grid, size), I, T, mask, has_pairs,
-                 sim, all_max[image_index], logits[image_index])
+    pairs = Pairs(image_index, prototype, labels[image_index], box, R,
+                  cells_in_box(box, grid, size), I, T, has_pairs,
+                  sim, all_max[image_index], logits[image_index],
+                  MaskRule(preset.mask, size, preset.margin))
+    pairs.mask  # an empty pixel mask fails here, at selection, not inside an attack
+    return pairs
 
 
 def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: torch.Tensor,
@@ -197,7 +229,6 @@ def _target_cells(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: t
 
 def retarget(pairs: Pairs, preset: AttackPreset) -> Pairs:
     """The pairs with T recomputed by another preset's target rule (an ensemble's member)."""
-    size = tuple(pairs.mask.shape[-2:])
     T = _checked_target(preset, pairs.high_activation, pairs.irrelevant, pairs.sim_before,
-                        size, pairs.image_index, pairs.prototype)
+                        pairs.mask_rule.size, pairs.image_index, pairs.prototype)
     return dataclasses.replace(pairs, target=T)

@@ -18,13 +18,15 @@ suite whose images fit in one batch selects its pairs in one pass, as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from protobench.attacks import AttackPreset, Pairs, select_pairs
+from protobench.attacks.pairs import tensor_fields
 from protobench.errors import ProtobenchError
 
 
@@ -98,9 +100,11 @@ def cut(indices: range, size: int) -> list[range]:
 
 
 def concat_pairs(chunks: Sequence[Pairs]) -> Pairs:
-    """The pairs of ``chunks`` in order, as one :class:`Pairs`."""
-    return Pairs(**{f.name: torch.cat([getattr(c, f.name) for c in chunks])
-                    for f in fields(Pairs)})
+    """The pairs of ``chunks`` in order, as one :class:`Pairs` (one mask rule: same-size images)."""
+    if len({c.mask_rule for c in chunks}) > 1:
+        raise ValueError(f"pairs of different mask rules: {sorted({str(c.mask_rule) for c in chunks})}")
+    return dataclasses.replace(chunks[0], **{name: torch.cat([getattr(c, name) for c in chunks])
+                                             for name in tensor_fields()})
 
 
 def select_streamed(model: torch.nn.Module, data: Dataset, indices: range,
