@@ -23,19 +23,21 @@ from protobench._version import __version__
 
 
 def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None,
-         activation: str | None = None):
+         activation: str | None = None, family: str | None = None):
     """A trained :class:`~protobench.model.ProtoPNet` in eval mode.
 
     ``name_or_path`` is a model name (``models/<name>.pt``, trained from
     ``models/<name>.toml``), a protobench checkpoint, or a checkpoint of the
-    original ProtoPNet code (whole module or state_dict). A state_dict
-    records neither the image size nor the prototype activation: give
-    ``img_size`` and ``activation`` ("log" or "linear"); left out, they are
-    ProtoPNet's defaults (224, "log") and a warning says so.
+    original ProtoPNet or TesNet code (whole module or state_dict) or of
+    ProtoPool's. A state_dict records neither the image size nor the
+    prototype activation: give ``img_size`` and ``activation`` ("log" or
+    "linear"); left out, they are ProtoPNet's defaults (224, "log") and a
+    warning says so. A TesNet state_dict has ProtoPNet's parameter names:
+    load it with ``family="tesnet"``.
     """
     from protobench.model.checkpoint import load_model
 
-    return load_model(name_or_path, device, img_size, activation)
+    return load_model(name_or_path, device, img_size, activation, family)
 
 
 # name -> (module, attribute): the heavier entry points, imported on first use

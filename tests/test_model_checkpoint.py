@@ -74,7 +74,7 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(ProtobenchError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(ProtobenchError, match="not a protobench, ProtoPNet or ProtoPool checkpoint"):
+    with pytest.raises(ProtobenchError, match="not a protobench, ProtoPNet, TesNet or ProtoPool checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
 
 

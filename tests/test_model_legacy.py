@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import protobench
-from protobench.errors import UntrustedCheckpointError
-from protobench.model.legacy import infer_backbone
+from protobench.errors import ProtobenchError, UntrustedCheckpointError
+from protobench.model.legacy import LegacyAssumptionWarning, infer_backbone
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_protopnet"
 ORIGINAL_MODULES = ("model", "resnet_features", "vgg_features")
@@ -159,3 +159,77 @@ def test_a_whole_module_records_its_activation_and_a_contradiction_is_refused(or
     _forget()
     with pytest.raises(ProtobenchError, match="records prototype activation 'log', not 'linear'"):
         protobench.load(tmp_path / "whole.pth", activation="linear")
+
+
+# ------------------------------------------------------------------ TesNet
+TESNET = Path(__file__).parent / "fixtures" / "original_tesnet"
+TESNET_MODULES = ("model", "models", "models.resnet_features")
+
+
+@pytest.fixture
+def original_tesnet():
+    """The stand-in TesNet modules (its ``model`` and ``models`` package), importable only
+    inside the fixture."""
+    sys.path.insert(0, str(TESNET))
+    import model
+    from models import resnet_features
+    features = resnet_features.ResNet_features(resnet_features.BasicBlock, [2, 2, 2, 2])
+    torch.manual_seed(0)
+    tesnet = model.TESNet(features, 64, (8, 16, 1, 1), [2, 32, 435, 0.5], 4)
+    with torch.no_grad():
+        tesnet.prototype_vectors.uniform_()
+    yield tesnet.eval()
+    _forget_tesnet()
+
+
+def _forget_tesnet():
+    """Make TesNet's classes unimportable, as on a machine without its code."""
+    if str(TESNET) in sys.path:
+        sys.path.remove(str(TESNET))
+    for name in TESNET_MODULES:
+        sys.modules.pop(name, None)
+
+
+def _tesnet_outputs(net, x):
+    with torch.no_grad():
+        logits, cosine_min = net(x)
+        _, minus_projection = net.push_forward(x)
+    return logits, cosine_min, minus_projection
+
+
+def test_tesnet_whole_module_imports_with_identical_outputs(original_tesnet, tmp_path):
+    x = torch.randn(2, 3, 64, 64)
+    expected = _tesnet_outputs(original_tesnet, x)
+    torch.save(original_tesnet, tmp_path / "10nopush0.8123.pth")
+    _forget_tesnet()
+    model = protobench.load(tmp_path / "10nopush0.8123.pth")
+    arch = model.meta.architecture
+    assert (arch.family, arch.backbone, arch.img_size, arch.prototypes_per_class) == ("tesnet", "resnet18", 64, 2)
+    for got, want in zip(_tesnet_outputs(model.ppnet, x), expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    # what the attacks read: the projection onto each unit basis vector
+    with torch.no_grad():
+        maps = model.similarity_maps(x * model.std + model.mean)
+    torch.testing.assert_close(maps, -expected[2], rtol=1e-4, atol=1e-4)
+
+
+def test_a_tesnet_state_dict_needs_its_family_and_a_contradiction_is_refused(original_tesnet, tmp_path):
+    x = torch.randn(2, 3, 64, 64)
+    expected = _tesnet_outputs(original_tesnet, x)
+    torch.save(original_tesnet.state_dict(), tmp_path / "state.pth")
+    model = protobench.load(tmp_path / "state.pth", img_size=64, family="tesnet")
+    for got, want in zip(_tesnet_outputs(model.ppnet, x), expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    # the same tensors read as a ProtoPNet (the default) are another model: L2 distances
+    with pytest.warns(LegacyAssumptionWarning, match="activation 'log'"):
+        as_protopnet = protobench.load(tmp_path / "state.pth", img_size=64)
+    assert as_protopnet.meta.architecture.family == "protopnet"
+    with torch.no_grad():
+        assert not torch.allclose(as_protopnet.ppnet(x)[0], expected[0], atol=1e-3)
+    torch.save(original_tesnet, tmp_path / "whole.pth")
+    with pytest.raises(ProtobenchError, match="is a tesnet checkpoint, not protopnet"):
+        protobench.load(tmp_path / "whole.pth", family="protopnet")
+    with pytest.raises(ProtobenchError, match="TesNet has no prototype activation"):
+        protobench.load(tmp_path / "state.pth", img_size=64, family="tesnet", activation="log")
+    with pytest.raises(ProtobenchError, match="cannot be given to an import"):
+        protobench.load(tmp_path / "state.pth", family="pipnet")

@@ -12,7 +12,7 @@ COMMANDS = {
     "explain": "\"this looks like that\" figures",
     "figures": "regenerate a run's figures from stored results",
     "regress": "compare a run with a pinned baseline",
-    "convert": "import an original ProtoPNet checkpoint",
+    "convert": "import an original ProtoPNet, TesNet or ProtoPool checkpoint",
 }
 
 

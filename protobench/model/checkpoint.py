@@ -61,50 +61,68 @@ def _first_line(err: Exception) -> str:
 
 
 def load_model(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None,
-               activation: str | None = None) -> ProtoPNet:
+               activation: str | None = None, family: str | None = None) -> ProtoPNet:
     """``protobench.load``: a model name (models/<name>.pt) or a checkpoint path, on ``device``."""
     from protobench.paths import model_checkpoint
 
     path = model_checkpoint(name_or_path)
     return load_checkpoint(path, map_location=device, img_size=img_size,
-                           activation=activation).to(device)
+                           activation=activation, family=family).to(device)
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu",
-                    img_size: int | None = None, activation: str | None = None) -> ProtoPNet:
+                    img_size: int | None = None, activation: str | None = None,
+                    family: str | None = None) -> ProtoPNet:
     """A ready :class:`ProtoPNet` (eval mode) from a protobench or original checkpoint.
 
     ``img_size`` and ``activation`` ("log" or "linear") are needed only for
     an original state_dict, which records neither; left out, they are
     ProtoPNet's defaults (224, "log"), with a ``LegacyAssumptionWarning``.
+    ``family`` ("protopnet" or "tesnet") says which an original state_dict
+    is, as TesNet's has ProtoPNet's parameter names (default "protopnet");
+    for any other checkpoint it is checked against the family it records.
     """
     path = Path(path)
+    if family is not None and family not in legacy.PROTOPNET_LAYOUT:
+        raise ProtobenchError(f"family {family!r} cannot be given to an import; choose one of: "
+                              f"{', '.join(legacy.PROTOPNET_LAYOUT)} (other families are recorded "
+                              "in their checkpoints)")
     if not path.is_file():
         raise ProtobenchError(f"checkpoint {path} does not exist")
     obj = _read(path, map_location)
     if obj is None:
-        state, attrs = legacy.load_whole_module(str(path), map_location)
-        return _from_legacy(path, state, attrs, img_size, activation)
+        state, attrs, recorded = legacy.load_whole_module(str(path), map_location)
+        return _from_legacy(path, state, attrs, img_size, activation, _agreed(path, recorded, family))
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         meta = ModelMeta.from_dict(obj["meta"])
+        _agreed(path, meta.architecture.family, family)
         model = ProtoPNet.build(meta.architecture, meta.classes)
         model.meta = meta
         _load_state(model, obj["state_dict"], path)
         return model.eval()
     if legacy.is_protopool_state(obj):
+        _agreed(path, "protopool", family)
         arch = legacy.infer_protopool_architecture(obj.get("model_state_dict", obj), img_size,
                                                    activation, source=str(path))
         model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
         _load_state(model, legacy.protopool_state(obj), path)
         return model.eval()
     if isinstance(obj, dict) and "prototype_vectors" in obj:
-        return _from_legacy(path, obj, {}, img_size, activation)
-    raise ProtobenchError(f"{path}: not a protobench, ProtoPNet or ProtoPool checkpoint")
+        return _from_legacy(path, obj, {}, img_size, activation, family or "protopnet")
+    raise ProtobenchError(f"{path}: not a protobench, ProtoPNet, TesNet or ProtoPool checkpoint")
+
+
+def _agreed(path: Path, recorded: str, asked: str | None) -> str:
+    """The family a checkpoint records, refusing a caller who said another."""
+    if asked is not None and asked != recorded:
+        raise ProtobenchError(f"{path} is a {recorded} checkpoint, not {asked}; leave the family out")
+    return recorded
 
 
 def _from_legacy(path: Path, state: dict[str, torch.Tensor], attrs: dict[str, Any],
-                 img_size: int | None, activation: str | None) -> ProtoPNet:
-    arch = legacy.infer_architecture(state, attrs, img_size, activation, source=str(path))
+                 img_size: int | None, activation: str | None, family: str) -> ProtoPNet:
+    arch = legacy.infer_architecture(state, attrs, img_size, activation, source=str(path),
+                                     family=family)
     model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
     state = dict(state)
     identity = attrs.get("prototype_class_identity")

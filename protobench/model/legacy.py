@@ -1,7 +1,10 @@
-"""Import checkpoints written by the original ProtoPNet code, and by ProtoPool's.
+"""Import checkpoints written by the original ProtoPNet code, by TesNet's, and by ProtoPool's.
 
 The original saves either a whole pickled ``PPNet`` module (``torch.save(ppnet)``)
-or its ``state_dict``. Unpickling a whole module normally runs whatever the
+or its ``state_dict``. TesNet's code (JackeyWang96/TesNet, ``util/save.py``)
+saves a whole pickled ``TESNet`` module the same way; its parameters have
+ProtoPNet's names, so its state_dict cannot be told from a ProtoPNet's, and
+only the pickled class (or the caller's ``family="tesnet"``) says which it is. Unpickling a whole module normally runs whatever the
 pickle names, so here it goes through torch's weights-only unpickler with an
 allow-list: the original's own classes are replaced by inert stand-ins that
 only record their attributes, a few torch layers are admitted as they are, and
@@ -30,13 +33,22 @@ import torch.nn as nn
 from protobench.errors import ProtobenchError, UntrustedCheckpointError
 from protobench.model.protopnet import IMAGENET_MEAN, IMAGENET_STD, Architecture
 
-# Classes of the original code base, by module -> names.
-LEGACY_CLASSES = {
-    "model": ["PPNet"],
+# Classes of the original code bases, by module -> names: ProtoPNet keeps its backbones
+# in top-level modules, TesNet in a ``models`` package; both networks live in ``model``.
+_FEATURE_CLASSES = {
     "resnet_features": ["ResNet_features", "BasicBlock", "Bottleneck"],
     "vgg_features": ["VGG_features"],
     "densenet_features": ["DenseNet_features", "_DenseBlock", "_DenseLayer", "_Transition"],
 }
+LEGACY_CLASSES = {
+    "model": ["PPNet", "TESNet"],
+    **_FEATURE_CLASSES,
+    **{f"models.{module}": names for module, names in _FEATURE_CLASSES.items()},
+}
+# the protobench family of each original network class
+NETWORK_FAMILIES = {"PPNet": "protopnet", "TESNet": "tesnet"}
+# the families whose original checkpoints have ProtoPNet's layout
+PROTOPNET_LAYOUT = ("protopnet", "tesnet")
 # torch layers that the original modules contain; admitted as real classes.
 TORCH_LAYERS = [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Sequential,
                 nn.Linear, nn.Sigmoid, nn.Dropout, nn.Identity, nn.AdaptiveAvgPool2d]
@@ -62,10 +74,12 @@ def _stand_ins() -> list[type]:
     return classes
 
 
-def load_whole_module(path: str, map_location: Any = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_whole_module(path: str, map_location: Any = "cpu"
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
     """Unpickle an original whole-module checkpoint without running its code.
 
-    Returns (state_dict, attributes of the PPNet object).
+    Returns (state_dict, attributes of the network object, its family:
+    "protopnet" for a ``PPNet``, "tesnet" for a ``TESNet``).
     """
     try:
         with torch.serialization.safe_globals(_stand_ins() + TORCH_LAYERS):
@@ -75,11 +89,11 @@ def load_whole_module(path: str, map_location: Any = "cpu") -> tuple[dict[str, t
         name = found.group(1) if found else "an object outside the allow-list"
         raise UntrustedCheckpointError(
             f"{path}: refused to load, the checkpoint names {name}, which is not an "
-            "allowed class of ProtoPNet or torch; nothing in it was run") from None
-    if type(obj).__name__ != "PPNet" or not isinstance(obj, LegacyObject):
-        raise ProtobenchError(f"{path}: not a ProtoPNet checkpoint (found {type(obj).__name__})")
+            "allowed class of ProtoPNet, TesNet or torch; nothing in it was run") from None
+    if type(obj).__name__ not in NETWORK_FAMILIES or not isinstance(obj, LegacyObject):
+        raise ProtobenchError(f"{path}: not a ProtoPNet or TesNet checkpoint (found {type(obj).__name__})")
     attrs = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
-    return module_state_dict(obj), attrs
+    return module_state_dict(obj), attrs, NETWORK_FAMILIES[type(obj).__name__]
 
 
 def module_state_dict(obj: Any, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
@@ -203,20 +217,30 @@ def infer_protopool_architecture(state: dict[str, torch.Tensor], img_size: int |
 
 def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
                        img_size: int | None = None, activation: str | None = None,
-                       source: str = "the checkpoint") -> Architecture:
-    """An :class:`Architecture` for an original checkpoint.
+                       source: str = "the checkpoint", family: str = "protopnet") -> Architecture:
+    """An :class:`Architecture` for an original ProtoPNet or TesNet checkpoint.
 
     A whole module records its image size and prototype activation function;
     a state_dict records neither. ``img_size`` and ``activation`` give them;
     a field left unsaid is ProtoPNet's default (224, "log"), announced once
     with a :class:`LegacyAssumptionWarning`, since a linear-activation model
-    read as "log" gives other logits without any other sign.
+    read as "log" gives other logits without any other sign. A TesNet
+    (``family="tesnet"``) has no activation: its similarity is the projection.
     """
     for key in ("prototype_vectors", "last_layer.weight"):
         if key not in state:
-            raise ProtobenchError(f"not a ProtoPNet checkpoint: no {key!r} in it")
+            raise ProtobenchError(f"not a ProtoPNet or TesNet checkpoint: no {key!r} in it")
     p, d, ph, pw = state["prototype_vectors"].shape
     num_classes = state["last_layer.weight"].shape[0]
+    if family == "tesnet":
+        if activation is not None:
+            raise ProtobenchError("a TesNet has no prototype activation (its similarity is the "
+                                  "projection onto each basis vector); leave the activation out")
+        activation = "linear"  # Architecture records TesNet's projection so, whatever TESNet kept
+        attrs = {k: v for k, v in attrs.items() if k != "prototype_activation_function"}
+    elif family != "protopnet":
+        raise ProtobenchError(f"family {family!r} has no original checkpoint with ProtoPNet's "
+                              f"layout; choose one of: {', '.join(PROTOPNET_LAYOUT)}")
     if activation is not None and activation not in ACTIVATIONS:
         raise ProtobenchError(f"activation={activation!r} is not one ProtoPNet has; choose one "
                               f"of: {', '.join(ACTIVATIONS)}")
@@ -237,7 +261,7 @@ def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
     if p % num_classes:
         raise ProtobenchError(f"{p} prototypes cannot be split among {num_classes} classes")
     return Architecture(
-        backbone=infer_backbone(state),
+        family=family, backbone=infer_backbone(state),
         img_size=img_size or int(attrs.get("img_size", 224)),
         num_classes=num_classes, prototypes_per_class=p // num_classes, prototype_depth=d,
         prototype_size=ph, prototype_activation_function=activation,
