@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from protobench.attacks import (
-    AttackResult, Pairs, load_attack, noise_control, run_attack, select_pairs,
+    AttackResult, Pairs, load_attack, measure, noise_control, run_attack, select_pairs,
 )
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, ProtoPNet
@@ -41,7 +41,14 @@ def test_top_k_pairs_and_their_regions(model, batch):
     assert not (pairs.irrelevant[:, 1:3, 1:3]).any()       # the object's cells are relevant
     assert pairs.has_relevance.all()
     torch.testing.assert_close(pairs.sim_before, maps[pairs.image_index, pairs.prototype])
-    assert pairs.all_before.shape == (6, 6) and pairs.logits_before.shape == (6, 3)
+    # j's rank among the other classes' prototypes (classes: prototypes 0-1, 2-3, 4-5)
+    all_max = maps.flatten(2).amax(2)[pairs.image_index]
+    own = all_max.gather(1, pairs.prototype[:, None])
+    other = torch.arange(6)[None] // 2 != pairs.prototype[:, None] // 2
+    assert torch.equal(pairs.rank_before, ((all_max > own) & other).sum(1))
+    assert pairs.logits_before.shape == (6, 3)
+    unchanged, _ = measure(model, images, pairs, images[pairs.image_index])
+    assert (unchanged.prc == 0).all()
     sub = pairs[torch.tensor([1, 4])]
     assert isinstance(sub, Pairs) and sub.prototype.tolist() == [pairs.prototype[1], pairs.prototype[4]]
     assert len(pairs[2]) == 1

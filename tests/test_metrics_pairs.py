@@ -186,7 +186,7 @@ def _batch(n, seed):
         irrelevant=~R,
         target=~R,
         box_cells=R,
-        all_before=torch.rand(n, 6, generator=g),
+        rank_before=torch.randint(0, 5, (n,), generator=g),
         all_after=torch.rand(n, 6, generator=g),
         prototype=torch.randint(0, 6, (n,), generator=g),
         prototype_class=torch.tensor([0, 0, 1, 1, 2, 2]),

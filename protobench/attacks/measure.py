@@ -26,7 +26,7 @@ def measure(model: nn.Module, images: torch.Tensor, pairs: Pairs, x_adv: torch.T
     metrics = pair_metrics(
         sim_before=pairs.sim_before, sim_after=sim_after, high_activation=pairs.high_activation,
         irrelevant=pairs.irrelevant, target=pairs.target, box_cells=pairs.box_cells,
-        all_before=pairs.all_before,
+        rank_before=pairs.rank_before,
         all_after=maps.flatten(2).amax(dim=2), prototype=pairs.prototype,
         prototype_class=class_relation(model, logits.shape[1]).to(x_adv.device), logits_before=pairs.logits_before,
         logits_after=logits, labels=pairs.label, x=images[pairs.image_index], x_adv=x_adv,

@@ -23,6 +23,7 @@ from protobench.attacks.regions import (
     most_similar_window, pixel_mask, region_cells,
 )
 from protobench.errors import ProtobenchError
+from protobench.metrics.pairs import prototype_rank
 from protobench.model.protocol import check_prototype_model, class_relation
 from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
 
@@ -41,7 +42,7 @@ class Pairs:
     target          (N, h, w) bool T, where the attack moves the similarity
     has_relevance   (N,) bool      whether I comes from a ground-truth mask
     sim_before      (N, h, w)      S_j(x), the clean similarity map of j
-    all_before      (N, P)         max similarity of every prototype on x
+    rank_before     (N,) long      rank of j on x among other classes' prototypes (PRC's)
     logits_before   (N, C)         logits on x
     mask_rule       MaskRule       how M follows from the box and T
 
@@ -62,7 +63,7 @@ class Pairs:
     target: torch.Tensor
     has_relevance: torch.Tensor
     sim_before: torch.Tensor
-    all_before: torch.Tensor
+    rank_before: torch.Tensor
     logits_before: torch.Tensor
     mask_rule: MaskRule
 
@@ -121,7 +122,8 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     with torch.no_grad(), frozen(model):
         logits, _, maps = model.explain(images)
     all_max = maps.flatten(2).amax(dim=2)  # (B, P)
-    chosen = _choose_prototypes(all_max, labels, class_relation(model, logits.shape[1]).to(images.device), preset)
+    relation = class_relation(model, logits.shape[1]).to(images.device)
+    chosen = _choose_prototypes(all_max, labels, relation, preset)
     image_index = torch.arange(len(images), device=images.device).repeat_interleave(chosen.shape[1])
     prototype = chosen.flatten()
 
@@ -138,7 +140,7 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                  if has is None else has[image_index])
     pairs = Pairs(image_index, prototype, labels[image_index], box, R,
                   cells_in_box(box, grid, size), I, T, has_pairs,
-                  sim, all_max[image_index], logits[image_index],
+                  sim, prototype_rank(all_max[image_index], prototype, relation), logits[image_index],
                   MaskRule(preset.mask, size, preset.margin))
     pairs.mask  # an empty pixel mask fails here, at selection, not inside an attack
     return pairs

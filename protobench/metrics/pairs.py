@@ -10,7 +10,8 @@ out, no knowledge of models, attacks or the runner. Shapes:
     target (T)               (N, h, w)  bool, where the attack moves the peak to
     box_cells                (N, h, w)  bool, cells whose centre lies in the
                                         clean high-activation box
-    all_before, all_after    (N, P)     max similarity of every prototype
+    all_after                (N, P)     max similarity of every prototype on x'
+    rank_before              (N,)       long, rank of j on x (prototype_rank)
     prototype                (N,)       long, index j of each pair
     prototype_class          (P,)       long, class of each prototype, or
                              (P, C)     bool, the classes each prototype serves
@@ -328,7 +329,7 @@ class PairMetrics:
 
 def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
                  high_activation: torch.Tensor, irrelevant: torch.Tensor,
-                 target: torch.Tensor, box_cells: torch.Tensor, all_before: torch.Tensor, all_after: torch.Tensor,
+                 target: torch.Tensor, box_cells: torch.Tensor, rank_before: torch.Tensor, all_after: torch.Tensor,
                  prototype: torch.Tensor, prototype_class: torch.Tensor,
                  logits_before: torch.Tensor, logits_after: torch.Tensor,
                  labels: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor,
@@ -336,7 +337,9 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
                  img_size: int | tuple[int, int] | None = None) -> PairMetrics:
     """Every metric of SPEC section 6 for a batch of N pairs (shapes: module docstring).
 
-    img_size, the size PLC upsamples to, defaults to the size of x.
+    img_size, the size PLC upsamples to, defaults to the size of x. The clean
+    side of PRC is j's rank (``rank_before``), not every prototype's maximum:
+    a sweep keeps its pairs in memory, and P maxima per pair were most of it.
     """
     if img_size is None:
         img_size = (int(x.shape[-2]), int(x.shape[-1]))
@@ -358,7 +361,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         peak_in_target=peak_in_target(sim_after, target),
         target_above_clean_peak=target_above_clean_peak(sim_before, sim_after, target),
         pac=pac(shift.sim_before, shift.sim_after),
-        prc=prc(all_before, all_after, prototype, prototype_class),
+        prc=prototype_rank(all_after, prototype, prototype_class) - rank_before.to(all_after.device),
         plc=plc(sim_before, sim_after, img_size),
         pred_before=preds.pred_before,
         pred_after=preds.pred_after,
