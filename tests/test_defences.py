@@ -151,3 +151,14 @@ def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkp
     assert (tmp_path / "x.png").is_file() and (tmp_path / "x-jpeg20.png").is_file()
     assert torch.equal(clean_image.image, clean_test[odd][0])
     assert torch.equal(compressed_image.image, jpeg_compress(clean_image.image[None], 20)[0])
+
+
+def test_each_defence_is_named_by_its_training_options():
+    from protobench.figures.defences import defence_name
+    assert defence_name({"recipe_train": {}}) == "none"
+    fgsm = {"adversarial": "fgsm", "adversarial_eps": 8 / 255, "adversarial_steps": 0}
+    assert defence_name({"recipe_train": fgsm}) == "adversarial training (fgsm, eps 8/255)"
+    masked = {"adversarial": "pgd-local", "adversarial_eps": 8 / 255, "adversarial_steps": 3,
+              "jpeg_augment": {"p": 0.5, "quality": 20}}
+    assert defence_name({"recipe_train": masked}) == (
+        "adversarial training (pgd-local, 3 steps, eps 8/255); JPEG augmentation (p 0.5, quality 20)")

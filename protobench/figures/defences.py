@@ -34,7 +34,9 @@ def defence_name(report: dict) -> str:
     parts = []
     if train.get("adversarial"):
         eps = train.get("adversarial_eps")
+        steps = train.get("adversarial_steps") if train["adversarial"] != "fgsm" else None
         parts.append(f"adversarial training ({train['adversarial']}"
+                     + (f", {steps} steps" if steps else "")
                      + (f", eps {eps_label(float(eps))}" if isinstance(eps, (int, float)) else
                         f", eps {eps}" if eps else "") + ")")
     if train.get("jpeg_augment"):
