@@ -235,7 +235,8 @@ def _model_report(md: ModelData, path: Path) -> dict[str, Any]:
     report = {"accuracy": round(accuracy(md.model, data), 4), "images": len(data),
               "jpeg": jpeg_experiment(md.model, md.source),
               "recipe_train": {k: md.model.meta.recipe.get("train", {}).get(k)
-                               for k in ("adversarial", "adversarial_eps", "jpeg_augment")}}
+                               for k in ("adversarial", "adversarial_eps", "adversarial_steps",
+                                         "jpeg_augment")}}
     storage.write_json(path, report)
     return report
 
