@@ -92,7 +92,7 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
              for m in names]
     axes[0].bar(x + 0.2, clean, 0.4, color="none", edgecolor="black", hatch="//",
                 label="clean images of the JPEG classes")
-    axes[0].set_xticks(x, [f"{m}\n{defence_name(models[m])}" for m in names], fontsize=6, rotation=20)
+    axes[0].set_xticks(x, names, fontsize=6, rotation=30, ha="right")  # the defences: the table
     axes[0].set_ylim(0, 1)
     axes[0].set_ylabel("accuracy")
     axes[0].set_title("what it costs", fontsize=9)
