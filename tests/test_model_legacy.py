@@ -35,11 +35,11 @@ def _original_resnet18(original, img_size=64):
     return ppnet.eval()
 
 
-def _forget():
+def _forget(folder=ORIGINAL, modules=ORIGINAL_MODULES):
     """Make the original classes unimportable, as on a machine without that code."""
-    if str(ORIGINAL) in sys.path:
-        sys.path.remove(str(ORIGINAL))
-    for name in ORIGINAL_MODULES:
+    if str(folder) in sys.path:
+        sys.path.remove(str(folder))
+    for name in modules:
         sys.modules.pop(name, None)
 
 
@@ -179,15 +179,7 @@ def original_tesnet():
     with torch.no_grad():
         tesnet.prototype_vectors.uniform_()
     yield tesnet.eval()
-    _forget_tesnet()
-
-
-def _forget_tesnet():
-    """Make TesNet's classes unimportable, as on a machine without its code."""
-    if str(TESNET) in sys.path:
-        sys.path.remove(str(TESNET))
-    for name in TESNET_MODULES:
-        sys.modules.pop(name, None)
+    _forget(TESNET, TESNET_MODULES)
 
 
 def _tesnet_outputs(net, x):
@@ -201,7 +193,7 @@ def test_tesnet_whole_module_imports_with_identical_outputs(original_tesnet, tmp
     x = torch.randn(2, 3, 64, 64)
     expected = _tesnet_outputs(original_tesnet, x)
     torch.save(original_tesnet, tmp_path / "10nopush0.8123.pth")
-    _forget_tesnet()
+    _forget(TESNET, TESNET_MODULES)
     model = protobench.load(tmp_path / "10nopush0.8123.pth")
     arch = model.meta.architecture
     assert (arch.family, arch.backbone, arch.img_size, arch.prototypes_per_class) == ("tesnet", "resnet18", 64, 2)
