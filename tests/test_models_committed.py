@@ -1,0 +1,35 @@
+"""The committed models: every recipe is valid, and every checkpoint was trained from its recipe as it stands."""
+
+import tomllib
+
+import pytest
+
+import protobench
+from protobench.paths import MODELS_DIR, preset_names
+from protobench.training.recipe import load_recipe
+
+RECIPES = preset_names(MODELS_DIR)
+CHECKPOINTS = sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
+
+
+def test_the_default_models_are_committed():
+    assert {"synth-smallcnn", "synth-resnet18"} <= set(CHECKPOINTS)
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_is_valid(name):
+    recipe = load_recipe(name)
+    assert recipe.name == name and recipe.architecture.img_size > 0
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_a_checkpoint_records_the_recipe_it_was_trained_from(name):
+    # A recipe edited after its checkpoint was trained would describe another model:
+    # README and models/README.md quote the checkpoint's numbers under the recipe's name.
+    recipe_file = MODELS_DIR / f"{name}.toml"
+    assert recipe_file.is_file(), f"models/{name}.pt has no recipe models/{name}.toml"
+    model = protobench.load(name)
+    assert model.meta.name == name
+    assert model.meta.recipe == tomllib.loads(recipe_file.read_text()), (
+        f"models/{name}.toml differs from the recipe its checkpoint records: retrain it "
+        f"(python -m protobench.train --model {name}) or restore the recipe")
