@@ -80,7 +80,7 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
     intervals; the noise control dotted."""
     attacked = summary[~summary["control"].astype(bool)]
     attacks = list(dict.fromkeys(attacked["attack"]))
-    fig = Figure(figsize=(4.2 * (len(attacks) + 1), 3.8))
+    fig = Figure(figsize=(4.2 * (len(attacks) + 1) + 1.9, 3.8))  # + the legend
     axes = fig.subplots(1, len(attacks) + 1, squeeze=False)[0]
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     names = list(models)
@@ -93,10 +93,11 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
     axes[0].bar(x + 0.2, clean, 0.4, color="none", edgecolor="black", hatch="//",
                 label="clean images of the JPEG classes")
     axes[0].set_xticks(x, names, fontsize=6, rotation=30, ha="right")  # the defences: the table
-    axes[0].set_ylim(0, 1)
+    axes[0].set_ylim(0, 1.25)  # room above the bars for the legend
+    axes[0].set_yticks(np.linspace(0, 1, 6))
     axes[0].set_ylabel("accuracy")
     axes[0].set_title("what it costs", fontsize=9)
-    axes[0].legend(fontsize=6)
+    axes[0].legend(fontsize=6, loc="upper center", ncol=2)
     for ax, attack in zip(axes[1:], attacks):
         for i, model in enumerate(names):
             for control, style, marker in ((False, "-", "o"), (True, ":", "x")):
@@ -110,10 +111,12 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
         ax.set_ylabel("peak in an irrelevant cell (rate)")
         ax.set_title(f"what it buys: {attack}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=6)
+    # one legend for the attack panels, beside them, where it hides no curve
+    handles, labels = axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=6)
     fig.suptitle("Defences side by side (lower is more robust; dotted: uniform noise of the same "
                  "mask and eps)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 1))
     return fig
 
 
