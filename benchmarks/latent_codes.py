@@ -76,7 +76,7 @@ def main() -> None:
                              "prototypes only")
         _, data = model_split(model, "test", name=name)
         n = min(args.images, len(data))
-        prototypes = model.ppnet.prototype_vectors.flatten(1)
+        prototypes = model.ppnet.prototype_vectors.detach().flatten(1)
         obj, irr = latent_cells(model, data, n)
         for label, cells in ((f"object ({len(obj)})", obj), (f"irrelevant ({len(irr)})", irr)):
             sat, spread, nearest = describe(cells, prototypes)
