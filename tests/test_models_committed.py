@@ -1,11 +1,9 @@
 """The committed models: every recipe is valid, and every checkpoint was trained from its recipe as it stands."""
 
-import tomllib
-
 import pytest
 
 import protobench
-from protobench.paths import MODELS_DIR, preset_names
+from protobench.paths import MODELS_DIR, preset_names, read_toml
 from protobench.training.recipe import load_recipe
 
 RECIPES = preset_names(MODELS_DIR)
@@ -30,6 +28,6 @@ def test_a_checkpoint_records_the_recipe_it_was_trained_from(name):
     assert recipe_file.is_file(), f"models/{name}.pt has no recipe models/{name}.toml"
     model = protobench.load(name)
     assert model.meta.name == name
-    assert model.meta.recipe == tomllib.loads(recipe_file.read_text()), (
+    assert model.meta.recipe == read_toml(recipe_file), (
         f"models/{name}.toml differs from the recipe its checkpoint records: retrain it "
         f"(python -m protobench.train --model {name}) or restore the recipe")

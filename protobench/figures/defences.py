@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from protobench.bench.tables import eps_label
 from protobench.figures.plotting import eps_errorbar
 
+LEGEND_WIDTH = 1.9  # inches beside the panels for the shared legend
 RATE = "peak_irrelevant"  # the benchmark's effect: the peak lands where nothing of the class is
 
 
@@ -80,7 +81,7 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
     intervals; the noise control dotted."""
     attacked = summary[~summary["control"].astype(bool)]
     attacks = list(dict.fromkeys(attacked["attack"]))
-    fig = Figure(figsize=(4.2 * (len(attacks) + 1) + 1.9, 3.8))  # + the legend
+    fig = Figure(figsize=(4.2 * (len(attacks) + 1) + LEGEND_WIDTH, 3.8))
     axes = fig.subplots(1, len(attacks) + 1, squeeze=False)[0]
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     names = list(models)
@@ -116,7 +117,7 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
     fig.legend(handles, labels, loc="center right", fontsize=6)
     fig.suptitle("Defences side by side (lower is more robust; dotted: uniform noise of the same "
                  "mask and eps)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, 0, 1 - LEGEND_WIDTH / fig.get_figwidth(), 1))
     return fig
 
 
