@@ -2,6 +2,7 @@
 
     python benchmarks/recipe_sweep.py RECIPE.toml [RECIPE.toml ...] --out DIR
                                       [--device cuda] [--jobs 4] [--timeout 900]
+                                      [--seeds 0 1 2]
 
 For each recipe, in its own process (``--jobs`` at a time; synth is generated
 once per process and shared by the three steps):
@@ -16,7 +17,14 @@ once per process and shared by the three steps):
 Writes DIR/NAME.log for each recipe, DIR/sweep.md and sweep.csv (one row per
 recipe) and DIR/chosen.txt: the recipe chosen by its accuracy, prototypes on
 the object and realism (``choose``), never by the attack's numbers (issue 9:
-do not tune the model to the attack).
+do not tune the model to the attack). A recipe of the JPEG experiment
+(``jpeg_classes``) also gets its compressed classes' test accuracy on
+compressed and on clean images, and the gap between them.
+
+``--seeds`` measures run-to-run variation instead of choosing: each recipe is
+trained once per training seed (``[train] seed``; the images, which
+``[data] seed`` draws, stay the same), from DIR/recipes/NAME-seedN.toml, and
+DIR/seeds.md gives each recipe's mean and range over its seeds.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -58,7 +68,8 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
 
     name = recipe.stem
     schedule = load_recipe(recipe).schedule
-    row: dict = {"recipe": name, "joint_epochs": schedule.epochs - schedule.warm_epochs}
+    row: dict = {"recipe": name, "seed": schedule.seed,
+                 "joint_epochs": schedule.epochs - schedule.warm_epochs}
     start = time.perf_counter()
     checkpoint = out / f"{name}.pt"
     with open(out / f"{name}.log", "w") as log:
@@ -73,6 +84,10 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
             for key in ("top1_similarity", "irrelevant_similarity", "distance_ratio"):
                 spread = (realism.get("realism") or {}).get(key) or {}
                 row[key] = spread.get("median")  # the median over the test images
+            jpeg = realism.get("jpeg")
+            if jpeg:  # the JPEG experiment: its compressed classes on compressed / clean images
+                row.update(jpeg_compressed=jpeg["compressed_classes"]["compressed"],
+                           jpeg_clean=jpeg["compressed_classes"]["clean"], jpeg_gap=jpeg["gap"])
             run_dir = out / f"{name}-headline"
             _call(run, ["--suite", "headline", "--attack", "pgd-local", "--model", str(checkpoint),
                         "--device", device, "--out", str(run_dir), "--no-figures", "--quiet"], log)
@@ -87,10 +102,36 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
     return row
 
 
-def _in_subprocess(recipe: Path, out: Path, device: str, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--single", str(recipe), "--out", str(out), "--device", device]
+def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
+    """A copy of ``recipe`` whose ``[train] seed`` is ``seed``: folder/NAME-seedN.toml."""
+    from protobench.paths import read_toml
+
+    lines = recipe.read_text().splitlines()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        start = next(i for i, line in enumerate(lines) if line.strip() == "[train]")
+    except StopIteration:
+        raise SystemExit(f"{recipe}: no [train] table to set the seed in") from None
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+               len(lines))
+    seed_line = next((i for i in range(start + 1, end) if re.match(r"\s*seed\s*=", lines[i])), None)
+    if seed_line is None:
+        lines.insert(start + 1, f"seed = {seed}")
+    else:
+        lines[seed_line] = f"seed = {seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{recipe.stem}-seed{seed}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    if read_toml(path)["train"].get("seed") != seed:  # e.g. a seed written inline in [train]
+        raise SystemExit(f"{recipe}: could not set [train] seed = {seed}; edit a copy by hand")
+    return path
+
+
+def _in_subprocess(recipe: Path, out: Path, device: str, timeout: float, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--single", str(recipe), "--out", str(out), "--device", device]
+    # jobs share the CPU cores instead of each taking all of them
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         return json.loads(done.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
         return {"recipe": recipe.stem, "error": f"stopped after {timeout:.0f} s"}
@@ -119,6 +160,28 @@ def choose(table: pd.DataFrame) -> str | None:
     return str(done.sort_values(["on_object", "accuracy"], ascending=False).iloc[0]["recipe"])
 
 
+def seed_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """Per recipe (its seeds' rows, NAME-seedN), the mean and the range of each measured column."""
+    table = table.assign(recipe=table["recipe"].str.replace(r"-seed\d+$", "", regex=True))
+    numeric = [c for c in table.select_dtypes("number").columns
+               if c not in ("seed", "joint_epochs", "seconds", "train_s")]
+    rows = []
+    for recipe, runs in table.groupby("recipe", sort=False):
+        row = {"recipe": recipe, "seeds": " ".join(str(s) for s in runs["seed"])}
+        for c in numeric:
+            v = runs[c].dropna()
+            row[c] = (f"{v.mean():.3g} [{v.min():.3g}, {v.max():.3g}]" if len(v) else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipes", nargs="+", type=Path)
@@ -126,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=7200, help="seconds for one recipe, all steps")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="train each recipe once per training seed, report mean and range")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # one recipe, here
     args = parser.parse_args(argv)
     if args.single:
@@ -134,17 +199,25 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(r) for r in args.recipes if not r.is_file()]
     if missing:
         parser.error(f"no such recipe: {', '.join(missing)}")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        rows = list(pool.map(lambda r: _in_subprocess(r, args.out, args.device, args.timeout),
-                             args.recipes))
+    recipes = args.recipes
+    if args.seeds:
+        recipes = [with_seed(r, seed, args.out / "recipes") for r in recipes for seed in args.seeds]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        rows = list(pool.map(lambda r: _in_subprocess(r, args.out, args.device, args.timeout,
+                                                      threads), recipes))
     table = pd.DataFrame(rows)
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    (args.out / "sweep.md").write_text("\n".join(lines) + "\n")
+    (args.out / "sweep.md").write_text(_markdown(table))
     table.to_csv(args.out / "sweep.csv", index=False)
     print(table.to_string(index=False))
+    if args.seeds:
+        spread = seed_spread(table)
+        (args.out / "seeds.md").write_text(_markdown(spread))
+        print(spread.to_string(index=False))
+        return 0
     chosen = choose(table)
     (args.out / "chosen.txt").write_text(f"{chosen or ''}\n")
     print(f"chosen (accuracy, prototypes on the object, realism; not the attack): {chosen}")
