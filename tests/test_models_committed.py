@@ -1,5 +1,7 @@
 """The committed models: every recipe is valid, and every checkpoint was trained from its recipe as it stands."""
 
+from pathlib import Path
+
 import pytest
 
 import protobench
@@ -8,6 +10,8 @@ from protobench.training.recipe import load_recipe
 
 RECIPES = preset_names(MODELS_DIR)
 CHECKPOINTS = sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
+# the candidates and replicates that benchmarks/recipe_sweep.py trains (models/README.md)
+CANDIDATES = sorted((Path(__file__).parents[1] / "benchmarks" / "recipes").glob("*.toml"))
 
 
 def test_the_default_models_are_committed():
@@ -18,6 +22,12 @@ def test_the_default_models_are_committed():
 def test_every_recipe_is_valid(name):
     recipe = load_recipe(name)
     assert recipe.name == name and recipe.architecture.img_size > 0
+
+
+@pytest.mark.parametrize("path", CANDIDATES, ids=lambda p: p.stem)
+def test_every_candidate_recipe_is_valid(path):
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem and recipe.schedule.epochs > 0
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
