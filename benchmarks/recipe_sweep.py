@@ -10,7 +10,9 @@ once per process and shared by the three steps):
 1. ``protobench.train --model RECIPE --out DIR/NAME.pt`` (test
    accuracy, prototypes on the object);
 2. ``protobench.evaluate --model DIR/NAME.pt --json`` (realism:
-   clean top-1 similarity, d(best irrelevant cell) / d(best cell));
+   clean top-1 similarity, d(best irrelevant cell) / d(best cell)), and
+   the saturation of its latent cells on the first 64 test images (mean
+   |z - 0.5| of object and of irrelevant cells, ``latent_codes.py``);
 3. ``protobench.run --suite headline --attack pgd-local`` on it
    (8/255, 40 steps, 32 test images, with the noise control).
 
@@ -84,6 +86,7 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
             for key in ("top1_similarity", "irrelevant_similarity", "distance_ratio"):
                 spread = (realism.get("realism") or {}).get(key) or {}
                 row[key] = spread.get("median")  # the median over the test images
+            row.update(latent_saturation(checkpoint))
             jpeg = realism.get("jpeg")
             if jpeg:  # the JPEG experiment: its compressed classes on compressed / clean images
                 row.update(jpeg_compressed=jpeg["compressed_classes"]["compressed"],
@@ -124,6 +127,23 @@ def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
     if read_toml(path)["train"].get("seed") != seed:  # e.g. a seed written inline in [train]
         raise SystemExit(f"{recipe}: could not set [train] seed = {seed}; edit a copy by hand")
     return path
+
+
+def latent_saturation(checkpoint: Path, images: int = 64) -> dict:
+    """Mean |z - 0.5| of the object and the irrelevant latent cells (L2-prototype models only)."""
+    import protobench
+    from latent_codes import describe, latent_cells  # benchmarks/latent_codes.py
+    from protobench.training import model_split
+
+    model = protobench.load(checkpoint).eval()
+    ppnet = model.ppnet
+    if not hasattr(ppnet, "prototype_vectors") or not getattr(ppnet, "has_distances", True):
+        return {}
+    _, data = model_split(model, "test")
+    obj, irr = latent_cells(model, data, min(images, len(data)))
+    prototypes = ppnet.prototype_vectors.detach().flatten(1)
+    return {"saturation_object": round(describe(obj, prototypes)[0], 3),
+            "saturation_irrelevant": round(describe(irr, prototypes)[0], 3)}
 
 
 def _in_subprocess(recipe: Path, out: Path, device: str, timeout: float, threads: int) -> dict:
