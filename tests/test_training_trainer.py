@@ -61,6 +61,24 @@ def test_recipe_errors_name_the_bad_key(tmp_path):
         load_recipe(bad)
 
 
+def test_a_push_the_schedule_never_reaches_is_a_recipe_error():
+    from protobench.errors import ProtobenchError
+    # with 30 epochs (0..29) a push "at 30" would silently never happen, nor its last-layer stage
+    with pytest.raises(ProtobenchError, match=r"\[train\]: push_epochs \[30\] are not among the epochs 0..29"):
+        recipe_from_dict("bad", {"train": {"epochs": 30, "push_epochs": [10, 20, 30]}})
+    with pytest.raises(ProtobenchError, match="push_epochs \\[-1\\]"):
+        recipe_from_dict("bad", {"train": {"push_epochs": [-1]}})
+    assert recipe_from_dict("ok", {"train": {"epochs": 31, "push_epochs": [10, 20, 30]}}).schedule.epochs == 31
+    # PIP-Net has no push stage: its recipes need no push epochs inside their epochs
+    recipe_from_dict("pipnet", {"model": {"family": "pipnet"}, "train": {"epochs": 1}})
+
+
+def test_an_unknown_add_on_type_is_a_recipe_error():
+    from protobench.errors import ProtobenchError
+    with pytest.raises(ProtobenchError, match="unknown add_on_layers_type 'deep'; choose one of: regular"):
+        recipe_from_dict("bad", {"model": {"add_on_layers_type": "deep"}})
+
+
 def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(_toml(SHORT))

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from protobench.model.backbones import create_backbone
 from protobench.errors import ProtobenchError
-from protobench.model.ppnet import PPNet
+from protobench.model.ppnet import ADD_ON_TYPES, PPNet
 from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
 from protobench.model.receptive_field import proto_layer_rf_info
@@ -88,6 +88,9 @@ class Architecture:
             if self.prototype_size != 1:
                 raise ProtobenchError("TesNet's basis vectors are 1x1; prototype_size must be 1")
             self.prototype_activation_function = "linear"
+        if self.family == "protopnet" and self.add_on_layers_type not in ADD_ON_TYPES:
+            raise ProtobenchError(f"unknown add_on_layers_type {self.add_on_layers_type!r}; choose "
+                                  f"one of: {', '.join(ADD_ON_TYPES)}")
         if self.family in ("protopnet", "tesnet") and self.num_prototypes:
             raise ProtobenchError(f"num_prototypes is ProtoPool's pool size; a {self.family} model "
                                   "has prototypes_per_class prototypes of each class")

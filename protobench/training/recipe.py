@@ -151,10 +151,18 @@ def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> R
     lr = train.pop("lr", {})
     loss = train.pop("loss", {})
     arch = _build(Architecture, model, f"{where} [model]")
+    schedule = _build(Schedule, train, f"{where} [train]")
+    if arch.family != "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
+        outside = [e for e in schedule.push_epochs if not 0 <= e < schedule.epochs]
+        if outside:  # the trainer would never reach them: no push, no last-layer stage
+            raise ProtobenchError(f"{where} [train]: push_epochs {list(outside)} are not among the "
+                                  f"epochs 0..{schedule.epochs - 1} (0-based); with epochs = "
+                                  f"{schedule.epochs} the last push can come after epoch "
+                                  f"{schedule.epochs - 1}")
     return Recipe(
         name=name, architecture=arch, dataset=data.pop("dataset", "synth"),
         data_root=data.pop("root", None), data_options=data, pretrained=pretrained,
-        schedule=_build(Schedule, train, f"{where} [train]"),
+        schedule=schedule,
         lr=_build(LearningRates, lr, f"{where} [train.lr]"),
         loss=_build(LossCoefficients, loss, f"{where} [train.loss]"),
         description=raw.get("description", ""), raw=raw)
