@@ -7,17 +7,19 @@ background thousands of times farther from the prototypes than its best
 cells. This script separates the add-on layers and their schedule from
 everything else: it keeps a trained model's backbone fixed (its features of
 the push images and of the first test images are computed once) and trains
-fresh add-on layers, prototypes and last layer on them with ProtoPNet's
-loss and optimisers (``make_optimizers``: the warm stage, then the joint
-groups with their StepLR; the backbone, fixed here, has no parameters to
-learn). Per run and epoch it prints, on the test cells:
+fresh add-on layers and prototypes on them with ProtoPNet's loss and
+optimisers (``make_optimizers``: the warm stage, then the joint groups with
+their StepLR; the backbone, fixed here, has no parameters to learn). The
+last layer keeps its initial weights (1 to the prototype's class, -0.5 to
+the others), as in ProtoPNet's warm and joint stages; there is no push.
+Per run and reported epoch it prints, on the test cells, split into object
+cells and irrelevant cells (no object pixel) as benchmarks/latent_codes.py
+splits them:
 
     |a|          median magnitude of the add-on's last pre-sigmoid values
     saturation   mean |z - 0.5| (0.5: every dimension at 0 or 1)
-    nearest d    median squared distance to the nearest prototype, object
-                 cells and irrelevant cells (no object pixel), as
-                 benchmarks/latent_codes.py splits them
-    accuracy     on those test images (no push: a warm-stage-like probe)
+    nearest d    median squared distance to the nearest prototype
+    accuracy     on those test images
 
 A run is ADD_ON:STEP:GAMMA, e.g. ``bottleneck:10:0.3`` (synth-resnet18's
 recipe) or ``regular:5:0.1`` (Hoffmann et al.'s settings.py for their CUB
@@ -25,6 +27,7 @@ ResNet18, the original ProtoPNet's too).
 
     python benchmarks/addon_saturation.py [--model synth-resnet18] [--cache FILE]
                                           [--runs bottleneck:10:0.3 regular:5:0.1 ...]
+                                          [--seeds 0 1 2]
 
 The features are those of the trained model, adapted to its own add-on; a
 fresh backbone would move with its add-on. So this ranks the add-on and the
@@ -73,15 +76,18 @@ class FixedFeatures(nn.Identity):
 
 @torch.no_grad()
 def describe(net: PPNet, feats: torch.Tensor, labels: torch.Tensor, on_object: torch.Tensor) -> dict:
-    a = net.add_on_layers[:-1](feats)                  # the last sigmoid's input
-    z = net.add_on_layers[-1](a).permute(0, 2, 3, 1)  # (N, h, w, D)
+    """The latent's figures on stored test features, object and irrelevant cells apart."""
+    a = net.add_on_layers[:-1](feats).permute(0, 2, 3, 1)  # the last sigmoid's input (N, h, w, D)
+    z = net.add_on_layers[-1](a)
     prototypes = net.prototype_vectors.flatten(1)
-    nearest = {group: float((torch.cdist(z[cells], prototypes) ** 2).min(dim=1).values.median())
-               for group, cells in (("object", on_object), ("irrelevant", ~on_object))}
+    row = {}
+    for group, cells in (("object", on_object), ("irrelevant", ~on_object)):
+        row[f"a_{group}"] = float(a[cells].abs().median())
+        row[f"saturation_{group}"] = float((z[cells] - 0.5).abs().mean())
+        row[f"d_{group}"] = float((torch.cdist(z[cells], prototypes) ** 2).min(dim=1).values.median())
     logits, _ = net(feats)
-    return {"|a|": float(a.abs().median()), "saturation": float((z - 0.5).abs().mean()),
-            "d_object": nearest["object"], "d_irrelevant": nearest["irrelevant"],
-            "accuracy": float((logits.argmax(1) == labels).float().mean())}
+    row["accuracy"] = float((logits.argmax(1) == labels).float().mean())
+    return row
 
 
 def probe(model, train, test, add_on: str, step: int, gamma: float, epochs: int, warm: int,
@@ -93,14 +99,15 @@ def probe(model, train, test, add_on: str, step: int, gamma: float, epochs: int,
                 ppnet.proto_layer_rf_info, ppnet.num_classes,
                 prototype_activation_function=ppnet.prototype_activation_function,
                 add_on_layers_type=add_on)
-    optimizers = make_optimizers(net, LearningRates(joint_step_size=step, joint_gamma=gamma))
+    optimizers = make_optimizers(net, LearningRates())
     scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step, gamma)
     on_object = block_fraction(test[2], test[0].shape[-2:]) > 0
     order = torch.Generator().manual_seed(seed)
     rows = []
     for epoch in range(epochs + 1):
         if epoch in report_at:
-            rows.append({"add-on": add_on, "joint step": step, "gamma": gamma, "epoch": epoch,
+            rows.append({"add-on": add_on, "joint step": step, "gamma": gamma, "seed": seed,
+                         "epoch": epoch,
                          **describe(net.eval(), test[0], test[1], on_object)})
         if epoch == epochs:
             break
@@ -131,6 +138,8 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=5)
     parser.add_argument("--test-images", type=int, default=128)
     parser.add_argument("--cache", type=Path, help="store / reuse the backbone features here")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="initialisation and batch-order seeds of each run")
     args = parser.parse_args()
     runs = []
     for run in args.runs:
@@ -145,8 +154,13 @@ def main() -> None:
     model = protobench.load(args.model).eval()
     if not hasattr(model.ppnet, "add_on_layers_type"):
         raise SystemExit(f"{args.model}: not a ProtoPNet (no add-on layers type)")
+    key = {"model": args.model, "test_images": args.test_images}
     if args.cache and args.cache.is_file():
-        train, test = torch.load(args.cache)
+        stored = torch.load(args.cache)
+        if stored.get("key") != key:
+            raise SystemExit(f"{args.cache} holds the features of {stored.get('key')}, not {key}; "
+                             "pass another --cache")
+        train, test = stored["train"], stored["test"]
     else:
         start = time.perf_counter()
         train = backbone_features(model, "push", None)[:2]
@@ -154,17 +168,21 @@ def main() -> None:
         print(f"backbone features of {len(train[0])} push and {len(test[0])} test images: "
               f"{time.perf_counter() - start:.0f} s")
         if args.cache:
-            torch.save((train, test), args.cache)
+            torch.save({"key": key, "train": train, "test": test}, args.cache)
     report_at = {0, args.warm, args.epochs}
     report_at |= set(range(args.warm, args.epochs, 5))
-    print("| add-on | joint StepLR | epoch | pre-sigmoid abs(a), median | saturation | "
-          "nearest d, object | nearest d, irrelevant | accuracy |")
+    print("| add-on | joint StepLR | seed | epoch | pre-sigmoid abs(a), median: object / irrelevant "
+          "| saturation: object / irrelevant | nearest d: object / irrelevant | accuracy |")
     print("|---|---|---|---|---|---|---|---|")
     for add_on, step, gamma in runs:
-        for r in probe(model, train, test, add_on, step, gamma, args.epochs, args.warm, report_at):
-            print(f"| {r['add-on']} | {r['joint step']}, {r['gamma']:g} | {r['epoch']} | {r['|a|']:.2f} "
-                  f"| {r['saturation']:.2f} | {r['d_object']:.3g} | {r['d_irrelevant']:.3g} "
-                  f"| {r['accuracy']:.0%} |", flush=True)
+        for seed in args.seeds:
+            for r in probe(model, train, test, add_on, step, gamma, args.epochs, args.warm,
+                           report_at, seed=seed):
+                print(f"| {r['add-on']} | x{r['gamma']:g} every {r['joint step']} | {seed} | {r['epoch']} "
+                      f"| {r['a_object']:.2f} / {r['a_irrelevant']:.2f} "
+                      f"| {r['saturation_object']:.2f} / {r['saturation_irrelevant']:.2f} "
+                      f"| {r['d_object']:.3g} / {r['d_irrelevant']:.3g} | {r['accuracy']:.0%} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

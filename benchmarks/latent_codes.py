@@ -6,6 +6,8 @@ images of a model, every latent cell z (the add-on layers' output, in
 cell's pixel block holds an object pixel) and irrelevant cells (it holds
 none, as in :mod:`protobench.realism`). Printed per group:
 
+    |a|            median magnitude of the values at the add-on's last
+                   sigmoid (its input a, z = sigmoid(a))
     saturation     mean |z - 0.5| over dimensions and cells (0.5: every
                    dimension at 0 or 1; 0: all at 0.5)
     spread         the standard deviation of each dimension across the
@@ -34,14 +36,16 @@ from protobench.training import model_split
 
 
 @torch.no_grad()
-def latent_cells(model, data, images: int, batch_size: int = 16):
-    """(object cells (n, D), irrelevant cells (m, D)) of the first ``images`` images."""
+def latent_cells(model, data, images: int, batch_size: int = 16, before_sigmoid: bool = False):
+    """(object cells (n, D), irrelevant cells (m, D)) of the first ``images`` images; with
+    ``before_sigmoid``, the values at the add-on's last sigmoid's input instead."""
     obj, irr = [], []
     for start in range(0, images, batch_size):
         idx = range(start, min(start + batch_size, images))
         x = torch.stack([data[i][0] for i in idx])
         relevance = torch.stack([data.relevance_mask(i) for i in idx])
-        z = model.ppnet.conv_features(model.normalize(x))            # (B, D, h, w)
+        add_on = model.ppnet.add_on_layers[:-1] if before_sigmoid else model.ppnet.add_on_layers
+        z = add_on(model.ppnet.features(model.normalize(x)))        # (B, D, h, w)
         on_object = block_fraction(relevance, z.shape[-2:]) > 0     # (B, h, w)
         cells = z.permute(0, 2, 3, 1)                               # (B, h, w, D)
         obj.append(cells[on_object])
@@ -66,9 +70,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="the first N test images")
     args = parser.parse_args()
 
-    print("| model | cells | saturation mean abs(z - 0.5) | spread (std per dimension) | "
-          "nearest prototype, median d |")
-    print("|---|---|---|---|---|")
+    print("| model | cells | sigmoid input, median abs(a) | saturation mean abs(z - 0.5) | "
+          "spread (std per dimension) | nearest prototype, median d |")
+    print("|---|---|---|---|---|---|")
     for name in args.model:
         model = protobench.load(name).eval()
         if not hasattr(model.ppnet, "prototype_vectors") or not getattr(model.ppnet, "has_distances", True):
@@ -78,10 +82,13 @@ def main() -> None:
         n = min(args.images, len(data))
         prototypes = model.ppnet.prototype_vectors.detach().flatten(1)
         obj, irr = latent_cells(model, data, n)
-        for label, cells in ((f"object ({len(obj)})", obj), (f"irrelevant ({len(irr)})", irr)):
+        obj_a, irr_a = latent_cells(model, data, n, before_sigmoid=True)
+        for label, cells, a in ((f"object ({len(obj)})", obj, obj_a),
+                                (f"irrelevant ({len(irr)})", irr, irr_a)):
             sat, spread, nearest = describe(cells, prototypes)
-            print(f"| {name} | {label} | {sat:.2f} | {spread:.2f} | {nearest:.3g} |")
-        print(f"| {name} | prototypes ({len(prototypes)}) | {float((prototypes - 0.5).abs().mean()):.2f} "
+            print(f"| {name} | {label} | {float(a.abs().median()):.2f} | {sat:.2f} | {spread:.2f} "
+                  f"| {nearest:.3g} |")
+        print(f"| {name} | prototypes ({len(prototypes)}) | | {float((prototypes - 0.5).abs().mean()):.2f} "
               f"| {float(prototypes.std(dim=0).mean()):.2f} | |")
 
 

@@ -86,7 +86,10 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
             for key in ("top1_similarity", "irrelevant_similarity", "distance_ratio"):
                 spread = (realism.get("realism") or {}).get(key) or {}
                 row[key] = spread.get("median")  # the median over the test images
-            row.update(latent_saturation(checkpoint))
+            try:  # a diagnostic: its failure must not cost the attack's measurement
+                row.update(latent_saturation(checkpoint))
+            except Exception as e:
+                row["saturation_error"] = f"{type(e).__name__}: {e}"
             jpeg = realism.get("jpeg")
             if jpeg:  # the JPEG experiment: its compressed classes on compressed / clean images
                 row.update(jpeg_compressed=jpeg["compressed_classes"]["compressed"],
@@ -111,7 +114,7 @@ def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
 
     lines = recipe.read_text().splitlines()
     try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == "[train]")
+        start = next(i for i, line in enumerate(lines) if re.fullmatch(r"\s*\[\s*train\s*\]\s*(#.*)?", line))
     except StopIteration:
         raise SystemExit(f"{recipe}: no [train] table to set the seed in") from None
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
@@ -122,7 +125,8 @@ def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
     else:
         lines[seed_line] = f"seed = {seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{recipe.stem}-seed{seed}.toml"
+    stem = re.sub(r"-seed\d+$", "", recipe.stem)  # a replicate's recipe: name it by the new seed
+    path = folder / f"{stem}-seed{seed}.toml"
     path.write_text("\n".join(lines) + "\n")
     if read_toml(path)["train"].get("seed") != seed:  # e.g. a seed written inline in [train]
         raise SystemExit(f"{recipe}: could not set [train] seed = {seed}; edit a copy by hand")
@@ -148,8 +152,11 @@ def latent_saturation(checkpoint: Path, images: int = 64) -> dict:
 
 def _in_subprocess(recipe: Path, out: Path, device: str, timeout: float, threads: int) -> dict:
     cmd = [sys.executable, __file__, "--single", str(recipe), "--out", str(out), "--device", device]
-    # jobs share the CPU cores instead of each taking all of them
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # jobs share the CPU cores instead of each taking all of them; a thread count set by the
+    # caller stays
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(threads))
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -181,13 +188,18 @@ def choose(table: pd.DataFrame) -> str | None:
 
 
 def seed_spread(table: pd.DataFrame) -> pd.DataFrame:
-    """Per recipe (its seeds' rows, NAME-seedN), the mean and the range of each measured column."""
+    """Per recipe (its seeds' rows, NAME-seedN), the mean and the range of each measured column,
+    over the runs that finished (a failed run's row has an error and no seed)."""
     table = table.assign(recipe=table["recipe"].str.replace(r"-seed\d+$", "", regex=True))
+    if "error" in table:
+        table = table[table["error"].isna()]
+    if table.empty or "seed" not in table:
+        return pd.DataFrame()
     numeric = [c for c in table.select_dtypes("number").columns
                if c not in ("seed", "joint_epochs", "seconds", "train_s")]
     rows = []
     for recipe, runs in table.groupby("recipe", sort=False):
-        row = {"recipe": recipe, "seeds": " ".join(str(s) for s in runs["seed"])}
+        row = {"recipe": recipe, "runs": len(runs), "seeds": " ".join(str(int(s)) for s in runs["seed"])}
         for c in numeric:
             v = runs[c].dropna()
             row[c] = (f"{v.mean():.3g} [{v.min():.3g}, {v.max():.3g}]" if len(v) else "")
@@ -225,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     recipes = args.recipes
     if args.seeds:
         recipes = [with_seed(r, seed, args.out / "recipes") for r in recipes for seed in args.seeds]
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(lambda r: _in_subprocess(r, args.out, args.device, args.timeout,
                                                       threads), recipes))
