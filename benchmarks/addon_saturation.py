@@ -92,7 +92,7 @@ def describe(net: PPNet, feats: torch.Tensor, labels: torch.Tensor, on_object: t
 
 def probe(model, train, test, add_on: str, step: int, gamma: float, epochs: int, warm: int,
           report_at: set[int], seed: int = 0, batch_size: int = 64) -> list[dict]:
-    """Train a fresh add-on, prototypes and last layer on stored features; rows at ``report_at``."""
+    """Train a fresh add-on and prototypes on stored features (the last layer stays at its init); rows at ``report_at``."""
     ppnet = model.ppnet
     seed_everything(seed)
     net = PPNet(FixedFeatures(train[0].shape[1]), ppnet.img_size, ppnet.prototype_shape,
