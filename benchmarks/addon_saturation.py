@@ -1,8 +1,9 @@
 """Which add-on layers and joint schedule keep a ProtoPNet's latent unsaturated?
 
 A diagnostic for the resnet18-class default model (models/README.md):
-synth-resnet18's latent cells sit at the corners of [0, 1]^D (its add-on's
-pre-sigmoid values have a median magnitude of about 24), which puts its
+synth-resnet18's latent cells sit at the corners of [0, 1]^D (the values at
+its add-on's last sigmoid have a median magnitude of 17 on object cells and
+27 on irrelevant cells, latent_codes.py), which puts its
 background thousands of times farther from the prototypes than its best
 cells. This script separates the add-on layers and their schedule from
 everything else: it keeps a trained model's backbone fixed (its features of
@@ -157,8 +158,8 @@ def main() -> None:
     key = {"model": args.model, "test_images": args.test_images}
     if args.cache and args.cache.is_file():
         stored = torch.load(args.cache)
-        if stored.get("key") != key:
-            raise SystemExit(f"{args.cache} holds the features of {stored.get('key')}, not {key}; "
+        if not isinstance(stored, dict) or stored.get("key") != key:
+            raise SystemExit(f"{args.cache} does not hold the features of {key}; "
                              "pass another --cache")
         train, test = stored["train"], stored["test"]
     else:

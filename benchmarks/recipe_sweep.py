@@ -108,6 +108,12 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
     return row
 
 
+def replicate_name(recipe: Path, seed: int) -> str:
+    """NAME-seedN; a replicate's recipe (NAME-seedM) is named by the new seed."""
+    base = re.sub(r"-seed\d+$", "", recipe.stem)
+    return f"{base}-seed{seed}"
+
+
 def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
     """A copy of ``recipe`` whose ``[train] seed`` is ``seed``: folder/NAME-seedN.toml."""
     from protobench.paths import read_toml
@@ -125,8 +131,7 @@ def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
     else:
         lines[seed_line] = f"seed = {seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"-seed\d+$", "", recipe.stem)  # a replicate's recipe: name it by the new seed
-    path = folder / f"{stem}-seed{seed}.toml"
+    path = folder / f"{replicate_name(recipe, seed)}.toml"
     path.write_text("\n".join(lines) + "\n")
     if read_toml(path)["train"].get("seed") != seed:  # e.g. a seed written inline in [train]
         raise SystemExit(f"{recipe}: could not set [train] seed = {seed}; edit a copy by hand")
@@ -188,18 +193,20 @@ def choose(table: pd.DataFrame) -> str | None:
 
 
 def seed_spread(table: pd.DataFrame) -> pd.DataFrame:
-    """Per recipe (its seeds' rows, NAME-seedN), the mean and the range of each measured column,
-    over the runs that finished (a failed run's row has an error and no seed)."""
+    """Per recipe (its seeds' rows, NAME-seedN), the mean and the range of each measured column
+    over the runs that measured it (a run stopped before training has no seed and is left out;
+    one whose attack failed keeps its training and realism columns)."""
     table = table.assign(recipe=table["recipe"].str.replace(r"-seed\d+$", "", regex=True))
-    if "error" in table:
-        table = table[table["error"].isna()]
-    if table.empty or "seed" not in table:
+    if "seed" not in table:
         return pd.DataFrame()
+    table = table.dropna(subset=["seed"])
     numeric = [c for c in table.select_dtypes("number").columns
                if c not in ("seed", "joint_epochs", "seconds", "train_s")]
     rows = []
     for recipe, runs in table.groupby("recipe", sort=False):
         row = {"recipe": recipe, "runs": len(runs), "seeds": " ".join(str(int(s)) for s in runs["seed"])}
+        if "error" in runs:
+            row["runs with an error"] = int(runs["error"].notna().sum())
         for c in numeric:
             v = runs[c].dropna()
             row[c] = (f"{v.mean():.3g} [{v.min():.3g}, {v.max():.3g}]" if len(v) else "")
@@ -233,11 +240,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such recipe: {', '.join(missing)}")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    args.out.mkdir(parents=True, exist_ok=True)
     recipes = args.recipes
+    names = ([replicate_name(r, seed) for r in recipes for seed in args.seeds] if args.seeds
+             else [r.stem for r in recipes])
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:  # two runs would write the same checkpoint and log
+        parser.error(f"two runs would be named {', '.join(clashes)} and write the same checkpoint "
+                     "(under --seeds a recipe and its -seedN replicate name the same run); pass one")
+    args.out.mkdir(parents=True, exist_ok=True)
     if args.seeds:
         recipes = [with_seed(r, seed, args.out / "recipes") for r in recipes for seed in args.seeds]
-    threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // args.jobs)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(lambda r: _in_subprocess(r, args.out, args.device, args.timeout,
                                                       threads), recipes))

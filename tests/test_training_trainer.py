@@ -5,7 +5,7 @@ import torch
 
 from protobench.cli.train import main as train_main
 from protobench.training import recipe_data
-from protobench.training.recipe import load_recipe, recipe_from_dict
+from protobench.training.recipe import check_trainable, load_recipe, recipe_from_dict
 from protobench.training.trainer import train
 
 # synth without its within-class variation: these tests are about the trainer, in seconds
@@ -61,16 +61,25 @@ def test_recipe_errors_name_the_bad_key(tmp_path):
         load_recipe(bad)
 
 
-def test_a_push_the_schedule_never_reaches_is_a_recipe_error():
+def test_a_push_the_schedule_never_reaches_is_refused_before_training(tmp_path):
     from protobench.errors import ProtobenchError
     # with 30 epochs (0..29) a push "at 30" would silently never happen, nor its last-layer stage
-    with pytest.raises(ProtobenchError, match=r"\[train\]: push_epochs \[30\] are not among the epochs 0..29"):
-        recipe_from_dict("bad", {"train": {"epochs": 30, "push_epochs": [10, 20, 30]}})
-    with pytest.raises(ProtobenchError, match="push_epochs \\[-1\\]"):
-        recipe_from_dict("bad", {"train": {"push_epochs": [-1]}})
-    assert recipe_from_dict("ok", {"train": {"epochs": 31, "push_epochs": [10, 20, 30]}}).schedule.epochs == 31
-    # PIP-Net has no push stage: its recipes need no push epochs inside their epochs
-    recipe_from_dict("pipnet", {"model": {"family": "pipnet"}, "train": {"epochs": 1}})
+    path = tmp_path / "late.toml"
+    path.write_text("[train]\nepochs = 30\npush_epochs = [10, 20, 30]\n")
+    with pytest.raises(ProtobenchError, match=r"late.toml \[train\]: push epoch\(s\) \[30\] would never "
+                                              r"come: with epochs = 30 the pushes must lie in 0..29"):
+        load_recipe(path)
+    short = recipe_from_dict("short", {**TINY, "train": {**TINY["train"], "epochs": 2, "push_epochs": [5]}})
+    with pytest.raises(ProtobenchError, match=r"push epoch\(s\) \[5\]"):  # before any data is read
+        train(short, None, None, None, ["a", "b"], progress=False)
+    with pytest.raises(ProtobenchError, match=r"\[9\] \(the default push_epochs\)"):
+        check_trainable(recipe_from_dict("bad", {"train": {"epochs": 5}}))
+    with pytest.raises(ProtobenchError, match="push_epochs must be a list of integers"):
+        check_trainable(recipe_from_dict("bad", {"train": {"push_epochs": 9}}))
+    check_trainable(recipe_from_dict("ok", {"train": {"epochs": 31, "push_epochs": [10, 20, 30]}}))
+    # PIP-Net has no push stage; and a stored recipe is still read back (evaluation of old checkpoints)
+    check_trainable(recipe_from_dict("pipnet", {"model": {"family": "pipnet"}, "train": {"epochs": 1}}))
+    assert recipe_from_dict("old", {"train": {"epochs": 5}}).schedule.epochs == 5
 
 
 def test_an_unknown_add_on_type_is_a_recipe_error():

@@ -88,7 +88,7 @@ class Architecture:
             if self.prototype_size != 1:
                 raise ProtobenchError("TesNet's basis vectors are 1x1; prototype_size must be 1")
             self.prototype_activation_function = "linear"
-        if self.family == "protopnet" and self.add_on_layers_type not in ADD_ON_TYPES:
+        if self.family in ("protopnet", "tesnet") and self.add_on_layers_type not in ADD_ON_TYPES:
             raise ProtobenchError(f"unknown add_on_layers_type {self.add_on_layers_type!r}; choose "
                                   f"one of: {', '.join(ADD_ON_TYPES)}")
         if self.family in ("protopnet", "tesnet") and self.num_prototypes:

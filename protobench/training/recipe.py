@@ -151,24 +151,43 @@ def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> R
     lr = train.pop("lr", {})
     loss = train.pop("loss", {})
     arch = _build(Architecture, model, f"{where} [model]")
-    schedule = _build(Schedule, train, f"{where} [train]")
-    if arch.family != "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
-        outside = [e for e in schedule.push_epochs if not 0 <= e < schedule.epochs]
-        if outside:  # the trainer would never reach them: no push, no last-layer stage
-            raise ProtobenchError(f"{where} [train]: push_epochs {list(outside)} are not among the "
-                                  f"epochs 0..{schedule.epochs - 1} (0-based); with epochs = "
-                                  f"{schedule.epochs} the last push can come after epoch "
-                                  f"{schedule.epochs - 1}")
     return Recipe(
         name=name, architecture=arch, dataset=data.pop("dataset", "synth"),
         data_root=data.pop("root", None), data_options=data, pretrained=pretrained,
-        schedule=schedule,
+        schedule=_build(Schedule, train, f"{where} [train]"),
         lr=_build(LearningRates, lr, f"{where} [train.lr]"),
         loss=_build(LossCoefficients, loss, f"{where} [train.loss]"),
         description=raw.get("description", ""), raw=raw)
 
 
+def check_trainable(recipe: Recipe, where: str | None = None) -> None:
+    """Refuse a schedule the trainer would not carry out as written: a push epoch outside
+    0..epochs-1 would be skipped without a word, and with it the last-layer stage.
+
+    Checked before training (``load_recipe``, ``trainer.train``), not when a checkpoint's
+    stored recipe is read back to find its data.
+    """
+    if recipe.architecture.family == "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
+        return
+    sched = recipe.schedule
+    where = where or recipe.name
+    if not isinstance(sched.push_epochs, tuple) or any(
+            isinstance(e, bool) or not isinstance(e, int) for e in sched.push_epochs):
+        raise ProtobenchError(f"{where} [train]: push_epochs must be a list of integers (0-based "
+                              f"epochs), got {sched.push_epochs!r}")
+    outside = [e for e in sched.push_epochs if not 0 <= e < sched.epochs]
+    if outside:
+        written = "push_epochs" in recipe.raw.get("train", {})
+        raise ProtobenchError(
+            f"{where} [train]: push epoch(s) {outside} "
+            f"{'' if written else '(the default push_epochs) '}would never come: with epochs = "
+            f"{sched.epochs} the pushes must lie in 0..{sched.epochs - 1} (0-based); raise "
+            f"epochs or move the push")
+
+
 def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A recipe by name (``models/<name>.toml``) or by path."""
+    """A recipe by name (``models/<name>.toml``) or by path, checked for training."""
     path, raw = read_preset(MODELS_DIR, name_or_path, "model recipe")
-    return recipe_from_dict(path.stem, raw, str(path))
+    recipe = recipe_from_dict(path.stem, raw, str(path))
+    check_trainable(recipe, str(path))
+    return recipe

@@ -36,7 +36,7 @@ from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.push import PushRecord, push_prototypes
-from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe
+from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe, check_trainable
 from protobench.training.stats import EpochStats
 
 
@@ -327,6 +327,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     ``pretrain_set``: the backbone's pre-training images when the recipe's
     ``pretrain_head`` is "other-classes" (``recipe_data`` makes it).
     """
+    check_trainable(recipe)
     sched = recipe.schedule
     generator = seed_everything(sched.seed)
     arch = dataclasses.replace(recipe.architecture, num_classes=len(classes))
