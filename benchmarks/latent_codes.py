@@ -35,22 +35,31 @@ from protobench.attacks.regions import block_fraction
 from protobench.training import model_split
 
 
+def has_latent_distances(model) -> bool:
+    """Whether ``model`` has L2 prototypes in a sigmoid latent (ProtoPNet-like), as this needs."""
+    return hasattr(model.ppnet, "prototype_vectors") and getattr(model.ppnet, "has_distances", True)
+
+
 @torch.no_grad()
-def latent_cells(model, data, images: int, batch_size: int = 16, before_sigmoid: bool = False):
-    """(object cells (n, D), irrelevant cells (m, D)) of the first ``images`` images; with
-    ``before_sigmoid``, the values at the add-on's last sigmoid's input instead."""
-    obj, irr = [], []
+def latent_cells(model, data, images: int, batch_size: int = 16):
+    """The latent cells z of the first ``images`` images and the values a at the add-on's last
+    sigmoid (z = sigmoid(a)), one backbone pass per batch: ((object z (n, D), irrelevant z
+    (m, D)), (object a, irrelevant a))."""
+    obj, irr, obj_a, irr_a = [], [], [], []
     for start in range(0, images, batch_size):
         idx = range(start, min(start + batch_size, images))
         x = torch.stack([data[i][0] for i in idx])
         relevance = torch.stack([data.relevance_mask(i) for i in idx])
-        add_on = model.ppnet.add_on_layers[:-1] if before_sigmoid else model.ppnet.add_on_layers
-        z = add_on(model.ppnet.features(model.normalize(x)))        # (B, D, h, w)
+        add_on = model.ppnet.add_on_layers
+        a = add_on[:-1](model.ppnet.features(model.normalize(x)))  # (B, D, h, w)
+        z = add_on[-1](a)
         on_object = block_fraction(relevance, z.shape[-2:]) > 0     # (B, h, w)
-        cells = z.permute(0, 2, 3, 1)                               # (B, h, w, D)
+        cells, pre = z.permute(0, 2, 3, 1), a.permute(0, 2, 3, 1)  # (B, h, w, D)
         obj.append(cells[on_object])
         irr.append(cells[~on_object])
-    return torch.cat(obj), torch.cat(irr)
+        obj_a.append(pre[on_object])
+        irr_a.append(pre[~on_object])
+    return (torch.cat(obj), torch.cat(irr)), (torch.cat(obj_a), torch.cat(irr_a))
 
 
 @torch.no_grad()
@@ -75,14 +84,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name in args.model:
         model = protobench.load(name).eval()
-        if not hasattr(model.ppnet, "prototype_vectors") or not getattr(model.ppnet, "has_distances", True):
+        if not has_latent_distances(model):
             raise SystemExit(f"{name}: latent codes are defined for ProtoPNet-like models with L2 "
                              "prototypes only")
         _, data = model_split(model, "test", name=name)
         n = min(args.images, len(data))
         prototypes = model.ppnet.prototype_vectors.detach().flatten(1)
-        obj, irr = latent_cells(model, data, n)
-        obj_a, irr_a = latent_cells(model, data, n, before_sigmoid=True)
+        (obj, irr), (obj_a, irr_a) = latent_cells(model, data, n)
         for label, cells, a in ((f"object ({len(obj)})", obj, obj_a),
                                 (f"irrelevant ({len(irr)})", irr, irr_a)):
             sat, spread, nearest = describe(cells, prototypes)

@@ -108,10 +108,12 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
     return row
 
 
+SEED_SUFFIX = re.compile(r"-seed\d+$")  # a replicate's name: NAME-seedN
+
+
 def replicate_name(recipe: Path, seed: int) -> str:
     """NAME-seedN; a replicate's recipe (NAME-seedM) is named by the new seed."""
-    base = re.sub(r"-seed\d+$", "", recipe.stem)
-    return f"{base}-seed{seed}"
+    return f"{SEED_SUFFIX.sub('', recipe.stem)}-seed{seed}"
 
 
 def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
@@ -141,16 +143,15 @@ def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
 def latent_saturation(checkpoint: Path, images: int = 64) -> dict:
     """Mean |z - 0.5| of the object and the irrelevant latent cells (L2-prototype models only)."""
     import protobench
-    from latent_codes import describe, latent_cells  # benchmarks/latent_codes.py
+    from latent_codes import describe, has_latent_distances, latent_cells  # benchmarks/latent_codes.py
     from protobench.training import model_split
 
     model = protobench.load(checkpoint).eval()
-    ppnet = model.ppnet
-    if not hasattr(ppnet, "prototype_vectors") or not getattr(ppnet, "has_distances", True):
+    if not has_latent_distances(model):
         return {}
     _, data = model_split(model, "test")
-    obj, irr = latent_cells(model, data, min(images, len(data)))
-    prototypes = ppnet.prototype_vectors.detach().flatten(1)
+    (obj, irr), _ = latent_cells(model, data, min(images, len(data)))
+    prototypes = model.ppnet.prototype_vectors.detach().flatten(1)
     return {"saturation_object": round(describe(obj, prototypes)[0], 3),
             "saturation_irrelevant": round(describe(irr, prototypes)[0], 3)}
 
@@ -196,7 +197,7 @@ def seed_spread(table: pd.DataFrame) -> pd.DataFrame:
     """Per recipe (its seeds' rows, NAME-seedN), the mean and the range of each measured column
     over the runs that measured it (a run stopped before training has no seed and is left out;
     one whose attack failed keeps its training and realism columns)."""
-    table = table.assign(recipe=table["recipe"].str.replace(r"-seed\d+$", "", regex=True))
+    table = table.assign(recipe=table["recipe"].str.replace(SEED_SUFFIX, "", regex=True))
     if "seed" not in table:
         return pd.DataFrame()
     table = table.dropna(subset=["seed"])
