@@ -100,3 +100,22 @@ def test_the_wrapper_gives_the_attack_the_models_attack_maps():
     # on log-odds with a spread of 0.26), not the presence (which is in (0, 1))
     assert bf16.dtype == torch.float32
     torch.testing.assert_close(bf16, wrapped, rtol=0, atol=0.15)
+
+
+def test_restarts_and_ensembles_keep_images_by_the_measured_models_margin(setup):
+    """Under bf16 the attack searches with the wrapper, but the success margin that picks a
+    restart's or a member's image is the fp32 model's, the one the results are measured with:
+    per pair, the ensemble is never weaker than a member in the measured numbers."""
+    from protobench.attacks.perturb import success_margin
+
+    model, x, y, relevance = setup
+    x, y, relevance = x[:3], y[:3], relevance[:3]
+    preset = load_attack("auto-local", steps=2, precision="bf16")
+    pairs = select_pairs(model, x, y, relevance, preset)
+    result = run_attack(model, x, pairs, preset, torch.Generator().manual_seed(0))[0]
+    margin = success_margin(preset, pairs)
+    with torch.no_grad():
+        measured = margin(model, result.x_adv)
+        members = torch.stack([margin(model, m.x_adv) for m in result.members])
+    assert torch.equal(result.objective, measured)
+    assert torch.equal(measured, members.amax(dim=0))

@@ -315,3 +315,65 @@ def test_a_saturated_pip_net_softmax_still_gives_the_attack_a_gradient():
     objective = PrototypeObjective("target-margin", torch.tensor([1, 1]), ~cells, cells)
     x_adv, value = MaskedPGD(model, eps=8 / 255, steps=2)(x.detach(), mask, objective)  # no refusal
     assert (x_adv != x.detach()).any() and torch.isfinite(value).all()
+
+
+# ------------------------------------------------------------ restarts and guards at every step
+@pytest.mark.parametrize("method", ["pgd", "apgd"])
+def test_a_pair_that_cannot_succeed_keeps_its_attacked_image_not_the_clean_one(model, method):
+    """An empty success region scores -inf on every restart; the pair still gets the
+    first restart's result (it used to get the clean image back)."""
+    from protobench.attacks.engine import MASKED_METHODS
+
+    x, mask, objective = pairs()
+
+    def success(m, z):
+        score = -(z - x).abs().flatten(1).sum(dim=1)
+        score[1] = float("-inf")                 # pair 1 cannot succeed
+        return score
+
+    attack = MASKED_METHODS[method](model, eps=8 / 255, steps=3, restarts=2)
+    x_adv, scores = attack(x, mask, objective, torch.Generator().manual_seed(0), success)
+    assert scores[1] == float("-inf")
+    changed = (x_adv - x).abs().flatten(1).amax(dim=1)
+    assert (changed > 0).all()                   # every pair was attacked, pair 1 included
+    assert torch.equal(x_adv[~mask.expand_as(x)], x[~mask.expand_as(x)])
+
+
+@pytest.mark.parametrize("method", ["pgd", "apgd"])
+def test_nan_after_the_first_step_is_refused(model, method):
+    """Finite at the clean image, NaN once a pixel moves: a NaN score never wins a
+    comparison, so the attack would return an earlier point without a word."""
+    from protobench.attacks.engine import MASKED_METHODS
+
+    x, mask, _ = pairs()
+
+    def objective(m, z):
+        value = (z * mask).flatten(1).sum(dim=1)
+        moved = (z - x).abs().flatten(1).amax(dim=1) > 0
+        return torch.where(moved, value * float("nan"), value)
+
+    with pytest.raises(ProtobenchError, match="NaN"):
+        MASKED_METHODS[method](model, steps=3, random_start=False)(x, mask, objective)
+
+
+def test_a_nan_gradient_is_refused(model):
+    """sqrt at 0: a finite objective whose gradient is 0/0 (its sign, 0, would freeze the pixels)."""
+    x, mask, _ = pairs()
+
+    def objective(m, z):
+        return (z - x).pow(2).flatten(1).sum(dim=1).sqrt()
+
+    with pytest.raises(ProtobenchError, match="gradient is NaN"):
+        MaskedPGD(model, steps=2, random_start=False)(x, mask, objective)
+
+
+def test_a_gradient_only_outside_the_mask_is_refused(model):
+    """The attack can change only pixels inside the mask: a gradient there of zero means it
+    cannot move, however large the gradient elsewhere."""
+    x, mask, _ = pairs()
+
+    def objective(m, z):
+        return (z * ~mask).flatten(1).sum(dim=1)
+
+    with pytest.raises(ProtobenchError, match="identically zero"):
+        MaskedPGD(model, steps=2)(x, mask, objective)

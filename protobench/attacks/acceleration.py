@@ -95,6 +95,11 @@ def accelerated(model: nn.Module, precision: str = "fp32", compile: bool = False
     return AcceleratedModel(model, precision, compile)
 
 
+def measured(model: nn.Module) -> nn.Module:
+    """The model results are measured with: the model itself, unwrapped from ``accelerated``."""
+    return model.model if isinstance(model, AcceleratedModel) else model
+
+
 def _compiled_call(function, x: torch.Tensor) -> torch.Tensor:
     """Call ``function``; a compiler that cannot work here is one clear error, not a traceback."""
     try:

@@ -88,17 +88,19 @@ class MaskedAttack:
         generator = on_device(generator, images.device)
         score_of = success or objective
 
-        best_x = images.clone()
-        best_value = torch.full((len(images),), float("-inf"), device=images.device)
+        best_x = best_value = None
         for restart in range(self.restarts):
             x = self.start(images, mask, generator) if self.random_start else images.clone()
             x = self.run_once(x, images, mask, objective, first=restart == 0)
             with torch.no_grad():
                 value = score_of(self.model, x)
+            check_finite(value)
+            if best_x is None:  # the first restart's result stands, even at a score of -inf
+                best_x, best_value = x, value
+                continue
             better = value > best_value
             best_x = torch.where(better.view(-1, 1, 1, 1), x, best_x)
             best_value = torch.where(better, value, best_value)
-        check_finite(best_value)
         return best_x, best_value
 
     def run_once(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor,
@@ -106,17 +108,20 @@ class MaskedAttack:
         """One run from the start point x; returns its result (N, 3, H, W)."""
         raise NotImplementedError
 
-    def value_and_grad(self, objective: ObjectiveFn, x: torch.Tensor,
+    def value_and_grad(self, objective: ObjectiveFn, x: torch.Tensor, mask: torch.Tensor,
                        check: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """The objective at x (N,) and its gradient (zeros where unused); one forward and backward."""
+        """The objective at x (N,) and its gradient (zeros where unused); one forward and
+        backward. Every step refuses NaN; ``check`` (the first step) also refuses a
+        gradient that is zero inside every pair's mask."""
         x = x.detach().requires_grad_(True)
         value = objective(self.model, x)
         if check and not value.requires_grad:
             raise ProtobenchError(ZERO_GRADIENT)
         grad, = torch.autograd.grad(value.sum(), x, allow_unused=True)
         grad = torch.zeros_like(x) if grad is None else grad
-        if check:
-            check_first_step(value, grad)
+        check_finite(value, grad)
+        if check and not torch.where(mask, grad, 0).any():
+            raise ProtobenchError(ZERO_GRADIENT)
         return value.detach(), grad
 
     def start(self, images: torch.Tensor, mask: torch.Tensor,
@@ -197,7 +202,7 @@ class MaskedPGD(MaskedAttack):
     def run_once(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor,
                  objective: ObjectiveFn, first: bool) -> torch.Tensor:
         for step in range(self.steps):
-            _, grad = self.value_and_grad(objective, x, check=first and step == 0)
+            _, grad = self.value_and_grad(objective, x, mask, check=first and step == 0)
             x = self.step(x, grad, images, mask)
         return x
 
@@ -238,7 +243,7 @@ class MaskedAPGD(MaskedAttack):
         shrink, shortest = max(int(0.03 * n), 1), max(int(0.06 * n), 1)
         eta = torch.full((len(x), 1, 1, 1), 2 * self.eps, device=x.device, dtype=x.dtype)
 
-        value, grad = self.value_and_grad(objective, x, check=first)
+        value, grad = self.value_and_grad(objective, x, mask, check=first)
         best_x, best_value, best_grad = x.clone(), value.clone(), grad.clone()
         history = [value]                                  # objective after each step
         best_at_check = best_value.clone()
@@ -249,7 +254,7 @@ class MaskedAPGD(MaskedAttack):
             z = self.project(self.ascent(x, grad, mask, eta), images, mask)
             x, x_prev = self.project(x + a * (z - x) + (1 - a) * (x - x_prev), images, mask), x
 
-            value, grad = self.value_and_grad(objective, x)
+            value, grad = self.value_and_grad(objective, x, mask)
             improved = value > best_value
             best_x = torch.where(improved.view(-1, 1, 1, 1), x, best_x)
             best_grad = torch.where(improved.view(-1, 1, 1, 1), grad, best_grad)
@@ -274,16 +279,18 @@ class MaskedAPGD(MaskedAttack):
 MASKED_METHODS = {"pgd": MaskedPGD, "apgd": MaskedAPGD}  # preset key `method` of masked attacks
 
 
-def check_first_step(value: torch.Tensor, grad: torch.Tensor) -> None:
-    """Refuse to run an attack that cannot move: NaN objective or an all-zero gradient."""
-    check_finite(value)
-    if not grad.any():
-        raise ProtobenchError(ZERO_GRADIENT)
+def check_finite(value: torch.Tensor, grad: torch.Tensor | None = None) -> None:
+    """NaN in the objective or its gradient means NaN in the model's output (SPEC 9).
 
-
-def check_finite(value: torch.Tensor) -> None:
-    """NaN in the objective means NaN in the model's output (SPEC 9)."""
+    Checked at every step: a NaN score never wins a comparison, so an attack
+    that met NaN after its first step would otherwise return an earlier point
+    without a word, and a NaN gradient has sign 0 and silently freezes its pixels.
+    """
     if torch.isnan(value).any():
         bad = torch.isnan(value).nonzero().flatten().tolist()
         raise ProtobenchError(f"the model's output is NaN for pair(s) {bad}; "
+                              "check the model's weights and the input images")
+    if grad is not None and torch.isnan(grad).any():
+        bad = torch.isnan(grad).flatten(1).any(dim=1).nonzero().flatten().tolist()
+        raise ProtobenchError(f"the objective's gradient is NaN for pair(s) {bad}; "
                               "check the model's weights and the input images")

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from protobench.attacks.acceleration import accelerated
+from protobench.attacks.acceleration import accelerated, measured
 from protobench.attacks.engine import MASKED_METHODS, frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.jpeg import jpeg_compress
@@ -73,6 +73,16 @@ def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
     return PeakMargin(pairs.prototype, regions[criterion]) if criterion in regions else None
 
 
+def on_measured_model(score: PeakMargin | None, model: nn.Module):
+    """``score`` (model, x) -> (N,) evaluated on the model the results are measured with
+    (fp32, eager), whichever model the attack searches with (``accelerated``): restarts
+    and ensembles then keep, per pair, the image that the measured results count best."""
+    if score is None:
+        return None
+    plain = measured(model)
+    return lambda _searched, x: score(plain, x)
+
+
 def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
                generator: torch.Generator | None = None) -> list[AttackResult]:
     """Attack every pair as the preset says: one result per setting.
@@ -93,7 +103,7 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
                                                preset.steps, preset.random_start, preset.restarts)
         x_adv, values = engine(images[pairs.image_index], pairs.mask,
                                make_objective(preset, pairs), generator,
-                               success_margin(preset, pairs))
+                               on_measured_model(success_margin(preset, pairs), model))
         return [AttackResult(preset.name, x_adv, {}, values, time.perf_counter() - start)]
     if preset.kind == "ensemble":
         return [run_ensemble(model, images, pairs, preset, generator)]
@@ -129,8 +139,8 @@ def run_ensemble(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: A
     results = []
     for member in preset.member_presets():
         result = run_attack(model, images, retarget(pairs, member), member, generator)[0]
-        with torch.no_grad(), frozen(model):
-            result.objective = margin(model, result.x_adv)  # all members on the same scale
+        with torch.no_grad(), frozen(model):  # all members on the same scale, the measured one
+            result.objective = margin(measured(model), result.x_adv)
         results.append(result)
     scores = torch.stack([r.objective for r in results])  # (members, N)
     chosen = scores.argmax(dim=0)

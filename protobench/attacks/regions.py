@@ -66,9 +66,14 @@ def block_fraction(pixels: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 def cells_in_box(boxes: torch.Tensor, grid: tuple[int, int],
                  size: int | tuple[int, int]) -> torch.Tensor:
-    """Cells whose block centre lies inside each pixel box.
+    """Cells whose centre lies inside each pixel box.
 
-    boxes: (N, 4) long (y0, y1, x0, x1), end-exclusive. Returns (N, h, w) bool.
+    Cell (r, c)'s centre is ((r + 0.5) H / h, (c + 0.5) W / w): where the
+    upsampling that gives the high-activation box (cv2's bicubic resize)
+    places the cell's value. Where h does not divide H this differs from the
+    centre of the cell's nearest-neighbour block (``cell_of_pixel``) by
+    under a pixel. boxes: (N, 4) long (y0, y1, x0, x1), end-exclusive.
+    Returns (N, h, w) bool.
     """
     (H, W), (h, w) = _size(size), grid
     cy = (torch.arange(h, device=boxes.device) + 0.5) * H / h
