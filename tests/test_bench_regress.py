@@ -84,3 +84,38 @@ def test_an_empty_baseline_file_exits_2(tmp_path, baseline, capsys):
     baseline.write_text("")
     assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 2
     assert "not a readable CSV" in capsys.readouterr().err
+
+
+def test_a_value_pinned_as_nan_passes_only_while_the_run_still_reports_it(tmp_path, capsys):
+    """A rate over no pair is NaN, and may be pinned so; a run without that metric column,
+    or without that configuration, fails (it used to pass: NaN against NaN)."""
+    run = _run(tmp_path)
+    frame = pd.read_csv(run / "summary.csv").assign(peak_moved_rate=float("nan"))
+    frame.to_csv(run / "summary.csv", index=False)
+    path = tmp_path / "nan.csv"
+    (tmp_path / "nan.tolerances.toml").write_text("[tolerances]\npeak_moved_rate = 0.1\n")
+    update_baseline(run, path)
+    assert all(c.passed for c in compare(run, path))
+    frame.drop(columns="peak_moved_rate").to_csv(run / "summary.csv", index=False)
+    checks = compare(run, path)
+    assert [c.missing and not c.passed for c in checks] == [True, True]
+    frame.iloc[:1].to_csv(run / "summary.csv", index=False)  # the control row is gone
+    assert [c.passed for c in compare(run, path)] == [True, False]
+    assert main([str(run), "--baseline", str(path)]) == 1
+    assert "MISSING" in capsys.readouterr().out
+
+
+def test_a_tolerance_the_gate_would_never_use_exits_2(tmp_path, baseline, capsys):
+    tolerances = tmp_path / "base.tolerances.toml"
+    tolerances.write_text(tolerances.read_text() + "pac_mean = 5.0\n")
+    assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 2
+    assert "'pac_mean' have a tolerance but no pinned value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tolerance", ["inf", "nan", "true", "-0.1", '"0.1"'])
+def test_a_tolerance_that_could_never_fail_or_never_pass_exits_2(tmp_path, baseline, capsys,
+                                                                  tolerance):
+    (tmp_path / "base.tolerances.toml").write_text(
+        f"[tolerances]\nsim_shift_mean = 0.05\npeak_moved_rate = {tolerance}\n")
+    assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 2
+    assert "bad: peak_moved_rate" in capsys.readouterr().err

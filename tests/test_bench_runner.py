@@ -118,6 +118,22 @@ def test_suite_batch_size_and_seed_must_be_integers_in_range():
         load_suite("default", seed=-1)
 
 
+def test_a_value_twice_on_an_axis_is_refused_before_anything_is_written(tmp_path, capsys):
+    """It would be one configuration counted twice: twice the pairs, too narrow intervals."""
+    from protobench.bench.suite import load_suite
+    from protobench.errors import ProtobenchError
+    for axis, values, match in (("eps", "8/255,4/255,8/255", "listed twice"),
+                                ("eps", [0.0313726, "8/255"], "agree to 6 decimals"),
+                                ("steps", "10,40,10", "40|10"),
+                                ("models", ["synth-smallcnn", "synth-smallcnn"], "listed twice")):
+        with pytest.raises(ProtobenchError, match=f"the suite's {axis}: .*({match})"):
+            load_suite("default", **{axis: values})
+    out = tmp_path / "run"
+    assert main([*TINY, "--eps", "8/255,8/255", "--out", str(out)]) == 2
+    assert "listed twice" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_an_unknown_model_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*TINY, "--model", "no-such-model", "--out", str(out)]) == 2

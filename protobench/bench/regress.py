@@ -7,8 +7,12 @@ A baseline is two files in ``results/baselines/``:
 
 ``compare`` matches every pinned row with the same configuration of a fresh
 run's summary.csv and flags a metric whose value moved by more than its
-tolerance (or went missing). ``update_baseline`` rewrites the pinned values
-deliberately, for the metrics the tolerance file names.
+tolerance, or that the run lacks (a missing configuration or metric
+column fails; a value pinned as NaN passes only while it stays NaN). A
+metric with a tolerance but no pinned value, or a tolerance that is not a
+finite number >= 0, makes the baseline malformed. ``update_baseline``
+rewrites the pinned values deliberately, for the metrics the tolerance file
+names.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Check:
     baseline: float
     value: float
     tolerance: float
+    missing: bool = False  # the run has no such configuration, or no such metric column
 
     @property
     def difference(self) -> float:
@@ -41,8 +46,10 @@ class Check:
 
     @property
     def passed(self) -> bool:
+        if self.missing:
+            return False
         if math.isnan(self.baseline) and math.isnan(self.value):
-            return True
+            return True  # pinned as undefined (e.g. a rate over no pair) and still so
         return abs(self.difference) <= self.tolerance  # False when either is NaN
 
 
@@ -55,9 +62,11 @@ def load_tolerances(baseline: Path) -> dict[str, float]:
     if not path.is_file():
         raise ProtobenchError(f"no tolerances for baseline {baseline}: {path} is missing")
     table = read_toml(path).get("tolerances", {})
-    bad = [k for k, v in table.items() if not isinstance(v, (int, float)) or v < 0]
+    # inf could never fail and nan never pass; true is not a number, though Python says 1
+    bad = [k for k, v in table.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf]
     if not table or bad:
-        raise ProtobenchError(f"{path}: [tolerances] must map metric names to absolute "
+        raise ProtobenchError(f"{path}: [tolerances] must map metric names to finite absolute "
                               f"tolerances >= 0 (bad: {', '.join(bad) or 'none given'})")
     return {k: float(v) for k, v in table.items()}
 
@@ -105,6 +114,11 @@ def load_baseline(baseline: Path, tolerances: dict[str, float]) -> pd.DataFrame:
     if untolerated:
         raise ProtobenchError(f"{baseline}: metric(s) {', '.join(map(repr, untolerated))} have no "
                               f"tolerance in {tolerances_path(baseline)}")
+    unpinned = [m for m in tolerances if m not in set(pinned["metric"])]
+    if unpinned:  # a tolerance the gate would never use
+        raise ProtobenchError(f"{tolerances_path(baseline)}: metric(s) {', '.join(map(repr, unpinned))} "
+                              f"have a tolerance but no pinned value in {baseline}; "
+                              "pin them with --update")
     values = pd.to_numeric(pinned["value"], errors="coerce")
     bad = pinned.index[values.isna() & pinned["value"].notna()].tolist()
     if bad:
@@ -125,8 +139,9 @@ def compare(results_dir: Path, baseline: Path) -> list[Check]:
     for _, pin in pinned.iterrows():
         key, metric = _key(pin), pin["metric"]
         row = rows.get(key)
-        value = float(row[metric]) if row is not None and metric in row else float("nan")
-        checks.append(Check(key, metric, float(pin["value"]), value, tolerances[metric]))
+        missing = row is None or metric not in row
+        value = float("nan") if missing else float(row[metric])
+        checks.append(Check(key, metric, float(pin["value"]), value, tolerances[metric], missing))
     return checks
 
 
@@ -151,6 +166,7 @@ def format_checks(checks: list[Check]) -> str:
     table = pd.DataFrame([{
         "configuration": c.configuration, "metric": c.metric, "baseline": f"{c.baseline:.4f}",
         "new": f"{c.value:.4f}", "difference": f"{c.difference:+.4f}",
-        "tolerance": f"{c.tolerance:.4f}", "status": "ok" if c.passed else "REGRESSION",
+        "tolerance": f"{c.tolerance:.4f}",
+        "status": "ok" if c.passed else "MISSING" if c.missing else "REGRESSION",
     } for c in checks])
     return table.to_string(index=False)

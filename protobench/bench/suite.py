@@ -62,6 +62,9 @@ class Suite:
                                       f"give it as the suite's {axis} list")
         for e in self.eps:
             threat.check("sweep eps", e, " in the suite's eps")
+        _check_no_repeats("models", self.models, str)
+        _check_no_repeats("eps", self.eps, lambda e: f"{e:.6f}")  # as a configuration's id has it
+        _check_no_repeats("steps", self.steps, str)
         for s in self.steps:
             threat.check("steps", s, " in the suite's steps")
         if not isinstance(self.model_report, bool):
@@ -76,6 +79,17 @@ class Suite:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _check_no_repeats(axis: str, values: tuple, key) -> None:
+    """A value twice on an axis would be one configuration counted twice (its pairs, its
+    intervals); eps values are the same configuration when they agree to 6 decimals."""
+    seen: dict[str, Any] = {}
+    for v in values:
+        if key(v) in seen:
+            same = "is listed twice" if seen[key(v)] == v else f"and {seen[key(v)]!r} agree to 6 decimals"
+            raise ProtobenchError(f"the suite's {axis}: {v!r} {same}; give each value once")
+        seen[key(v)] = v
 
 
 def parse_eps_list(values: Any, where: str = "eps") -> tuple[float, ...]:
