@@ -196,6 +196,30 @@ def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_one(tmp_path, c
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]) == 0
 
 
+def test_nothing_of_another_run_that_failed_early_is_taken_as_this_runs(tmp_path):
+    """A run that stopped before its first unit leaves its settings, model reports and
+    local analyses; a different run in that folder must not reuse them, and --fresh drops
+    an earlier run's tables before it starts (a crash then leaves no old numbers)."""
+    out = tmp_path / "run"
+    suite = tmp_path / "reports.toml"
+    suite.write_text('models = ["synth-smallcnn"]\neps = ["8/255"]\nsteps = [2]\nimages = 2\n'
+                     'model_report = true\n')
+    args = ["--suite", str(suite), "--quiet", "--no-figures", "--out", str(out)]
+    assert main([*args, "--seed", "1"]) == 0
+    for unit in (out / "parts").glob("*/*.csv"):  # as if that run had stopped before any unit
+        unit.unlink()
+    (out / "parts" / "model-synth-smallcnn.json").write_text('{"accuracy": 0.123}')
+    assert main(args) == 0  # another run (seed 0)
+    assert json.loads((out / "models.json").read_text())["synth-smallcnn"]["accuracy"] != 0.123
+
+    from protobench.bench import resume
+    (out / "figures").mkdir()
+    (out / "figures" / "sweep-pgd-local.png").write_bytes(b"old")
+    resume.remove_results(out)  # what --fresh does before it computes anything
+    left = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert left == [], left
+
+
 def test_eps_and_steps_take_a_list_in_either_form(tmp_path):
     spaced, commas = tmp_path / "spaced", tmp_path / "commas"
     common = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--limit", "2", "--quiet", "--no-figures"]

@@ -2,7 +2,8 @@
 
 Each finished work unit is a file (parts/<configuration>/batch<i>.csv); settings.json holds
 what the run was (suite, presets, checkpoints, code). A folder is resumed
-only when they match, replaced only with ``fresh``.
+only when they match; it is replaced with ``fresh``, or when the other run
+finished no unit (it failed early): then nothing of it is kept.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ def finished_parts(out: Path) -> list[Path]:
     return sorted([*parts.glob("*/*.csv"), *parts.glob("*.csv")]) if parts.is_dir() else []
 
 
+# what a finished run writes at the top of its folder (runner.write_outputs)
+OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "models.json", "run.json")
+
+
 def remove_results(out: Path) -> None:
-    """--fresh: drop the files of an earlier run (finished units, their arrays, the settings)."""
+    """Drop every file of an earlier run: its finished units, their arrays, model reports and
+    local analyses, its settings, and the tables and figures it wrote. Then a run that stops
+    early leaves no numbers of another run beside its own settings."""
     parts = out / "parts"
     for path in [*finished_parts(out), *parts.glob("*/*.npz"), *parts.glob("*.npz"),
-                 *parts.glob("*.json"), out / "settings.json"]:
+                 *parts.glob("*.json"), out / "settings.json", *(out / name for name in OUTPUTS),
+                 *(out / "figures").glob("*.png")]:
         path.unlink(missing_ok=True)
     for folder in parts.glob("*/"):
         with contextlib.suppress(OSError):  # a unit folder holding anything else stays
@@ -54,6 +62,16 @@ def check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> 
                               "rerun with --fresh to recompute them there, or choose another --out")
     raise ProtobenchError(f"{out} holds the results of a different run ({'; '.join(differ[:3])}); "
                           "choose another --out, or rerun with --fresh to replace them")
+
+
+def holds_another_run(out: Path, settings: dict[str, Any]) -> bool:
+    """Whether the folder's settings.json is another run's. Past :func:`check_same_run`,
+    that run finished no unit (it failed early), but its model reports and local analyses
+    (parts/model-*.json, parts/local-*.npz) would otherwise be taken as this run's."""
+    stored = out / "settings.json"
+    if not stored.exists():
+        return False
+    return bool(differences(json.loads(stored.read_text()), json.loads(json.dumps(settings, default=str))))
 
 
 def differences(old: Any, new: Any, where: str = "") -> list[str]:

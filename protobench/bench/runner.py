@@ -353,7 +353,7 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
                 claim.enter_context(storage.FolderLock(storage.check_writable(out)))
                 resume.check_same_run(out, settings, fresh)  # again: a run may have finished meanwhile
                 storage.check_writable(parts)
-                if fresh:
+                if fresh or resume.holds_another_run(out, settings):
                     resume.remove_results(out)
                 storage.write_json(out / "settings.json", settings)
                 done_before = {i for i, u in enumerate(units) if u.csv(parts).exists()}
