@@ -9,12 +9,31 @@ from protobench.errors import ProtobenchError
 from protobench.model.receptive_field import high_activation_box
 
 
-def test_cells_in_box_uses_block_centres():
+def test_cells_in_box_counts_cells_by_their_centre():
     # 64 px, 8 x 8 cells: block centres at 4, 12, 20, ...
     boxes = torch.tensor([[8, 24, 0, 13], [5, 6, 5, 6]])
     cells = cells_in_box(boxes, (8, 8), 64)
     assert cells[0].nonzero().tolist() == [[1, 0], [1, 1], [2, 0], [2, 1]]
     assert not cells[1].any()  # a box between centres holds no cell
+    # a centre on the box's edge is inside: the box [52, 64) x [16, 44) ends on x = 44,
+    # cell column 5's centre
+    assert cells_in_box(torch.tensor([[52, 64, 16, 44]]), (8, 8), 64)[0, 7].nonzero().flatten().tolist() \
+        == [2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("grid, size", [(8, 64), (7, 224), (14, 224)])
+def test_every_cell_of_r_is_inside_its_box(grid, size):
+    """So "the peak leaves the box" implies "the peak leaves R" (README, "What it measures").
+    A cell exactly half covered along the box's end used to fall outside it."""
+    from protobench.attacks.regions import region_cells
+    from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
+
+    g = torch.Generator().manual_seed(1)
+    sim = (torch.randn(2000, grid, grid, generator=g) * 5 * torch.rand(2000, 1, 1, generator=g)).exp()
+    region = high_activation_mask(sim, size)
+    R = region_cells(region, sim)
+    inside = cells_in_box(mask_bounding_box(region), (grid, grid), size)
+    assert not (R & ~inside).any()
 
 
 def test_high_activation_cells_never_empty_and_hold_the_peak():

@@ -173,7 +173,8 @@ def box_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
     """max_{c outside the box} S_c - max_{c inside} S_c, to maximise (``source``: the box's cells).
 
     The success criterion of Hoffmann et al.'s success-rate notebook: the
-    prototype's peak leaves its clean high-activation box. ``target`` is unused.
+    prototype's peak leaves its clean high-activation box, with the box's
+    cells counted as ``out_of_box`` counts them. ``target`` is unused.
     """
     return region_margin(sim, ~source, temperature)
 

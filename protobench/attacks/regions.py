@@ -72,15 +72,18 @@ def cells_in_box(boxes: torch.Tensor, grid: tuple[int, int],
     upsampling that gives the high-activation box (cv2's bicubic resize)
     places the cell's value. Where h does not divide H this differs from the
     centre of the cell's nearest-neighbour block (``cell_of_pixel``) by
-    under a pixel. boxes: (N, 4) long (y0, y1, x0, x1), end-exclusive.
-    Returns (N, h, w) bool.
+    under a pixel. The box covers the pixels y0..y1-1, the span [y0, y1],
+    and a centre on its edge is inside: so every cell of R (at least half
+    covered by the region the box bounds) is inside its box, and "the peak
+    leaves the box" implies "the peak leaves R". boxes: (N, 4) long
+    (y0, y1, x0, x1), end-exclusive. Returns (N, h, w) bool.
     """
     (H, W), (h, w) = _size(size), grid
     cy = (torch.arange(h, device=boxes.device) + 0.5) * H / h
     cx = (torch.arange(w, device=boxes.device) + 0.5) * W / w
     b = boxes.view(-1, 4, 1).to(cy.dtype)
-    in_y = (cy >= b[:, 0]) & (cy < b[:, 1])  # (N, h)
-    in_x = (cx >= b[:, 2]) & (cx < b[:, 3])  # (N, w)
+    in_y = (cy >= b[:, 0]) & (cy <= b[:, 1])  # (N, h); a centre on an edge is inside
+    in_x = (cx >= b[:, 2]) & (cx <= b[:, 3])  # (N, w)
     return in_y[:, :, None] & in_x[:, None, :]
 
 

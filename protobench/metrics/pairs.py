@@ -9,7 +9,7 @@ out, no knowledge of models, attacks or the runner. Shapes:
     irrelevant (I)           (N, h, w)  bool, cells that should not matter
     target (T)               (N, h, w)  bool, where the attack moves the peak to
     box_cells                (N, h, w)  bool, cells whose centre lies in the
-                                        clean high-activation box
+                                        clean high-activation box (edge included)
     all_after                (N, P)     max similarity of every prototype on x'
     rank_before              (N,)       long, rank of j on x (prototype_rank)
     prototype                (N,)       long, index j of each pair
@@ -122,11 +122,14 @@ def out_of_box(sim_after: torch.Tensor, box_cells: torch.Tensor) -> torch.Tensor
     """Whether the peak of S_j(x') left the clean high-activation box.
 
     out_of_box = max_{c outside the box} S_j(x')_c > max_{c inside} S_j(x')_c,
-    strictly: the criterion of Hoffmann et al.'s success-rate notebook. A
-    cell is inside the box when its centre is (the centre of its pixel block,
-    where bicubic upsampling puts its value). Stricter than
-    :func:`peak_moved`, which only asks the peak to leave R. False when the
-    box holds every cell. sim_after (N, h, w), box_cells (N, h, w) bool -> bool (N,).
+    strictly: the criterion of Hoffmann et al.'s success-rate notebook, with
+    cells counted by their centre. A cell is inside the box when its centre
+    ((r + 0.5) H / h, where bicubic upsampling puts its value) is, a centre on
+    the box's edge included (:func:`~protobench.attacks.regions.cells_in_box`).
+    The notebook counts every cell whose block the box touches, more cells,
+    so its rate is lower (``benchmarks/box_conventions.py``). Stricter than
+    :func:`peak_moved`, which only asks the peak to leave R (every cell of R is
+    inside the box). False when the box holds every cell. sim_after (N, h, w), box_cells (N, h, w) bool -> bool (N,).
     """
     return _peak_in(sim_after, ~box_cells.bool())
 
