@@ -207,3 +207,43 @@ def test_other_classes_pretraining_reads_no_task_image():
     from protobench.errors import ProtobenchError
     with pytest.raises(ProtobenchError, match="needs its pre-training set"):
         train(recipe, data.train, data.push, data.test, data.classes, progress=False, log=lambda _: None)
+
+
+class RecordsDraws(torch.utils.data.Dataset):
+    """A training set that records which augmentation draw each pass over it asked for."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset, self.draws = dataset, []
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[i]
+
+    def set_epoch(self, draw: int) -> None:
+        self.draws.append(draw)
+        self.dataset.set_epoch(draw)
+
+
+@pytest.mark.parametrize("family, raw, expected", [
+    # warm, joint, push at 1 with 2 last-layer epochs, joint, push at 2 with 2 more
+    ("protopnet", {**TINY, "train": {**TINY["train"], "pretrain_epochs": 0, "epochs": 3,
+                                     "push_epochs": [1, 2], "last_layer_epochs": 2}},
+     [0, 1, 3, 4, 2, 5, 6]),
+    # PIP-Net: one prototype epoch, then one classifier-only and one joint epoch
+    ("pipnet", {"model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32,
+                          "num_prototypes": 8},
+                "data": TINY["data"],
+                "train": {"seed": 0, "batch_size": 32, "prototype_epochs": 1, "epochs": 2,
+                          "finetune_epochs": 1}},
+     [0, 1, 2]),
+])
+def test_every_pass_over_the_training_data_draws_a_fresh_augmentation(family, raw, expected):
+    """The last-layer epochs reused the draw of their push epoch, and PIP-Net never asked
+    for one: every epoch saw the same warp of each image."""
+    recipe = recipe_from_dict(f"draws-{family}", raw)
+    data = recipe_data(recipe)
+    recorder = RecordsDraws(data.train)
+    train(recipe, recorder, data.push, data.test, data.classes, progress=False, log=lambda _: None)
+    assert recorder.draws == expected

@@ -186,3 +186,11 @@ class Augmented(ImageDataset):
 
     def __repr__(self) -> str:
         return f"Augmented({self.dataset!r}, seed={self.seed}, epoch={self.epoch})"
+
+
+def draw_augmentation(dataset, draw: int) -> None:
+    """Give every training image a fresh augmentation: draw number ``draw`` of the data set's
+    transforms, seeded by (seed, draw, image). Each pass over the training data (an epoch of
+    any stage) takes a draw of its own; data sets without augmentation ignore it."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(draw)

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from protobench.data.augment import draw_augmentation
 from protobench.model.pipnet import INFERENCE_THRESHOLD, PIPNetwork
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.push import NearestPatches, PushRecord, latent_batches
@@ -114,7 +115,8 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
     history: list[EpochStats] = []
 
     def run(stage: str, epoch: int, weights: tuple[float, float, float], optimizers, schedulers,
-            sparsify: bool) -> EpochStats:
+            sparsify: bool, draw: int) -> EpochStats:
+        draw_augmentation(loader.dataset, draw)  # every epoch of every stage augments anew
         _set_trainable(net, stage)
         net.train()
         correct = n = 0
@@ -156,7 +158,7 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
                                                             eta_min=lr.add_on_layers / 100)
         for epoch in range(sched.prototype_epochs):
             history.append(run("prototypes", epoch, ((epoch + 1) / sched.prototype_epochs, 5.0, 0.0),
-                               [opt], [cosine], sparsify=False))
+                               [opt], [cosine], sparsify=False, draw=epoch))
     net_opt = torch.optim.Adam([{"params": net.features.parameters(), "lr": lr.features},
                                 {"params": net.add_on_layers.parameters(), "lr": lr.add_on_layers}])
     head_params = [p for name, p in net.classification.named_parameters()
@@ -169,10 +171,11 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
     test = float("nan")
     for epoch in range(sched.epochs):
         if epoch < sched.finetune_epochs:
-            stats = run("finetune", epoch, (0.0, 0.0, 2.0), [head_opt], [head_restarts], sparsify=True)
+            stats = run("finetune", epoch, (0.0, 0.0, 2.0), [head_opt], [head_restarts], sparsify=True,
+                        draw=sched.prototype_epochs + epoch)
         else:
             stats = run("joint", epoch, (5.0, 2.0, 2.0), [net_opt, head_opt], [net_cosine, head_restarts],
-                        sparsify=True)
+                        sparsify=True, draw=sched.prototype_epochs + epoch)
         history.append(stats)
         if progress or epoch == sched.epochs - 1:
             test = evaluate()

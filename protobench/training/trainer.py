@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from protobench.data.augment import draw_augmentation
 from protobench.errors import ProtobenchError
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
@@ -136,6 +137,12 @@ def cell_targets(masks: torch.Tensor, labels: torch.Tensor, cells: tuple[int, in
     return torch.where(cover >= 0.5, labels.view(-1, 1, 1), torch.full_like(labels.view(-1, 1, 1), background))
 
 
+def last_layer_draw(sched, push_index: int, epoch: int) -> int:
+    """The augmentation draw of last-layer epoch ``epoch`` after push number ``push_index``:
+    after the warm and joint epochs' draws 0 .. epochs - 1, never one of theirs."""
+    return sched.epochs + push_index * sched.last_layer_epochs + epoch
+
+
 def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float, *,
                       head: str = "image", progress: bool = True) -> list["EpochStats"]:
     """Train ``features`` with a temporary head and cross-entropy; the head is thrown away.
@@ -180,8 +187,7 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
     optimizer = torch.optim.Adam([*features.parameters(), *classifier.parameters()], lr=lr)
     history = []
     for epoch in range(epochs):
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(100_000 + epoch)  # augmentations of their own
+        draw_augmentation(dataset, 100_000 + epoch)  # augmentations of their own
         features.train()
         correct = n = 0
         total = 0.0
@@ -373,8 +379,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
     test = None  # test accuracy of the model as last evaluated
     for epoch in epochs:
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
+        draw_augmentation(train_set, epoch)
         stage = "warm" if epoch < sched.warm_epochs else "joint"
         set_stage(ppnet, stage)
         if isinstance(ppnet, PoolNet):
@@ -395,6 +400,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             if isinstance(ppnet, PoolNet):  # the original's fine-tuning: slots (nearly) one-hot
                 ppnet.gumbel_scale = 1e4
             for i in range(sched.last_layer_epochs if "last" in optimizers else 0):
+                draw_augmentation(train_set, last_layer_draw(sched, sched.push_epochs.index(epoch), i))
                 result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
                                                 "last", i, progress, adversary))
             before, test = test, accuracy(model, test_set, sched.test_batch_size)
