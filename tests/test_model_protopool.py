@@ -237,3 +237,27 @@ def test_protopool_trains_through_every_stage_and_pushes_onto_its_classes_images
     for record in result.push_records:  # every source is an image of a class the prototype serves
         assert relation[record.prototype, labels[record.image]]
     assert {r.prototype for r in result.push_records} == set(relation.any(dim=1).nonzero().flatten().tolist())
+
+
+def test_protopool_fine_tunes_its_last_layer_at_a_rate_falling_x095_every_5_epochs(
+        train_recipe, monkeypatch):
+    """gmum's main.py: adjust_learning_rate(push_optimizer, 0.95) after every 5th epoch."""
+    from protobench.training import trainer
+
+    rates, run_epoch = [], trainer.run_epoch
+
+    def recording(model, loader, optimizer, coefs, stage, *args, **kwargs):
+        if stage == "last":
+            rates.append(optimizer.param_groups[0]["lr"])
+        return run_epoch(model, loader, optimizer, coefs, stage, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "run_epoch", recording)
+    train_recipe("tiny-pool-decay", {
+        "model": {"family": "protopool", "backbone": "smallcnn", "img_size": 32, "num_prototypes": 6,
+                  "prototypes_per_class": 2, "prototype_depth": 16},
+        "data": {"dataset": "synth", "num_classes": 4, "train_per_class": 10, "test_per_class": 5,
+                 "object_scale": [0.6, 0.8], "distractors": 1, "seed": 3, **PLAIN},
+        "train": {"seed": 0, "batch_size": 40, "epochs": 1, "warm_epochs": 1, "gumbel_epochs": 1,
+                  "push_epochs": [0], "last_layer_epochs": 11, "lr": {"last_layer": 1e-3}}})
+    expected = [1e-3] * 5 + [0.95e-3] * 5 + [0.95 ** 2 * 1e-3]
+    assert rates == pytest.approx(expected, rel=1e-12)

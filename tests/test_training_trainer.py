@@ -247,3 +247,30 @@ def test_every_pass_over_the_training_data_draws_a_fresh_augmentation(family, ra
     recorder = RecordsDraws(data.train)
     train(recipe, recorder, data.push, data.test, data.classes, progress=False, log=lambda _: None)
     assert recorder.draws == expected
+
+
+def test_family_defaults_of_the_loss_are_the_published_ones():
+    """Orthogonality: 1 in ProtoPool's main.py, 1e-4 in TesNet's settings_CUB.py; a recipe's
+    own value wins."""
+    def orthogonal(model, loss=None):
+        raw = {"model": model, "train": {"loss": loss} if loss else {}}
+        return recipe_from_dict("r", raw).loss.orthogonal
+
+    assert orthogonal({"family": "tesnet"}) == 1e-4
+    assert orthogonal({"family": "protopool", "num_prototypes": 20}) == 1.0
+    assert orthogonal({"family": "tesnet"}, {"orthogonal": 0.5}) == 0.5
+
+
+def test_a_linear_activation_protopnet_has_no_last_layer_stage():
+    """The original's main.py trains the last layer alone only for the log activation."""
+    from protobench.model import Architecture, ProtoPNet
+    from protobench.training.recipe import LearningRates
+    from protobench.training.trainer import make_optimizers
+
+    def stages(activation):
+        arch = Architecture(img_size=32, num_classes=3, prototypes_per_class=2, prototype_depth=16,
+                            prototype_activation_function=activation)
+        return sorted(make_optimizers(ProtoPNet.build(arch).ppnet, LearningRates()))
+
+    assert stages("log") == ["joint", "last", "warm"]
+    assert stages("linear") == ["joint", "warm"]

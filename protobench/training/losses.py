@@ -41,7 +41,7 @@ class LossCoefficients:
     cluster: float = 0.8
     separation: float = -0.08
     l1: float = 1e-4
-    orthogonal: float = 1.0  # ProtoPool and TesNet
+    orthogonal: float = 1.0  # ProtoPool's; TesNet's default is 1e-4 (recipe.FAMILY_LOSS_DEFAULTS)
     subspace_separation: float = -1e-7  # TesNet only
 
 

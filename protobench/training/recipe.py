@@ -143,6 +143,11 @@ def _build(cls: type, table: dict[str, Any], where: str):
         raise ProtobenchError(f"{where}: {e}") from None
 
 
+# coefficients whose published value depends on the family: orthogonality is 1 in ProtoPool's
+# main.py (the LossCoefficients default) and 1e-4 in TesNet's settings_CUB.py
+FAMILY_LOSS_DEFAULTS = {"tesnet": {"orthogonal": 1e-4}}
+
+
 def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> Recipe:
     model = dict(raw.get("model", {}))
     pretrained = bool(model.pop("pretrained", False))
@@ -151,6 +156,7 @@ def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> R
     lr = train.pop("lr", {})
     loss = train.pop("loss", {})
     arch = _build(Architecture, model, f"{where} [model]")
+    loss = {**FAMILY_LOSS_DEFAULTS.get(arch.family, {}), **loss}
     return Recipe(
         name=name, architecture=arch, dataset=data.pop("dataset", "synth"),
         data_root=data.pop("root", None), data_options=data, pretrained=pretrained,

@@ -63,11 +63,12 @@ def set_stage(ppnet: PPNet, stage: str) -> None:
 
 
 def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
-    """The original's three Adam optimisers (groups and learning rates)."""
+    """The original's three Adam optimisers (groups and learning rates). As in its main.py,
+    a ProtoPNet with the 'linear' activation has no last-layer stage (no "last")."""
     wd = lr.weight_decay
     if isinstance(ppnet, PoolNet):
         return _protopool_optimizers(ppnet, lr)
-    return {
+    optimizers = {
         "joint": torch.optim.Adam([
             {"params": ppnet.features.parameters(), "lr": lr.features, "weight_decay": wd},
             {"params": ppnet.add_on_layers.parameters(), "lr": lr.add_on_layers, "weight_decay": wd},
@@ -77,8 +78,11 @@ def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Op
             {"params": ppnet.add_on_layers.parameters(), "lr": lr.warm_add_on_layers, "weight_decay": wd},
             {"params": [ppnet.prototype_vectors], "lr": lr.warm_prototype_vectors},
         ]),
-        "last": torch.optim.Adam([{"params": ppnet.last_layer.parameters(), "lr": lr.last_layer}]),
     }
+    if ppnet.prototype_activation_function != "linear":
+        optimizers["last"] = torch.optim.Adam([{"params": ppnet.last_layer.parameters(),
+                                                "lr": lr.last_layer}])
+    return optimizers
 
 
 def _protopool_optimizers(pool: PoolNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
@@ -403,6 +407,9 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
                 draw_augmentation(train_set, last_layer_draw(sched, sched.push_epochs.index(epoch), i))
                 result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
                                                 "last", i, progress, adversary))
+                if isinstance(ppnet, PoolNet) and (i + 1) % 5 == 0:  # ProtoPool's main.py: the
+                    for group in optimizers["last"].param_groups:   # fine-tuning rate x0.95
+                        group["lr"] *= 0.95                         # every 5 epochs
             before, test = test, accuracy(model, test_set, sched.test_batch_size)
             log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
                 f"{test:.3f} after last-layer training")
