@@ -109,6 +109,21 @@ def check_writable(folder: str | Path) -> Path:
     return folder
 
 
+def check_writable_file(path: str | Path) -> Path:
+    """``path``, a file that can be written: not a folder, in a folder that can be written
+    (created if needed). Checked before hours of work that end by writing it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ProtobenchError(f"{path} is a folder; give the file to write, e.g. {path / 'model.pt'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ProtobenchError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    check_writable(path.parent)
+    return path
+
+
 class FolderLock:
     """An exclusive claim on an output folder (``.lock``, holding the owner's pid).
 

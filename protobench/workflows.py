@@ -48,6 +48,7 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
     from protobench.paths import CHECKPOINTS_DIR
+    from protobench.storage import check_writable_file
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
     from protobench.training.quality import prototypes_on_object
@@ -55,7 +56,7 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
 
     loaded = load_recipe(recipe)
     dev = resolve_device(device)
-    out = Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt"
+    out = check_writable_file(Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt")
     data = recipe_data(loaded)
     result = train(loaded, data.train, data.push, data.test, data.classes, dev,
                    progress=progress, pretrain_set=data.pretrain)
@@ -221,6 +222,10 @@ def _image(model, source, image) -> tuple[torch.Tensor, int | None]:
 
     if isinstance(image, torch.Tensor):
         return image, None
+    if isinstance(image, str) and image.lstrip("-").isdigit() and image.startswith("-"):
+        raise ProtobenchError(f"image {image}: a test image index is >= 0")
+    if isinstance(image, int) and image < 0:
+        raise ProtobenchError(f"image {image}: a test image index is >= 0")
     if isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
         if source is None:
             raise ProtobenchError("this model records no data set; give an image file or tensor")
@@ -229,6 +234,9 @@ def _image(model, source, image) -> tuple[torch.Tensor, int | None]:
         if index >= len(test):
             raise ProtobenchError(f"image {index}: the test split has {len(test)} images")
         return test[index]
+    if not Path(image).is_file():
+        raise ProtobenchError(f"image {image}: no such file (give an image file, or the index of "
+                              "a test image)")
     rgb = read_rgb(Path(image))
     if rgb is None:
         raise ProtobenchError(f"image {image}: not a file that can be decoded as an image")

@@ -220,6 +220,18 @@ def test_nothing_of_another_run_that_failed_early_is_taken_as_this_runs(tmp_path
     assert left == [], left
 
 
+@pytest.mark.faults
+def test_figures_of_a_damaged_summary_are_one_clear_error(tmp_path, capsys):
+    from protobench.cli.figures import main as figures_main
+    (tmp_path / "summary.csv").write_text("a,b\n1,2\n")
+    assert figures_main([str(tmp_path)]) == 2
+    assert "lacks column(s) attack" in capsys.readouterr().err
+    (tmp_path / "summary.csv").write_bytes(b"\x00\xff\xfe")
+    assert figures_main([str(tmp_path)]) == 2
+    assert "is not a readable CSV" in capsys.readouterr().err
+    assert not (tmp_path / "figures").exists()
+
+
 def test_eps_and_steps_take_a_list_in_either_form(tmp_path):
     spaced, commas = tmp_path / "spaced", tmp_path / "commas"
     common = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--limit", "2", "--quiet", "--no-figures"]

@@ -54,3 +54,17 @@ def test_explain_writes_under_results_by_default_and_refuses_huge_figures(tmp_pa
         assert main(["--model", "synth-smallcnn", *argv]) == 2, argv
         assert message in capsys.readouterr().err, argv
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_a_missing_image_file_and_a_negative_index_are_named_for_what_they_are(tmp_path, capsys):
+    """Both used to read "not a file that can be decoded as an image"."""
+    out = tmp_path / "e.png"
+    assert main(["--model", "synth-smallcnn", "--image", str(tmp_path / "none.png"), "--out", str(out)]) == 2
+    assert "none.png: no such file" in capsys.readouterr().err
+    assert main(["--model", "synth-smallcnn", "--image", "-1", "--out", str(out)]) == 2
+    assert "image -1: a test image index is >= 0" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"not an image")
+    assert main(["--model", "synth-smallcnn", "--image", str(garbage), "--out", str(out)]) == 2
+    assert "not a file that can be decoded as an image" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_wrong_shape_is_a_clear_error(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "notes.pt"
     bad.write_text("this is not a checkpoint")
-    with pytest.raises(ProtobenchError, match="not a checkpoint"):
+    with pytest.raises(ProtobenchError, match="not a PyTorch checkpoint"):
         load_checkpoint(bad)
     with pytest.raises(ProtobenchError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -92,6 +93,26 @@ def test_a_plain_pickle_is_refused_without_torch_advice(tmp_path, recwarn):
     with pytest.raises(ProtobenchError, match="not a checkpoint protobench can read safely") as info:
         protobench.load(path)
     assert "weights_only" not in str(info.value) and not recwarn.list
+
+
+@pytest.mark.faults
+def test_a_file_torch_save_cannot_have_written_is_named_for_what_it_is(tmp_path):
+    """A recipe, an empty file or a truncated checkpoint: not "Python objects that a
+    weights-only load refuses"."""
+    from protobench.paths import MODELS_DIR
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text((MODELS_DIR / "synth-tiny.toml").read_text())
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut.pt"
+    model = ProtoPNet.build(Architecture(img_size=32, num_classes=2, prototypes_per_class=1,
+                                         prototype_depth=8))
+    save_checkpoint(model, tmp_path / "whole.pt")
+    cut.write_bytes((tmp_path / "whole.pt").read_bytes()[:1000])
+    for path, message in ((recipe, "it is a model recipe (TOML); train it first"),
+                          (empty, "it is empty"), (cut, "neither a zip archive nor a pickle")):
+        with pytest.raises(ProtobenchError, match=re.escape(message)):
+            protobench.load(path)
 
 
 USER_BACKBONE = '''

@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 import torch
@@ -274,3 +275,37 @@ def test_a_linear_activation_protopnet_has_no_last_layer_stage():
 
     assert stages("log") == ["joint", "last", "warm"]
     assert stages("linear") == ["joint", "warm"]
+
+
+@pytest.mark.parametrize("train_table, message", [
+    ({"epochs": -1, "push_epochs": []}, "epochs=-1 is invalid; allowed: an integer >= 1"),
+    ({"epochs": "two"}, "epochs='two' is invalid"),
+    ({"epochs": 2.5}, "epochs=2.5 is invalid"),
+    ({"batch_size": 0}, "batch_size=0 is invalid"),
+    ({"last_layer_epochs": -1}, "last_layer_epochs=-1 is invalid"),
+    ({"warm_epochs": 5, "epochs": 4, "push_epochs": [3]}, "warm_epochs = 5 exceeds epochs = 4"),
+    ({"lr": {"features": -1e-3}}, r"features=-0.001 is invalid; allowed: a number > 0"),
+    ({"lr": {"joint_step_size": 0}}, "joint_step_size=0 is invalid"),
+])
+def test_a_schedule_that_cannot_train_is_one_clear_error_before_any_work(tmp_path, capsys,
+                                                                           train_table, message):
+    """It used to train nothing and write a checkpoint (epochs = -1), or end in a traceback."""
+    raw = {**SHORT, "train": {**SHORT["train"], **train_table}}
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(_toml(raw))
+    out = tmp_path / "bad.pt"
+    assert train_main(["--model", str(recipe), "--out", str(out), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_unwritable_checkpoint_path_is_refused_before_training(tmp_path, capsys):
+    """Found only after the training, it cost the whole run."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(_toml(SHORT))
+    (tmp_path / "a-file").write_text("x")
+    for out, message in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "x.pt", "is a file, not a folder")):
+        start = time.perf_counter()
+        assert train_main(["--model", str(recipe), "--out", str(out), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
+        assert time.perf_counter() - start < 5  # no data generated, nothing trained

@@ -129,8 +129,13 @@ def load_baseline(baseline: Path, tolerances: dict[str, float]) -> pd.DataFrame:
 def compare(results_dir: Path, baseline: Path) -> list[Check]:
     """One :class:`Check` per pinned (configuration, metric)."""
     baseline = Path(baseline)
+    if baseline.is_dir():
+        raise ProtobenchError(f"baseline {baseline} is a folder; give the pinned CSV, e.g. "
+                              f"{baseline / 'ci.csv'}")
     if not baseline.is_file():
-        raise ProtobenchError(f"baseline {baseline} does not exist (create it with --update)")
+        raise ProtobenchError(f"baseline {baseline} does not exist; to create it, write its "
+                              f"tolerances ({tolerances_path(baseline)}: [tolerances] metric = "
+                              "absolute tolerance) and pin a run's values with --update")
     tolerances = load_tolerances(baseline)
     pinned = load_baseline(baseline, tolerances)
     summary = load_summary(results_dir)

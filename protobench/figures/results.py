@@ -35,11 +35,28 @@ SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
                  ("peak_irrelevant", "rate", "peak in an irrelevant cell (rate)")]
 
 
+def read_summary(path: Path) -> pd.DataFrame:
+    """summary.csv as protobench.run writes it; a damaged or foreign file is one clear error."""
+    from protobench.bench.tables import CONFIG_COLUMNS
+
+    try:
+        summary = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ProtobenchError(f"{path} is not a readable CSV ({str(err).strip()[:120]}); "
+                              "rerun the run to write it again") from None
+    needed = CONFIG_COLUMNS + [f"{metric}_{kind}" for metric, kind, _ in SWEEP_METRICS]
+    missing = [c for c in needed if c not in summary.columns]
+    if missing:
+        raise ProtobenchError(f"{path} lacks column(s) {', '.join(missing)}: not a summary written "
+                              "by protobench.run; rerun the run to write it again")
+    return summary
+
+
 def make_figures(results_dir: Path) -> list[Path]:
     summary_path = results_dir / "summary.csv"
     if not summary_path.is_file():
         raise ProtobenchError(f"{results_dir} holds no summary.csv: not a protobench run folder")
-    summary = pd.read_csv(summary_path)
+    summary = read_summary(summary_path)
     out = results_dir / "figures"
     written = []
     for attack, group in summary.groupby("attack", sort=False):

@@ -35,8 +35,27 @@ def save_checkpoint(model: ProtoPNet, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def _check_torch_file(path: Path) -> None:
+    """A clear error for a file that torch.save cannot have written: empty, text (a recipe?),
+    truncated or of another format. torch.save writes a zip archive (a pickle before 1.6)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ProtobenchError(f"{path} is a folder, not a checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(1)
+    if zipfile.is_zipfile(path) or head == b"\x80":  # a zip archive, or a pickle (protocol >= 2)
+        return
+    what = ("it is empty" if not head else
+            "it is a model recipe (TOML); train it first: python -m protobench.train --model "
+            f"{path}" if path.suffix == ".toml" else
+            "it is neither a zip archive nor a pickle, as torch.save writes (a truncated copy, "
+            "or another format)")
+    raise ProtobenchError(f"{path}: not a PyTorch checkpoint: {what}")
+
+
 def _read(path: Path, map_location: Any) -> Any:
     """torch.load with weights only; None when it names classes outside the safe set."""
+    _check_torch_file(path)
     try:
         with warnings.catch_warnings():  # torch's pickle-protocol warnings say nothing to a user
             warnings.simplefilter("ignore")

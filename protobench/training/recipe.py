@@ -12,6 +12,7 @@ it changes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,20 @@ class LearningRates:
     weight_decay: float = 1e-3        # features and add-on layers
     joint_step_size: int = 5          # StepLR of the joint stage
     joint_gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "joint_step_size":
+                ok, allowed = not isinstance(value, bool) and isinstance(value, int) and value >= 1, \
+                    "an integer >= 1 (epochs)"
+            else:
+                lowest = 0.0 if f.name == "weight_decay" else None
+                ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+                      and math.isfinite(value) and (value >= 0 if lowest == 0.0 else value > 0))
+                allowed = "a number >= 0" if lowest == 0.0 else "a number > 0"
+            if not ok:
+                raise ProtobenchError(f"{f.name}={value!r} is invalid; allowed: {allowed}")
 
 
 # see trainer.pretrain_backbone, trainer.pretrain_pretext, training.recipe_data
@@ -89,7 +104,10 @@ class Schedule:
             raise ProtobenchError(f"pretrain_head must be one of "
                                   f"{', '.join(repr(h) for h in PRETRAIN_HEADS)}, "
                                   f"got {self.pretrain_head!r}")
-        for name, lowest in (("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
+        for name, lowest in (("seed", 0), ("batch_size", 1), ("push_batch_size", 1),
+                             ("test_batch_size", 1), ("epochs", 1), ("warm_epochs", 0),
+                             ("last_layer_epochs", 0),
+                             ("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
                              ("adversarial_steps", 0), ("gumbel_epochs", 1),
                              ("prototype_epochs", 0), ("finetune_epochs", 0)):
             value = getattr(self, name)
@@ -173,10 +191,17 @@ def check_trainable(recipe: Recipe, where: str | None = None) -> None:
     Checked before training (``load_recipe``, ``trainer.train``), not when a checkpoint's
     stored recipe is read back to find its data.
     """
-    if recipe.architecture.family == "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
-        return
     sched = recipe.schedule
     where = where or recipe.name
+    if recipe.architecture.family == "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
+        if sched.finetune_epochs > sched.epochs:
+            raise ProtobenchError(f"{where} [train]: finetune_epochs = {sched.finetune_epochs} exceeds "
+                                  f"epochs = {sched.epochs} (the classifier-only epochs are the first "
+                                  "of them)")
+        return
+    if sched.warm_epochs > sched.epochs:
+        raise ProtobenchError(f"{where} [train]: warm_epochs = {sched.warm_epochs} exceeds epochs = "
+                              f"{sched.epochs}; the joint stage would never come")
     if not isinstance(sched.push_epochs, tuple) or any(
             isinstance(e, bool) or not isinstance(e, int) for e in sched.push_epochs):
         raise ProtobenchError(f"{where} [train]: push_epochs must be a list of integers (0-based "
