@@ -51,3 +51,16 @@ def test_mistyped_names_fail_before_torch_is_imported():
         assert done.returncode == 2, (command, done.stderr)
         assert message in done.stderr, (command, done.stderr)
         assert done.stdout.strip() == "False", command
+
+
+def test_a_bad_argument_is_one_error_line_and_exit_2():
+    """argparse's own errors follow the contract too: no usage block before the line."""
+    for module, args, named in [("run", ["--limit", "0"], "argument --limit: 0 must be >= 1"),
+                                ("train", [], "the following arguments are required: --model"),
+                                ("explain", ["--model", "synth-smallcnn", "--top-k", "x"], "--top-k")]:
+        done = subprocess.run([sys.executable, "-m", f"protobench.{module}", *args], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert done.returncode == 2, module
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], done.stderr
+        assert f"(see python -m protobench.{module} --help)" in lines[0]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+
 # set by the ``protobench`` console script, so that help and usage lines name what the user typed
 console_script = False
 
@@ -9,6 +12,15 @@ console_script = False
 def prog(command: str) -> str:
     """The program name shown in help: ``protobench run`` or ``python -m protobench.run``."""
     return f"protobench {command}" if console_script else f"python -m protobench.{command}"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with protobench's error contract: one line ``error: ...`` naming the bad
+    argument and where to look, exit status 2 (argparse prints the whole usage block)."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def check_names(attacks=None, suite=None, models=None, recipes=None) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 
-from protobench.cli import prog
+from protobench.cli import ArgumentParser, prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog("convert"),
         description="Convert a checkpoint of the original ProtoPNet or TesNet code (whole module "
                     "or state_dict; resnet, vgg, densenet), or of ProtoPool's, into a protobench "

@@ -5,16 +5,15 @@ median and quartiles, beside Hoffmann et al.'s CUB ResNet18 figures."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from protobench.cli import check_names, prog
+from protobench.cli import ArgumentParser, check_names, prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog("evaluate"), description=__doc__)
+    parser = ArgumentParser(prog=prog("evaluate"), description=__doc__)
     parser.add_argument("--model", required=True, help="model name (models/NAME.pt) or checkpoint path")
     parser.add_argument("--dataset", help="synth, cub200 or folder (default: the model's recipe)")
     parser.add_argument("--data-root", help="folder of cub200 / folder data sets")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 
-from protobench.cli import check_names, prog
+from protobench.cli import ArgumentParser, check_names, prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog("explain"), description=__doc__)
+    parser = ArgumentParser(prog=prog("explain"), description=__doc__)
     parser.add_argument("--model", required=True, help="model name or checkpoint path")
     parser.add_argument("--image", default="0",
                         help="an image file, or an index into the model's test split (default 0)")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from protobench.cli import prog
+from protobench.cli import ArgumentParser, prog
 from protobench.errors import ProtobenchError, cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog("figures"), description=__doc__)
+    parser = ArgumentParser(prog=prog("figures"), description=__doc__)
     parser.add_argument("results_dir", type=Path, help="a run folder (results/<run-name>)")
     args = parser.parse_args(argv)
     if not args.results_dir.is_dir():

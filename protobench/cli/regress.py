@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from protobench.cli import prog
+from protobench.cli import ArgumentParser, prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog("regress"), description=__doc__,
+    parser = ArgumentParser(prog=prog("regress"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results_dir", type=Path, help="a run folder holding summary.csv")
     parser.add_argument("--baseline", type=Path, required=True, help="results/baselines/NAME.csv")

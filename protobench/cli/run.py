@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from protobench.cli import check_names, prog
+from protobench.cli import ArgumentParser, check_names, prog
 from protobench.errors import cli_entry
 
 
@@ -45,7 +45,7 @@ def _batch_size(text: str) -> int | str:
 def build_parser() -> argparse.ArgumentParser:
     from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, preset_names
 
-    p = argparse.ArgumentParser(prog=prog("run"), description=__doc__,
+    p = ArgumentParser(prog=prog("run"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attack", nargs="+", action="extend", metavar="NAME",
                    help=f"attack preset(s) from attacks/: {', '.join(preset_names(ATTACKS_DIR))} "

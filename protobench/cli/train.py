@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from protobench.cli import check_names, prog
+from protobench.cli import ArgumentParser, check_names, prog
 from protobench.errors import cli_entry
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog("train"), description=__doc__)
+    parser = ArgumentParser(prog=prog("train"), description=__doc__)
     parser.add_argument("--model", required=True, help="recipe name (models/NAME.toml) or a .toml path")
     parser.add_argument("--out", help="checkpoint to write (default: models/NAME.pt; in an "
                                       "installed package, ./models/NAME.pt)")
