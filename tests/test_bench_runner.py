@@ -232,6 +232,25 @@ def test_figures_of_a_damaged_summary_are_one_clear_error(tmp_path, capsys):
     assert not (tmp_path / "figures").exists()
 
 
+@pytest.mark.faults
+def test_a_run_that_fails_before_its_first_unit_leaves_no_file(tmp_path, capsys):
+    """NaN in the model's output: one clear error, and no settings.json of a run that
+    computed nothing."""
+    import torch
+
+    import protobench
+    from protobench.model import save_checkpoint
+    model = protobench.load("synth-smallcnn")
+    with torch.no_grad():
+        model.ppnet.prototype_vectors.fill_(float("nan"))
+    broken = save_checkpoint(model, tmp_path / "broken.pt")
+    out = tmp_path / "run"
+    assert main(["--model", str(broken), "--steps", "2", "--limit", "2", "--quiet", "--no-figures",
+                 "--out", str(out)]) == 2
+    assert "NaN" in capsys.readouterr().err
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
 def test_eps_and_steps_take_a_list_in_either_form(tmp_path):
     spaced, commas = tmp_path / "spaced", tmp_path / "commas"
     common = ["--attack", "pgd-local", "--model", "synth-smallcnn", "--limit", "2", "--quiet", "--no-figures"]

@@ -370,8 +370,13 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
                 if figures and not local_path.exists():
                     store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
         mine = [u for i, u in enumerate(units) if ranks.owns(i)]
-        compute_units(mine, parts, suite_obj.seed, suite_obj.panels, progress and ranks.main, dev,
-                      workers)
+        try:
+            compute_units(mine, parts, suite_obj.seed, suite_obj.panels, progress and ranks.main,
+                          dev, workers)
+        except BaseException:
+            if ranks.main and not resume.finished_parts(out):  # nothing of this run to resume:
+                resume.remove_results(out)                      # leave no half-written folder
+            raise
         ranks.barrier()  # every unit is on disk
         if not ranks.main:
             return RunResult(out, None, rank=ranks.rank, seconds=time.perf_counter() - start)
