@@ -106,3 +106,15 @@ def test_unlisted_class_is_an_error(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert FolderDataset(root, classes=["a", "b", "z"]).classes == ["a", "b", "z"]
+
+
+def test_the_benchmark_runs_on_a_plain_class_folder_with_split_all(tmp_path, capsys):
+    """The error for a folder without a test tree says to use split 'all'; `run` has --split."""
+    from protobench.cli.run import main
+    root = write_tree(tmp_path / "tree", classes=[f"c{i}" for i in range(10)], per_class=1)
+    common = ["--model", "synth-smallcnn", "--dataset", "folder", "--data-root", str(root),
+              "--limit", "2", "--steps", "1", "--quiet", "--no-figures"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 2
+    assert "(--split all)" in capsys.readouterr().err
+    assert main([*common, "--split", "all", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "summary.csv").is_file()

@@ -256,7 +256,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         prototypes: str | None = None, k: int | None = None,
         attack_options: dict[str, Any] | None = None, limit: int | None = None,
         seed: int | None = None, batch_size: int | str | None = None, first_image: int | None = None,
-        device: str = "auto", workers: int = 0,
+        split: str | None = None, device: str = "auto", workers: int = 0,
         out: str | Path | None = None, fresh: bool = False,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
         progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
@@ -279,7 +279,8 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     in_memory, models = _models_in_memory(models)
     auto_batch = batch_size == "auto"
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
-                           batch_size=None if auto_batch else batch_size, first_image=first_image)
+                           batch_size=None if auto_batch else batch_size, first_image=first_image,
+                           split=split)
     attacks = list(dict.fromkeys(attacks or suite_obj.attacks or ("pgd-local",)))
     overrides = {key: v for key, v in (("prototypes", prototypes), ("k", k)) if v is not None}
     options = {**suite_obj.attack_options, **(attack_options or {})}

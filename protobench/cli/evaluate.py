@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="model name (models/NAME.pt) or checkpoint path")
     parser.add_argument("--dataset", help="synth, cub200 or folder (default: the model's recipe)")
     parser.add_argument("--data-root", help="folder of cub200 / folder data sets")
-    parser.add_argument("--split", default="test", help="train, push or test (default: test)")
+    parser.add_argument("--split", default="test", help="train, push or test (default: test); 'all' reads a plain folder of "
+                             "class subfolders whole")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ from protobench.errors import cli_entry
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog=prog("regress"), description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results_dir", type=Path, help="a run folder holding summary.csv")
     parser.add_argument("--baseline", type=Path, required=True, help="results/baselines/NAME.csv")
     parser.add_argument("--update", action="store_true",

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, preset_names
 
     p = ArgumentParser(prog=prog("run"), description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attack", nargs="+", action="extend", metavar="NAME",
                    help=f"attack preset(s) from attacks/: {', '.join(preset_names(ATTACKS_DIR))} "
                         "(default: the suite's attacks, else pgd-local)")
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only the suite's models with these backbones")
     p.add_argument("--dataset", help="synth, cub200 or folder (default: each model's own)")
     p.add_argument("--data-root", help="folder of a cub200 / folder data set")
+    p.add_argument("--split", help="split the images come from (default: the suite's, test); "
+                                   "'all' reads a plain folder of class subfolders whole")
     p.add_argument("--eps", nargs="+", metavar="EPS",
                    help="eps values, e.g. '2/255,8/255' or 2/255 8/255 (pixel units in (0, 1])")
     p.add_argument("--steps", nargs="+", metavar="STEPS", help="PGD step counts, e.g. '10,40' or 10 40")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(attacks=args.attack, suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
                  prototypes=args.prototypes, k=args.k, attack_options=_settings(args.settings),
-                 limit=args.limit, seed=args.seed,
+                 limit=args.limit, seed=args.seed, split=args.split,
                  batch_size=args.batch_size, first_image=args.first_image,
                  device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,

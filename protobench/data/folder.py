@@ -51,7 +51,7 @@ def resolve_split_tree(root: Path, split: str) -> tuple[Path, list[str]]:
     if not found:
         tried = ", ".join(str(root / name) for name in SPLIT_FOLDERS[split])
         raise ProtobenchError(f"image folder {root} has no {split!r} tree (tried {tried}); "
-                              f"use split 'all' to read {root} itself as one class tree")
+                              f"use split 'all' (--split all) to read {root} itself as one class tree")
     trees = {root / n for names in SPLIT_FOLDERS.values() for n in names if (root / n).is_dir()}
     classes = sorted(set().union(*(class_folders(t) for t in trees)))
     return found[0], classes
