@@ -367,7 +367,7 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path):
     (["--attack", "pgd-nowhere"], "unknown attack 'pgd-nowhere'"),
     (["--eps", "2/255,x"], "eps"),
     (["--eps", "1.5"], "numbers in (0, 1]"),
-    (["--eps", "0"], "eps=0.0 is invalid in the suite's eps; allowed: numbers in (0, 1]"),
+    (["--eps", "0"], "eps=0.0 is invalid in the sweep's eps (--eps, or the suite's eps list); allowed: numbers in (0, 1]"),
     (["--steps", "0"], "steps"),
     (["--seed", "-1"], "seed -1"),
     (["--backbone", "resnet19"], "unknown backbone 'resnet19'"),

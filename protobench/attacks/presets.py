@@ -164,12 +164,13 @@ def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
     known = [f.name for f in fields(AttackPreset)]
     check_keys(data, known, f"attack preset {path}")
     check_keys(overrides, known, "attack options")
-    values = {"name": path.stem, **data}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values = {"name": path.stem, **data, **given}
     try:
         return AttackPreset(**values)
     except ProtobenchError as e:
-        raise ProtobenchError(f"{e} (in {path})") from None
+        options = f", with the options given: {', '.join(f'{k}={v!r}' for k, v in given.items())}"
+        raise ProtobenchError(f"{e} (preset {path}{options if given else ''})") from None
 
 
 # ------------------------------------------------------------------ helpers

@@ -61,12 +61,12 @@ class Suite:
                 raise ProtobenchError(f"attack_options.{axis}: {axis} is an axis of the sweep; "
                                       f"give it as the suite's {axis} list")
         for e in self.eps:
-            threat.check("sweep eps", e, " in the suite's eps")
+            threat.check("sweep eps", e, " in the sweep's eps (--eps, or the suite's eps list)")
         _check_no_repeats("models", self.models, str)
         _check_no_repeats("eps", self.eps, lambda e: f"{e:.6f}")  # as a configuration's id has it
         _check_no_repeats("steps", self.steps, str)
         for s in self.steps:
-            threat.check("steps", s, " in the suite's steps")
+            threat.check("steps", s, " in the sweep's steps (--steps, or the suite's steps list)")
         if not isinstance(self.model_report, bool):
             raise ProtobenchError(f"model_report {self.model_report!r} must be true or false")
         if self.images < 1:
