@@ -268,13 +268,15 @@ def test_a_linear_activation_protopnet_has_no_last_layer_stage():
     from protobench.training.recipe import LearningRates
     from protobench.training.trainer import make_optimizers
 
-    def stages(activation):
-        arch = Architecture(img_size=32, num_classes=3, prototypes_per_class=2, prototype_depth=16,
-                            prototype_activation_function=activation)
-        return sorted(make_optimizers(ProtoPNet.build(arch).ppnet, LearningRates()))
+    def stages(activation, family="protopnet"):
+        arch = Architecture(family=family, img_size=32, num_classes=3, prototypes_per_class=2,
+                            prototype_depth=16, prototype_activation_function=activation)
+        return sorted(make_optimizers(ProtoPNet.build(arch, classes=["a", "b", "c"]).ppnet,
+                                      LearningRates()))
 
     assert stages("log") == ["joint", "last", "warm"]
     assert stages("linear") == ["joint", "warm"]
+    assert stages("log", "tesnet") == ["joint", "last", "warm"]  # TesNet records "linear"
 
 
 @pytest.mark.parametrize("train_table, message", [

@@ -194,10 +194,6 @@ def check_trainable(recipe: Recipe, where: str | None = None) -> None:
     sched = recipe.schedule
     where = where or recipe.name
     if recipe.architecture.family == "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
-        if sched.finetune_epochs > sched.epochs:
-            raise ProtobenchError(f"{where} [train]: finetune_epochs = {sched.finetune_epochs} exceeds "
-                                  f"epochs = {sched.epochs} (the classifier-only epochs are the first "
-                                  "of them)")
         return
     if sched.warm_epochs > sched.epochs:
         raise ProtobenchError(f"{where} [train]: warm_epochs = {sched.warm_epochs} exceeds epochs = "
