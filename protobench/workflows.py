@@ -222,11 +222,11 @@ def _image(model, source, image) -> tuple[torch.Tensor, int | None]:
 
     if isinstance(image, torch.Tensor):
         return image, None
-    if isinstance(image, str) and image.lstrip("-").isdigit() and image.startswith("-"):
-        raise ProtobenchError(f"image {image}: a test image index is >= 0")
-    if isinstance(image, int) and image < 0:
-        raise ProtobenchError(f"image {image}: a test image index is >= 0")
-    if isinstance(image, int) or (isinstance(image, str) and image.isdigit()):
+    if isinstance(image, str) and image.removeprefix("-").isdigit():
+        image = int(image)
+    if isinstance(image, int):
+        if image < 0:
+            raise ProtobenchError(f"image {image}: a test image index is >= 0")
         if source is None:
             raise ProtobenchError("this model records no data set; give an image file or tensor")
         test = source.load("test")

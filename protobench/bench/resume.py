@@ -49,12 +49,9 @@ def check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> 
     to protect (a run that failed before its first configuration), and
     ``fresh`` overrides the check. Writes nothing.
     """
-    stored = out / "settings.json"
-    if fresh or not stored.exists() or not finished_parts(out):
+    if fresh or not finished_parts(out):
         return
-    previous = json.loads(stored.read_text())
-    current = json.loads(json.dumps(settings, default=str))
-    differ = differences(previous, current)
+    differ = stored_differences(out, settings)
     if not differ:
         return
     if all(d.startswith("code") for d in differ):
@@ -64,14 +61,20 @@ def check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> 
                           "choose another --out, or rerun with --fresh to replace them")
 
 
+def stored_differences(out: Path, settings: dict[str, Any]) -> list[str]:
+    """How the run recorded in the folder's settings.json differs from ``settings`` (none
+    when the folder records no run)."""
+    stored = out / "settings.json"
+    if not stored.exists():
+        return []
+    return differences(json.loads(stored.read_text()), json.loads(json.dumps(settings, default=str)))
+
+
 def holds_another_run(out: Path, settings: dict[str, Any]) -> bool:
     """Whether the folder's settings.json is another run's. Past :func:`check_same_run`,
     that run finished no unit (it failed early), but its model reports and local analyses
     (parts/model-*.json, parts/local-*.npz) would otherwise be taken as this run's."""
-    stored = out / "settings.json"
-    if not stored.exists():
-        return False
-    return bool(differences(json.loads(stored.read_text()), json.loads(json.dumps(settings, default=str))))
+    return bool(stored_differences(out, settings))
 
 
 def differences(old: Any, new: Any, where: str = "") -> list[str]:

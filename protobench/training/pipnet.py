@@ -170,12 +170,13 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
         head_opt, T_0=5 * steps if sched.epochs <= 30 else 10 * steps, eta_min=1e-3)
     test = float("nan")
     for epoch in range(sched.epochs):
+        draw = sched.prototype_epochs + epoch  # after the prototype stage's draws
         if epoch < sched.finetune_epochs:
             stats = run("finetune", epoch, (0.0, 0.0, 2.0), [head_opt], [head_restarts], sparsify=True,
-                        draw=sched.prototype_epochs + epoch)
+                        draw=draw)
         else:
             stats = run("joint", epoch, (5.0, 2.0, 2.0), [net_opt, head_opt], [net_cosine, head_restarts],
-                        sparsify=True, draw=sched.prototype_epochs + epoch)
+                        sparsify=True, draw=draw)
         history.append(stats)
         if progress or epoch == sched.epochs - 1:
             test = evaluate()

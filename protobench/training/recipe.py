@@ -43,14 +43,13 @@ class LearningRates:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            number = not isinstance(value, bool) and isinstance(value, (int, float))
             if f.name == "joint_step_size":
-                ok, allowed = not isinstance(value, bool) and isinstance(value, int) and value >= 1, \
-                    "an integer >= 1 (epochs)"
+                ok, allowed = number and isinstance(value, int) and value >= 1, "an integer >= 1 (epochs)"
+            elif f.name == "weight_decay":
+                ok, allowed = number and math.isfinite(value) and value >= 0, "a number >= 0"
             else:
-                lowest = 0.0 if f.name == "weight_decay" else None
-                ok = (not isinstance(value, bool) and isinstance(value, (int, float))
-                      and math.isfinite(value) and (value >= 0 if lowest == 0.0 else value > 0))
-                allowed = "a number >= 0" if lowest == 0.0 else "a number > 0"
+                ok, allowed = number and math.isfinite(value) and value > 0, "a number > 0"
             if not ok:
                 raise ProtobenchError(f"{f.name}={value!r} is invalid; allowed: {allowed}")
 
