@@ -8,14 +8,16 @@ from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, PIPNet, ProtoPNet
 from protobench.realism import model_realism
-from protobench.training.pipnet import align_loss, colour_views, pipnet_loss
+from protobench.training.pipnet import (align_loss, colour_views, early_backbone_parameters,
+                                       pipnet_loss, train_pipnet_stages)
 
 
 def _pipnet(**kw):
     torch.manual_seed(0)
     arch = dict(family="pipnet", img_size=32, num_classes=3)
     arch.update(kw)
-    return ProtoPNet.build(Architecture(**arch), classes=["a", "b", "c"], name="pip").eval()
+    classes = "abcdefghij"[:arch["num_classes"]]
+    return ProtoPNet.build(Architecture(**arch), classes=list(classes), name="pip").eval()
 
 
 def test_presence_is_a_softmax_over_the_prototypes_and_logits_follow_pip_net():
@@ -119,6 +121,42 @@ def test_pip_net_stages_run_in_order_and_learn(trained_pipnet):
     used = set((torch.relu(weights).amax(dim=0) > 0).nonzero().flatten().tolist())
     sources = {r.prototype for r in result.push_records}
     assert sources and sources <= used  # sources of the prototypes that count only
+
+
+def test_early_backbone_stages_follow_the_original_groups():
+    small = _pipnet().ppnet.features  # three conv stages between max pools
+    early = {id(p) for p in early_backbone_parameters(small)}
+    stages = [[p for m in small.features[a:b] for p in m.parameters()] for a, b in ((0, 7), (7, 14), (14, 21))]
+    assert all(id(p) in early for p in stages[0] + stages[1])
+    assert not any(id(p) in early for p in stages[2])  # the last stage trains from the start
+    resnet = _pipnet(backbone="resnet18").ppnet.features
+    early = {id(p) for p in early_backbone_parameters(resnet)}
+    assert not any(id(p) in early for p in [*resnet.layer3.parameters(), *resnet.layer4.parameters()])
+    assert all(id(p) in early for p in [*resnet.conv1.parameters(), *resnet.layer2.parameters()])
+    assert early_backbone_parameters(torch.nn.Conv2d(3, 8, 3)) is None  # unknown layout
+
+
+@pytest.mark.parametrize("freeze_epochs", [3, 1])
+def test_early_stages_stay_frozen_until_freeze_epochs(train_recipe, freeze_epochs):
+    from protobench.training import recipe_data
+    from protobench.training.recipe import recipe_from_dict
+
+    recipe = recipe_from_dict("tiny-pip", {
+        "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32},
+        "data": {**DATA, "train_per_class": 8, "test_per_class": 2},
+        "train": {"seed": 0, "batch_size": 16, "pretrain_epochs": 0, "prototype_epochs": 1,
+                  "epochs": 3, "finetune_epochs": 1, "freeze_epochs": freeze_epochs}})
+    data = recipe_data(recipe)
+    model = _pipnet(num_classes=4)
+    layers = model.ppnet.features.features
+    before = [layers[i].weight.detach().clone() for i in (0, 7, 14)]  # first conv of each stage
+    loader = torch.utils.data.DataLoader(data.train, batch_size=16, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    train_pipnet_stages(model, recipe, loader, data.push, lambda: 0.0, progress=False, log=lambda _: None)
+    moved = [not torch.equal(b, layers[i].weight) for b, i in zip(before, (0, 7, 14))]
+    # 3: frozen through all 3 epochs; 1: the 2 joint epochs after the finetune epoch train them
+    assert moved == ([False, False, True] if freeze_epochs == 3 else [True, True, True])
+    assert all(p.requires_grad for p in model.ppnet.features.parameters())  # released afterwards
 
 
 def test_pip_net_realism_has_no_distance_ratio(trained_pipnet):

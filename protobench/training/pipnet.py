@@ -13,10 +13,12 @@ has three terms:
 Stages, as the original runs them:
 
     prototypes  ``prototype_epochs`` epochs of align (weight rising as
-                epoch / prototype_epochs) + 5 tanh; the classifier frozen
+                epoch / prototype_epochs) + 5 tanh; the classifier and the
+                backbone's early stages frozen
     finetune    the first ``finetune_epochs`` epochs: the classifier alone, class loss
     joint       5 align + 2 tanh + 2 class; after every step the classifier's
-                weights lose 1e-3 and are clipped at 0 (sparsity)
+                weights lose 1e-3 and are clipped at 0 (sparsity); the backbone's
+                early stages stay frozen until epoch ``freeze_epochs``
 
 Then its prototype *sources*: the most present training patch of every
 prototype with a positive weight; prototypes never present above 0.1 on the
@@ -24,8 +26,10 @@ training images lose their weights, as the original's last step does.
 
 The views here are colour-only jitter (brightness, contrast, saturation and a
 per-channel gain), standing in for the original's TrivialAugment without
-shape operations; the backbone is trained whole after the finetune epochs
-(the original freezes a ResNet's or ConvNeXt's early stages to fit one GPU).
+shape operations. Which stages are early follows the original's parameter
+groups (``early_backbone_parameters``); where the original freezes a
+ResNet-50's stem and first stage for good, to fit one GPU, they train here
+after ``freeze_epochs`` like the rest of its early group.
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from protobench.data.augment import draw_augmentation
+from protobench.model.backbones import DenseNetFeatures, ResNetFeatures
 from protobench.model.pipnet import INFERENCE_THRESHOLD, PIPNetwork
 from protobench.model.protopnet import ProtoPNet
 from protobench.training.push import NearestPatches, PushRecord, latent_batches
@@ -93,14 +99,41 @@ def pipnet_loss(presence: torch.Tensor, pooled: torch.Tensor, logits: torch.Tens
     return loss, {"align": a.item(), "tanh": t.item(), "ce": c.item()}
 
 
-def _set_trainable(net: PIPNetwork, stage: str) -> None:
-    """prototypes: backbone and add-on; finetune: the classifier; joint: everything."""
+def early_backbone_parameters(features: nn.Module) -> list[nn.Parameter] | None:
+    """The backbone parameters that PIP-Net keeps frozen through its prototype stage and
+    its first ``freeze_epochs`` epochs (the original's ``params_backbone``); the others
+    (its ``params_to_freeze`` and ``params_to_train``) train from the start.
+
+    Grouped as in the original: a ResNet trains its layer3 and layer4 from the start;
+    a ConvNeXt, its CUB backbone, its last stage, and so do the stacks of convolution
+    stages between max pools (the small CNN, VGG) and a DenseNet here. None for a
+    backbone of unknown layout (a plug-in): it trains whole from the start.
+    """
+    if isinstance(features, ResNetFeatures):
+        late: tuple[str, ...] = ("layer3.", "layer4.")
+    elif isinstance(features, DenseNetFeatures):
+        late = ("features.denseblock4.", "features.norm5.")
+    elif isinstance(getattr(features, "features", None), nn.Sequential):  # small CNN, VGG
+        layers = features.features
+        pools = [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)]
+        start = pools[-2] + 1 if len(pools) >= 2 else 0
+        late = tuple(f"features.{i}." for i in range(start, len(layers)))
+    else:
+        return None
+    return [p for name, p in features.named_parameters() if not name.startswith(late)]
+
+
+def _set_trainable(net: PIPNetwork, stage: str, frozen: list[nn.Parameter] = ()) -> None:
+    """prototypes: backbone and add-on; finetune: the classifier; joint: everything;
+    ``frozen`` (the early backbone stages) stay fixed in any stage."""
     for name, p in net.named_parameters():
         if name.endswith("normalization_multiplier"):
             p.requires_grad_(False)  # fixed at 2, as in the original
             continue
         head = name.startswith("classification")
         p.requires_grad_(stage == "joint" or (stage == "finetune") == head)
+    for p in frozen:
+        p.requires_grad_(False)
 
 
 def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, push_set: Dataset,
@@ -112,12 +145,16 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
     sched, lr = recipe.schedule, recipe.lr
     generator = torch.Generator().manual_seed(sched.seed + 7)
     body = [*net.features.parameters(), *net.add_on_layers.parameters()]
+    early = early_backbone_parameters(net.features)
+    if early is None:
+        log(f"PIP-Net: no known stages in backbone {net.features!r}; it trains whole from the start")
+        early = []
     history: list[EpochStats] = []
 
     def run(stage: str, epoch: int, weights: tuple[float, float, float], optimizers, schedulers,
-            sparsify: bool, draw: int) -> EpochStats:
+            sparsify: bool, draw: int, freeze_early: bool) -> EpochStats:
         draw_augmentation(loader.dataset, draw)  # every epoch of every stage augments anew
-        _set_trainable(net, stage)
+        _set_trainable(net, stage, early if freeze_early else ())
         net.train()
         correct = n = 0
         sums = {"loss": 0.0, "ce": 0.0, "align": 0.0, "tanh": 0.0}
@@ -158,7 +195,7 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
                                                             eta_min=lr.add_on_layers / 100)
         for epoch in range(sched.prototype_epochs):
             history.append(run("prototypes", epoch, ((epoch + 1) / sched.prototype_epochs, 5.0, 0.0),
-                               [opt], [cosine], sparsify=False, draw=epoch))
+                               [opt], [cosine], sparsify=False, draw=epoch, freeze_early=True))
     net_opt = torch.optim.Adam([{"params": net.features.parameters(), "lr": lr.features},
                                 {"params": net.add_on_layers.parameters(), "lr": lr.add_on_layers}])
     head_params = [p for name, p in net.classification.named_parameters()
@@ -173,10 +210,10 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
         draw = sched.prototype_epochs + epoch  # after the prototype stage's draws
         if epoch < sched.finetune_epochs:
             stats = run("finetune", epoch, (0.0, 0.0, 2.0), [head_opt], [head_restarts], sparsify=True,
-                        draw=draw)
+                        draw=draw, freeze_early=True)
         else:
             stats = run("joint", epoch, (5.0, 2.0, 2.0), [net_opt, head_opt], [net_cosine, head_restarts],
-                        sparsify=True, draw=draw)
+                        sparsify=True, draw=draw, freeze_early=epoch < sched.freeze_epochs)
         history.append(stats)
         if progress or epoch == sched.epochs - 1:
             test = evaluate()

@@ -84,9 +84,11 @@ class Schedule:
     gumbel_epochs: int = 10
     # PIP-Net (training/pipnet.py): prototype_epochs of self-supervised prototype training
     # first (its epochs_pretrain), then `epochs`, the first finetune_epochs of them the
-    # classifier alone
+    # classifier alone; the backbone's early stages stay frozen through the prototype
+    # stage and the first freeze_epochs of `epochs` (its freeze_epochs; CUB: 10)
     prototype_epochs: int = 10
     finetune_epochs: int = 3
+    freeze_epochs: int = 10
     # Defences (training/adversarial.py, data/jpeg.py), composable:
     # jpeg_augment = {p = 0.5, quality = 20}: training images JPEG-compressed at random
     # adversarial = "fgsm" (Wong et al. 2020) or a masked attack preset ("pgd-local"):
@@ -108,7 +110,8 @@ class Schedule:
                              ("last_layer_epochs", 0),
                              ("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
                              ("adversarial_steps", 0), ("gumbel_epochs", 1),
-                             ("prototype_epochs", 0), ("finetune_epochs", 0)):
+                             ("prototype_epochs", 0), ("finetune_epochs", 0),
+                             ("freeze_epochs", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
