@@ -64,3 +64,16 @@ def test_a_bad_argument_is_one_error_line_and_exit_2():
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], done.stderr
         assert f"(see python -m protobench.{module} --help)" in lines[0]
+
+
+def test_a_negative_fraction_is_read_as_a_value_and_named():
+    """``--eps -1/255`` reaches the eps check (argparse alone would call it an option)."""
+    from protobench.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="p")
+    parser.add_argument("--eps", nargs="+")
+    assert parser.parse_args(["--eps", "-1/255", "-0.5", "2/255"]).eps == ["-1/255", "-0.5", "2/255"]
+    done = subprocess.run([sys.executable, "-m", "protobench.run", "--attack", "pgd-local",
+                           "--eps", "-1/255"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "eps=-0.0039" in done.stderr and "allowed: numbers in (0, 1]" in done.stderr, done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 # set by the ``protobench`` console script, so that help and usage lines name what the user typed
@@ -16,7 +17,15 @@ def prog(command: str) -> str:
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with protobench's error contract: one line ``error: ...`` naming the bad
-    argument and where to look, exit status 2 (argparse prints the whole usage block)."""
+    argument and where to look, exit status 2 (argparse prints the whole usage block).
+
+    A negative fraction such as ``-1/255`` is read as a value, as argparse reads
+    ``-1`` and ``-0.5``, so that the option's own check names what is wrong with it.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+|\d*\.\d+)(/(\d+|\d*\.\d+))?$")
 
     def error(self, message: str):
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
