@@ -95,6 +95,9 @@ class Schedule:
     # the network trains on attacked images, at adversarial_eps; fgsm steps by
     # adversarial_alpha; a preset runs adversarial_steps steps (0: the preset's own)
     jpeg_augment: dict[str, Any] | None = None
+    # mixup = 0.5: every batch of the warm, joint and last-layer epochs mixed with
+    # lam ~ Beta(0.5, 0.5) (training/mixup.py; ProtoPool's --mixup_data); 0: none
+    mixup: float = 0.0
     adversarial: str = ""
     adversarial_eps: float = 8 / 255
     adversarial_alpha: float = 10 / 255
@@ -115,6 +118,9 @@ class Schedule:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
+        if isinstance(self.mixup, bool) or not isinstance(self.mixup, (int, float)) or not self.mixup >= 0:
+            raise ProtobenchError(f"mixup={self.mixup!r} is invalid; allowed: a number >= 0 (mixup's "
+                                  "alpha; ProtoPool's 0.5), 0 for none")
         self._check_defences()
 
     def _check_defences(self) -> None:

@@ -35,6 +35,7 @@ from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
 from protobench.model.tesnet import TesNetwork
 from protobench.training.losses import LossCoefficients, training_loss
+from protobench.training.mixup import Mixup, mixed_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.push import PushRecord, push_prototypes
@@ -274,8 +275,9 @@ def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, b
 
 def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
               coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True,
-              adversary: Adversary | None = None) -> EpochStats:
-    """One training pass over ``loader`` (on attacked images, with an ``adversary``)."""
+              adversary: Adversary | None = None, mixup: Mixup | None = None) -> EpochStats:
+    """One training pass over ``loader`` (on attacked images, with an ``adversary``; on
+    mixed images, with ``mixup``)."""
     ppnet = model.ppnet
     ppnet.train()
     sums = {"loss": 0.0, "ce": 0.0, "clst": 0.0, "sep": 0.0, "l1": 0.0}
@@ -286,8 +288,11 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
         images, labels = images.to(model.device), labels.to(model.device)
         if adversary is not None:
             images = adversary(model, images, labels)
-        logits, min_distances = ppnet(model.normalize(images))
+        mixed = mixup(images, labels) if mixup is not None else None
+        logits, min_distances = ppnet(model.normalize(images if mixed is None else mixed.images))
         loss, terms = training_loss(ppnet, logits, min_distances, labels, coefs)
+        if mixed is not None:
+            loss, terms = mixed_loss(loss, terms, logits, labels, mixed, coefs.cross_entropy)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -367,9 +372,9 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     if isinstance(ppnet, PIPNetwork):
         from protobench.training.pipnet import train_pipnet_stages
 
-        if sched.adversarial:
-            raise ProtobenchError("adversarial training is not built for PIP-Net; train it without "
-                                  "`adversarial` (JPEG augmentation works)")
+        if sched.adversarial or sched.mixup:
+            raise ProtobenchError("adversarial training and mixup are not built for PIP-Net; train "
+                                  "it without `adversarial` and `mixup` (JPEG augmentation works)")
         history, records, test = train_pipnet_stages(
             model, recipe, loader, push_set, lambda: accuracy(model, test_set, sched.test_batch_size),
             progress, log)
@@ -382,6 +387,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     # a defence attacks each batch of the ProtoPNet stages (warm, joint, last layer)
     adversary = make_adversary(sched.adversarial, sched.adversarial_eps, sched.adversarial_alpha,
                                sched.adversarial_steps, sched.seed)
+    mixup = Mixup(sched.mixup, sched.seed + 11) if sched.mixup else None  # every stage, as ProtoPool
     epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
     test = None  # test accuracy of the model as last evaluated
     for epoch in epochs:
@@ -391,7 +397,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
         if isinstance(ppnet, PoolNet):
             ppnet.gumbel_scale = gumbel_scale(epoch, sched.gumbel_epochs)
         stats = run_epoch(model, loader, optimizers[stage], recipe.loss, stage, epoch, progress,
-                          adversary)
+                          adversary, mixup)
         if stage == "joint":
             scheduler.step()
         result.history.append(stats)
@@ -408,7 +414,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             for i in range(sched.last_layer_epochs if "last" in optimizers else 0):
                 draw_augmentation(train_set, last_layer_draw(sched, sched.push_epochs.index(epoch), i))
                 result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
-                                                "last", i, progress, adversary))
+                                                "last", i, progress, adversary, mixup))
                 if isinstance(ppnet, PoolNet) and (i + 1) % 5 == 0:  # ProtoPool's main.py: the
                     for group in optimizers["last"].param_groups:   # fine-tuning rate x0.95
                         group["lr"] *= 0.95                         # every 5 epochs
