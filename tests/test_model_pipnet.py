@@ -133,6 +133,11 @@ def test_early_backbone_stages_follow_the_original_groups():
     early = {id(p) for p in early_backbone_parameters(resnet)}
     assert not any(id(p) in early for p in [*resnet.layer3.parameters(), *resnet.layer4.parameters()])
     assert all(id(p) in early for p in [*resnet.conv1.parameters(), *resnet.layer2.parameters()])
+    vgg = _pipnet(backbone="vgg11").ppnet.features  # five stages, each ending in a max pool
+    early = {id(p) for p in early_backbone_parameters(vgg)}
+    last_stage = [p for m in vgg.features[16:] for p in m.parameters()]  # two convolutions
+    assert len(last_stage) == 4 and not any(id(p) in early for p in last_stage)
+    assert len(early) == len(list(vgg.parameters())) - len(last_stage)
     assert early_backbone_parameters(torch.nn.Conv2d(3, 8, 3)) is None  # unknown layout
 
 
