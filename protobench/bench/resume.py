@@ -23,7 +23,8 @@ def finished_parts(out: Path) -> list[Path]:
     return sorted([*parts.glob("*/*.csv"), *parts.glob("*.csv")]) if parts.is_dir() else []
 
 
-# what a finished run writes at the top of its folder (runner.write_outputs)
+# what a finished run writes at the top of its folder (runner.write_outputs); a test runs the
+# whole runner and checks that remove_results leaves no file of it behind
 OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "models.json", "run.json")
 
 
