@@ -142,7 +142,7 @@ def test_early_backbone_stages_follow_the_original_groups():
 
 
 @pytest.mark.parametrize("freeze_epochs", [3, 1])
-def test_early_stages_stay_frozen_until_freeze_epochs(train_recipe, freeze_epochs):
+def test_early_stages_stay_frozen_until_freeze_epochs(monkeypatch, freeze_epochs):
     from protobench.training import recipe_data
     from protobench.training.recipe import recipe_from_dict
 
@@ -150,18 +150,33 @@ def test_early_stages_stay_frozen_until_freeze_epochs(train_recipe, freeze_epoch
         "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32},
         "data": {**DATA, "train_per_class": 8, "test_per_class": 2},
         "train": {"seed": 0, "batch_size": 16, "pretrain_epochs": 0, "prototype_epochs": 1,
-                  "epochs": 3, "finetune_epochs": 1, "freeze_epochs": freeze_epochs}})
+                  "epochs": 3, "finetune_epochs": 1, "freeze_epochs": freeze_epochs,
+                  "lr": {"features": 1e-3, "add_on_layers": 2e-4, "classifier": 0.05}}})
     data = recipe_data(recipe)
-    model = _pipnet(num_classes=4)
+    model = _pipnet(num_classes=4, num_prototypes=16)  # with an add-on convolution
     layers = model.ppnet.features.features
     before = [layers[i].weight.detach().clone() for i in (0, 7, 14)]  # first conv of each stage
     loader = torch.utils.data.DataLoader(data.train, batch_size=16, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
+    made = []
+
+    class Recorded(torch.optim.Adam):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recorded)
     train_pipnet_stages(model, recipe, loader, data.push, lambda: 0.0, progress=False, log=lambda _: None)
     moved = [not torch.equal(b, layers[i].weight) for b, i in zip(before, (0, 7, 14))]
     # 3: frozen through all 3 epochs; 1: the 2 joint epochs after the finetune epoch train them
     assert moved == ([False, False, True] if freeze_epochs == 3 else [True, True, True])
     assert all(p.requires_grad for p in model.ppnet.features.parameters())  # released afterwards
+    # the original's rates: lr_net early, lr_block later, 10 x lr_block for the add-on
+    add_on = model.ppnet.add_on_layers[0].weight
+    for opt in (made[0], made[1]):  # the prototype stage's, then the second phase's
+        rates = {id(p): g["initial_lr"] for g in opt.param_groups for p in g["params"]}
+        assert rates[id(layers[0].weight)] == 1e-3 and rates[id(layers[14].weight)] == 2e-4
+        assert rates[id(add_on)] == pytest.approx(2e-3)
 
 
 def test_pip_net_realism_has_no_distance_ratio(trained_pipnet):

@@ -29,7 +29,10 @@ per-channel gain), standing in for the original's TrivialAugment without
 shape operations. Which stages are early follows the original's parameter
 groups (``early_backbone_parameters``); where the original freezes a
 ResNet-50's stem and first stage for good, to fit one GPU, they train here
-after ``freeze_epochs`` like the rest of its early group.
+after ``freeze_epochs`` like the rest of its early group. The rates are the
+original's: ``lr.features`` is its lr_net (the early stages),
+``lr.add_on_layers`` its lr_block (the later stages; an add-on convolution
+at 10 x lr_block), ``lr.classifier`` its lr.
 """
 
 from __future__ import annotations
@@ -144,11 +147,18 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
     net: PIPNetwork = model.ppnet
     sched, lr = recipe.schedule, recipe.lr
     generator = torch.Generator().manual_seed(sched.seed + 7)
-    body = [*net.features.parameters(), *net.add_on_layers.parameters()]
     early = early_backbone_parameters(net.features)
     if early is None:
         log(f"PIP-Net: no known stages in backbone {net.features!r}; it trains whole from the start")
         early = []
+    late = [p for p in net.features.parameters() if all(p is not q for q in early)]
+    # the original's rates (get_optimizer_nn): lr_net (lr.features) for the early stages,
+    # lr_block (lr.add_on_layers) for the later ones and 10 x lr_block for an add-on convolution
+    def groups() -> list[dict]:  # new dicts each time: optimisers and schedulers write into them
+        return [g for g in ({"params": early, "lr": lr.features},
+                            {"params": late, "lr": lr.add_on_layers},
+                            {"params": list(net.add_on_layers.parameters()), "lr": 10 * lr.add_on_layers})
+                if g["params"]]
     history: list[EpochStats] = []
 
     def run(stage: str, epoch: int, weights: tuple[float, float, float], optimizers, schedulers,
@@ -190,14 +200,13 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
 
     steps = max(len(loader), 1)
     if sched.prototype_epochs:  # the prototypes learn before any class is seen
-        opt = torch.optim.Adam(body, lr=lr.add_on_layers)
+        opt = torch.optim.Adam(groups())
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * sched.prototype_epochs,
                                                             eta_min=lr.add_on_layers / 100)
         for epoch in range(sched.prototype_epochs):
             history.append(run("prototypes", epoch, ((epoch + 1) / sched.prototype_epochs, 5.0, 0.0),
                                [opt], [cosine], sparsify=False, draw=epoch, freeze_early=True))
-    net_opt = torch.optim.Adam([{"params": net.features.parameters(), "lr": lr.features},
-                                {"params": net.add_on_layers.parameters(), "lr": lr.add_on_layers}])
+    net_opt = torch.optim.Adam(groups())  # anew, as the original's second phase
     head_params = [p for name, p in net.classification.named_parameters()
                    if not name.endswith("normalization_multiplier")]
     head_opt = torch.optim.Adam(head_params, lr=lr.classifier)
