@@ -65,3 +65,11 @@ def test_mixup_changes_the_training_pass_and_pip_net_refuses_it(train_recipe):
             "model": {"family": "pipnet", "backbone": "smallcnn", "img_size": 32},
             "data": {"dataset": "synth", "num_classes": 2, "train_per_class": 4, "test_per_class": 2},
             "train": {"epochs": 1, "mixup": 0.5}})
+
+
+@pytest.mark.parametrize("alpha", [float("inf"), float("nan"), -1.0, "0.5", True])
+def test_a_bad_alpha_is_a_recipe_error(alpha):
+    from protobench.training.recipe import Schedule
+
+    with pytest.raises(ProtobenchError, match="mixup=.* is invalid; allowed: a finite number >= 0"):
+        Schedule(mixup=alpha)

@@ -288,7 +288,7 @@ def test_a_linear_activation_protopnet_has_no_last_layer_stage():
     ({"warm_epochs": 5, "epochs": 4, "push_epochs": [3]}, "warm_epochs = 5 exceeds epochs = 4"),
     ({"lr": {"features": -1e-3}}, r"features=-0.001 is invalid; allowed: a number > 0"),
     ({"lr": {"joint_step_size": 0}}, "joint_step_size=0 is invalid"),
-    ({"mixup": -0.5}, "mixup=-0.5 is invalid; allowed: a number >= 0"),
+    ({"mixup": -0.5}, "mixup=-0.5 is invalid; allowed: a finite number >= 0"),
     ({"mixup": True}, "mixup=True is invalid"),
 ])
 def test_a_schedule_that_cannot_train_is_one_clear_error_before_any_work(tmp_path, capsys,

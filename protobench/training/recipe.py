@@ -118,9 +118,10 @@ class Schedule:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
-        if isinstance(self.mixup, bool) or not isinstance(self.mixup, (int, float)) or not self.mixup >= 0:
-            raise ProtobenchError(f"mixup={self.mixup!r} is invalid; allowed: a number >= 0 (mixup's "
-                                  "alpha; ProtoPool's 0.5), 0 for none")
+        if (isinstance(self.mixup, bool) or not isinstance(self.mixup, (int, float))
+                or not 0 <= self.mixup < float("inf")):
+            raise ProtobenchError(f"mixup={self.mixup!r} is invalid; allowed: a finite number >= 0 "
+                                  "(mixup's alpha; ProtoPool's 0.5), 0 for none")
         self._check_defences()
 
     def _check_defences(self) -> None:
