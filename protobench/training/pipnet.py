@@ -151,7 +151,8 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
     if early is None:
         log(f"PIP-Net: no known stages in backbone {net.features!r}; it trains whole from the start")
         early = []
-    late = [p for p in net.features.parameters() if all(p is not q for q in early)]
+    frozen_ids = {id(p) for p in early}
+    late = [p for p in net.features.parameters() if id(p) not in frozen_ids]
     # the original's rates (get_optimizer_nn): lr_net (lr.features) for the early stages,
     # lr_block (lr.add_on_layers) for the later ones and 10 x lr_block for an add-on convolution
     def groups() -> list[dict]:  # new dicts each time: optimisers and schedulers write into them

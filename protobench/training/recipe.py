@@ -23,6 +23,11 @@ from protobench.paths import MODELS_DIR, check_keys, read_preset
 from protobench.training.losses import LossCoefficients
 
 
+def _finite_number(value: Any) -> bool:
+    """A finite int or float (a bool is not a number here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class LearningRates:
     """The original optimiser groups (settings.py of ProtoPNet)."""
@@ -43,13 +48,13 @@ class LearningRates:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            number = not isinstance(value, bool) and isinstance(value, (int, float))
+            number = _finite_number(value)
             if f.name == "joint_step_size":
                 ok, allowed = number and isinstance(value, int) and value >= 1, "an integer >= 1 (epochs)"
             elif f.name == "weight_decay":
-                ok, allowed = number and math.isfinite(value) and value >= 0, "a number >= 0"
+                ok, allowed = number and value >= 0, "a number >= 0"
             else:
-                ok, allowed = number and math.isfinite(value) and value > 0, "a number > 0"
+                ok, allowed = number and value > 0, "a number > 0"
             if not ok:
                 raise ProtobenchError(f"{f.name}={value!r} is invalid; allowed: {allowed}")
 
@@ -118,8 +123,7 @@ class Schedule:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
-        if (isinstance(self.mixup, bool) or not isinstance(self.mixup, (int, float))
-                or not 0 <= self.mixup < float("inf")):
+        if not (_finite_number(self.mixup) and self.mixup >= 0):
             raise ProtobenchError(f"mixup={self.mixup!r} is invalid; allowed: a finite number >= 0 "
                                   "(mixup's alpha; ProtoPool's 0.5), 0 for none")
         self._check_defences()
