@@ -159,7 +159,9 @@ def test_ensemble_is_never_weaker_than_any_member_per_pair(model, batch):
     pairs = select_pairs(model, images, labels, relevance, preset)
     result, = run_attack(model, images, pairs, preset, torch.Generator().manual_seed(0))
     assert len(result.members) == len(preset.members) >= 2
-    margin = PeakMargin(pairs.prototype, pairs.irrelevant)
+    assert preset.success_criterion == "in-target"
+    margin = PeakMargin(pairs.prototype, pairs.target)    # T: the irrelevant cells outside R
+    assert torch.equal(pairs.target, pairs.irrelevant & ~pairs.high_activation)
     with torch.no_grad():
         ours = margin(model, result.x_adv)
         theirs = torch.stack([margin(model, r.x_adv) for r in result.members])

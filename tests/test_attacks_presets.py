@@ -137,7 +137,7 @@ def test_ensemble_members_inherit_the_threat_model(tmp_path):
     members = p.member_presets()
     assert p.kind == "ensemble" and len(members) >= 4
     assert {(m.kind, m.mask, m.eps, m.steps, m.norm, m.success_criterion) for m in members} == {
-        ("masked-pgd", "high-activation", 4 / 255, 7, "Linf", "irrelevant")}
+        ("masked-pgd", "high-activation", 4 / 255, 7, "Linf", "in-target")}
     assert {m.method for m in members} == {"pgd", "apgd"}
     assert "displace" in {m.objective for m in members}     # Hoffmann's objective is a member
     assert p.to_dict()["members"][0]["objective"] == "displace"
