@@ -162,3 +162,27 @@ def test_each_defence_is_named_by_its_training_options():
               "jpeg_augment": {"p": 0.5, "quality": 20}}
     assert defence_name({"recipe_train": masked}) == (
         "adversarial training (pgd-local, 3 steps, eps 8/255); JPEG augmentation (p 0.5, quality 20)")
+
+
+def test_the_defence_table_rates_the_peak_in_the_target_with_noise_beside_it():
+    """Each cell: the attack's "peak in the target" rate (noise control in parentheses); the
+    clean peak's share on the background (a property of the model) once, from the first
+    attack's control at its smallest eps."""
+    import pandas as pd
+
+    from protobench.figures.defences import defence_table
+
+    def row(attack, eps, control, in_target, irrelevant):
+        return {"model": "m", "attack": attack, "eps": eps, "control": control,
+                "peak_in_target_rate": in_target, "peak_irrelevant_rate": irrelevant}
+    summary = pd.DataFrame([row("pgd-local", 4 / 255, False, 0.50, 0.75),
+                            row("pgd-local", 4 / 255, True, 0.00, 0.40),
+                            row("pgd-local", 8 / 255, False, 0.60, 0.80),
+                            row("pgd-local", 8 / 255, True, 0.05, 0.45),
+                            row("auto-local", 8 / 255, False, 0.70, 0.70),
+                            row("auto-local", 8 / 255, True, 0.00, 0.42)])
+    models = {"m": {"accuracy": 0.9, "recipe_train": {}, "jpeg": None}}
+    [table] = defence_table(summary, models).to_dict("records")
+    assert table["noise: peak in an irrelevant cell (pgd-local 4/255)"] == "40%"
+    assert (table["pgd-local 4/255"], table["pgd-local 8/255"], table["auto-local 8/255"]) == (
+        "50% (0%)", "60% (5%)", "70% (0%)")

@@ -8,8 +8,13 @@ defences``. Per model:
   experiment the gap between compressed and clean test images of the
   compressed classes (Hoffmann et al. 2021);
 - what it buys: per attack and eps, the rate at which the prototype's peak
-  lands in an irrelevant cell (ground truth), with the uniform-noise
-  control of the same mask and eps in parentheses.
+  lands in the target (an irrelevant cell outside R: the attack moved it onto
+  the background), with the uniform-noise control of the same mask and eps
+  in parentheses. This is the headline's criterion and the one auto-local
+  keeps the best of. "Peak in an irrelevant cell" would also count the
+  images whose clean peak already lies on the background; that share is a
+  property of the model, given once per model as the first attack's noise
+  control at its smallest eps.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from protobench.bench.tables import eps_label
 from protobench.figures.plotting import eps_errorbar
 
 LEGEND_WIDTH = 1.9  # inches beside the panels for the shared legend
-RATE = "peak_irrelevant"  # the benchmark's effect: the peak lands where nothing of the class is
+RATE = "peak_in_target"  # the benchmark's effect: the attack moved the peak where nothing of the class is
+RATE_WORDS = "peak in the target"
 
 
 def defence_name(report: dict) -> str:
@@ -50,6 +56,10 @@ def defence_table(summary: pd.DataFrame, models: dict[str, dict]) -> pd.DataFram
     """One row per model: its defence, clean accuracy, JPEG gap, and each attack's rate at each eps."""
     rows = []
     attacked = summary[~summary["control"].astype(bool)]
+    first = attacked["attack"].iloc[0] if len(attacked) else None
+    first_eps = attacked.loc[attacked["attack"] == first, "eps"].dropna().min() if first else None
+    clean_column = (None if first_eps is None or np.isnan(first_eps) else
+                    f"noise: peak in an irrelevant cell ({first} {eps_label(first_eps)})")
     for model, report in models.items():
         jpeg = report.get("jpeg")
         row = {"model": model, "defence": defence_name(report),
@@ -57,6 +67,9 @@ def defence_table(summary: pd.DataFrame, models: dict[str, dict]) -> pd.DataFram
                "JPEG experiment: compressed / clean (compressed classes)":
                    "-" if not jpeg else f"{jpeg['compressed_classes']['compressed']:.1%} / "
                                         f"{jpeg['compressed_classes']['clean']:.1%}"}
+        if clean_column:
+            on_background = _rate(summary, model, first, first_eps, control=True, rate="peak_irrelevant")
+            row[clean_column] = "-" if on_background is None else f"{on_background:.0%}"
         for attack in dict.fromkeys(attacked["attack"]):
             for eps in sorted(attacked.loc[attacked["attack"] == attack, "eps"].dropna().unique()):
                 hit = _rate(summary, model, attack, eps, control=False)
@@ -67,12 +80,13 @@ def defence_table(summary: pd.DataFrame, models: dict[str, dict]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _rate(summary: pd.DataFrame, model: str, attack: str, eps: float, control: bool) -> float | None:
+def _rate(summary: pd.DataFrame, model: str, attack: str, eps: float, control: bool,
+          rate: str = RATE) -> float | None:
     rows = summary[(summary["model"] == model) & (summary["attack"] == attack)
                    & (summary["control"].astype(bool) == control) & np.isclose(summary["eps"], eps)]
-    if rows.empty or f"{RATE}_rate" not in rows:
+    if rows.empty or f"{rate}_rate" not in rows:
         return None
-    return float(rows[f"{RATE}_rate"].iloc[-1])  # the most steps, when a sweep has several
+    return float(rows[f"{rate}_rate"].iloc[-1])  # the most steps, when a sweep has several
 
 
 def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
@@ -109,7 +123,7 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
                              label=f"{model}{', noise' if control else ''}")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("eps (x/255)")
-        ax.set_ylabel("peak in an irrelevant cell (rate)")
+        ax.set_ylabel(f"{RATE_WORDS} (rate)")
         ax.set_title(f"what it buys: {attack}", fontsize=9)
         ax.grid(alpha=0.3)
     # one legend for the attack panels, beside them, where it hides no curve
