@@ -1,6 +1,7 @@
 """The figures of a benchmark run (SPEC section 7).
 
-- ``sweep-<attack>.png``: similarity shift and success rates against eps, per
+- ``sweep-<attack>.png``: similarity shift and success rates (peak leaves the box, peak
+  in an irrelevant cell, peak in the target) against eps, per
   backbone and step count, with 95% intervals, the noise control dashed;
 - ``panel-<attack>-<model>.png``: the attack panel of Hoffmann et al. 2021
   (original, perturbed, perturbation magnified, activation before with the
@@ -32,7 +33,8 @@ from protobench.storage import safe_name
 
 SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
                  ("out_of_box", "rate", "peak leaves the box (rate)"),
-                 ("peak_irrelevant", "rate", "peak in an irrelevant cell (rate)")]
+                 ("peak_irrelevant", "rate", "peak in an irrelevant cell (rate)"),
+                 ("peak_in_target", "rate", "peak in the target (rate)")]
 
 
 def read_summary(path: Path) -> pd.DataFrame:
@@ -107,6 +109,8 @@ def plot_sweep(group: pd.DataFrame, attack: str):
                 eps_errorbar(ax, part, metric, kind, fmt=marker, ls=style, color=colour, label=name)
         ax.set_xlabel("eps (x/255)")
         ax.set_ylabel(label)
+        if kind == "rate":  # every rate on one scale, so the panels compare at a glance
+            ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"{attack}: 95% intervals (bootstrap for means, Wilson for rates)", fontsize=10)
