@@ -21,7 +21,7 @@ def worse_pairs(pairs: pd.DataFrame, ensemble: str, member: str) -> pd.DataFrame
     for (model, eps), group in attacked.groupby(["model", "eps"]):
         ens = group[group["attack"] == ensemble].set_index(["image", "prototype"])
         mem = group[group["attack"] == member].set_index(["image", "prototype"])
-        both = ens.join(mem, how="inner", lsuffix="_ens", rsuffix="_mem")
+        both = ens.merge(mem, left_index=True, right_index=True, suffixes=("_ens", "_mem"))
         if both.empty:
             continue
         row = {"model": model, "eps": f"{round(eps * 255)}/255", "pairs": len(both)}
