@@ -36,8 +36,11 @@ heldout: venv
 	$(PY) -m protobench.run --suite heldout --attack $(HEADLINE_ATTACKS) --out results/heldout --no-figures
 
 # What each defence buys and costs: the defended synth models beside their twins (committed).
+# --fresh clears figures/, so the JPEG experiment's explanation figure (README) is drawn again.
 defences: venv
 	$(PY) -m protobench.run --suite defences --out results/defences --fresh
+	$(PY) -m protobench.explain --model synth-jpeg-30 --image 7 --jpeg 20 --top-k 3 \
+		--out results/defences/figures/jpeg-synth-jpeg-30-test7.png
 
 # Every prototype family (ProtoPNet, ProtoPool, PIP-Net) under the headline attacks (committed).
 families: venv
