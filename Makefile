@@ -36,7 +36,7 @@ heldout: venv
 	$(PY) -m protobench.run --suite heldout --attack $(HEADLINE_ATTACKS) --out results/heldout --no-figures
 
 # What each defence buys and costs: the defended synth models beside their twins (committed).
-# --fresh clears figures/, so the JPEG experiment's explanation figure (README) is drawn again.
+# Then the JPEG experiment's explanation figure of the README, drawn from the current checkpoint.
 defences: venv
 	$(PY) -m protobench.run --suite defences --out results/defences --fresh
 	$(PY) -m protobench.explain --model synth-jpeg-30 --image 7 --jpeg 20 --top-k 3 \

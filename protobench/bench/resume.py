@@ -26,6 +26,9 @@ def finished_parts(out: Path) -> list[Path]:
 # what a finished run writes at the top of its folder (runner.write_outputs); a test runs the
 # whole runner and checks that remove_results leaves no file of it behind
 OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "models.json", "run.json")
+# the figures a run draws into figures/ (protobench.figures.results.make_figures; a test checks
+# that it draws no other); a figure another command drew there (protobench.explain) stays
+FIGURES = ("sweep-*.png", "panel-*.png", "jpeg.png", "local-analysis-*.png", "defences.png")
 
 
 def remove_results(out: Path) -> None:
@@ -33,9 +36,10 @@ def remove_results(out: Path) -> None:
     local analyses, its settings, and the tables and figures it wrote. Then a run that stops
     early leaves no numbers of another run beside its own settings."""
     parts = out / "parts"
+    figures = [path for pattern in FIGURES for path in (out / "figures").glob(pattern)]
     for path in [*finished_parts(out), *parts.glob("*/*.npz"), *parts.glob("*.npz"),
                  *parts.glob("*.json"), out / "settings.json", *(out / name for name in OUTPUTS),
-                 *(out / "figures").glob("*.png")]:
+                 *figures]:
         path.unlink(missing_ok=True)
     for folder in parts.glob("*/"):
         with contextlib.suppress(OSError):  # a unit folder holding anything else stays
