@@ -16,7 +16,7 @@ import pandas as pd
 
 
 def worse_pairs(pairs: pd.DataFrame, ensemble: str, member: str) -> pd.DataFrame:
-    attacked = pairs[~pairs["control"].astype(str).str.lower().eq("true")]
+    attacked = pairs[~pairs["control"].astype(bool)]
     rows = []
     for (model, eps), group in attacked.groupby(["model", "eps"]):
         ens = group[group["attack"] == ensemble].set_index(["image", "prototype"])

@@ -31,15 +31,19 @@ OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "models.json
 FIGURES = ("sweep-*.png", "panel-*.png", "jpeg.png", "local-analysis-*.png", "defences.png")
 
 
+def run_figures(out: Path) -> list[Path]:
+    """The figures in out/figures that a run draws (FIGURES)."""
+    return [path for pattern in FIGURES for path in (out / "figures").glob(pattern)]
+
+
 def remove_results(out: Path) -> None:
     """Drop every file of an earlier run: its finished units, their arrays, model reports and
     local analyses, its settings, and the tables and figures it wrote. Then a run that stops
     early leaves no numbers of another run beside its own settings."""
     parts = out / "parts"
-    figures = [path for pattern in FIGURES for path in (out / "figures").glob(pattern)]
     for path in [*finished_parts(out), *parts.glob("*/*.npz"), *parts.glob("*.npz"),
                  *parts.glob("*.json"), out / "settings.json", *(out / name for name in OUTPUTS),
-                 *figures]:
+                 *run_figures(out)]:
         path.unlink(missing_ok=True)
     for folder in parts.glob("*/"):
         with contextlib.suppress(OSError):  # a unit folder holding anything else stays

@@ -30,6 +30,7 @@ HEADLINE = [
     ("pred_kept", "pred kept", "rate"),
     ("accuracy_after", "acc after", "acc"),
 ]
+HEADERS = {column: header for column, header, _ in HEADLINE}
 
 
 def eps_label(eps: float) -> str:

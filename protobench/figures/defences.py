@@ -27,12 +27,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from protobench.bench.tables import eps_label
+from protobench.bench.tables import HEADERS, eps_label
 from protobench.figures.plotting import eps_errorbar
 
 LEGEND_WIDTH = 1.9  # inches beside the panels for the shared legend
 RATE = "peak_in_target"  # the benchmark's effect: the attack moved the peak where nothing of the class is
-RATE_WORDS = "peak in the target"
 
 
 def defence_name(report: dict) -> str:
@@ -59,7 +58,7 @@ def defence_table(summary: pd.DataFrame, models: dict[str, dict]) -> pd.DataFram
     first = attacked["attack"].iloc[0] if len(attacked) else None
     first_eps = attacked.loc[attacked["attack"] == first, "eps"].dropna().min() if first else None
     clean_column = (None if first_eps is None or np.isnan(first_eps) else
-                    f"noise: peak in an irrelevant cell ({first} {eps_label(first_eps)})")
+                    f"noise: {HEADERS['peak_irrelevant']} ({first} {eps_label(first_eps)})")
     for model, report in models.items():
         jpeg = report.get("jpeg")
         row = {"model": model, "defence": defence_name(report),
@@ -123,7 +122,7 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
                              label=f"{model}{', noise' if control else ''}")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("eps (x/255)")
-        ax.set_ylabel(f"{RATE_WORDS} (rate)")
+        ax.set_ylabel(f"{HEADERS[RATE]} (rate)")
         ax.set_title(f"what it buys: {attack}", fontsize=9)
         ax.grid(alpha=0.3)
     # one legend for the attack panels, beside them, where it hides no curve
