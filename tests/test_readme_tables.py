@@ -1,0 +1,92 @@
+"""The README's result tables say what the committed result files say, cell for cell.
+
+Each table copied from a run is introduced by the file it comes from
+(``results/<suite>/summary.md``, ``summary.csv`` or ``defences.md``): the
+last such path in the text between the previous table and this one. Its
+rows are found in that file's summary.md (or defences.md) by their key
+columns, and every column the README shows must hold the file's cell. A
+column named "its noise control" holds the noise control's cell of the
+column before it.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SOURCE = re.compile(r"results/([\w-]+)/(summary\.md|summary\.csv|defences\.md)")
+KEYS = ("attack", "model", "eps", "steps", "defence")
+CONTROL_COLUMN = "its noise control"
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def markdown_tables(text: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(the text before the table, since the previous one; header; rows) of every table."""
+    lines = text.splitlines()
+    tables, before, i = [], [], 0
+    while i < len(lines):
+        if lines[i].startswith("|") and i + 1 < len(lines) and re.match(r"\|[-| ]+\|$", lines[i + 1]):
+            header, rows, i = _cells(lines[i]), [], i + 2
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(_cells(lines[i]))
+                i += 1
+            tables.append(("\n".join(before), header, rows))
+            before = []
+        else:
+            before.append(lines[i])
+            i += 1
+    return tables
+
+
+def committed_table(suite: str, name: str) -> tuple[list[str], list[list[str]]]:
+    """The file's markdown table (summary.md stands for summary.csv: the same numbers, formatted)."""
+    path = ROOT / "results" / suite / ("defences.md" if name == "defences.md" else "summary.md")
+    [(_, header, rows)] = markdown_tables(path.read_text())
+    return header, rows
+
+
+def _copied_tables():
+    for before, header, rows in markdown_tables((ROOT / "README.md").read_text()):
+        sources = SOURCE.findall(before)
+        if sources and header[0] in KEYS + ("model",):
+            suite, name = sources[-1]
+            yield pytest.param(header, rows, suite, name, id=suite)
+
+
+COPIED = list(_copied_tables())
+
+
+def test_the_readme_copies_the_headline_reference_family_and_defence_tables():
+    assert {p.values[2] for p in COPIED} >= {"headline", "reference", "families", "defences"}
+
+
+def _find(header: list[str], rows: list[list[str]], key: dict[str, str]) -> dict[str, str] | None:
+    for row in rows:
+        record = dict(zip(header, row))
+        if all(record.get(k) == v for k, v in key.items()):
+            return record
+    return None
+
+
+@pytest.mark.parametrize("header,rows,suite,name", COPIED)
+def test_a_readme_table_holds_the_committed_file_cells(header, rows, suite, name):
+    file_header, file_rows = committed_table(suite, name)
+    for row in rows:
+        shown = dict(zip(header, row))
+        key = {k: shown[k] for k in KEYS if k in shown}
+        # the family table names the family after the model: "synth-pipnet (PIP-Net)"
+        key["model"] = re.sub(r" \(.*\)$", "", key["model"])
+        record = _find(file_header, file_rows, key)
+        assert record is not None, f"results/{suite}: no row {key}"
+        control = None
+        if CONTROL_COLUMN in header:
+            control = _find(file_header, file_rows, {**key, "attack": f"{key['attack']} (control)"})
+        for j, column in enumerate(header):
+            if column in KEYS:
+                continue
+            expected = (control[header[j - 1]] if column == CONTROL_COLUMN else record[column])
+            assert row[j] == expected, f"README, {key}, {column!r}: results/{suite} has {expected!r}"
