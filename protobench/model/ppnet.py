@@ -140,6 +140,12 @@ class PPNet(L2Prototypes, nn.Module):
         if init_weights:
             self._initialize_weights()
 
+    @property
+    def has_last_layer_stage(self) -> bool:
+        """Whether training fine-tunes the last layer alone after a push. As in the
+        original's main.py, not with the 'linear' activation."""
+        return self.prototype_activation_function != "linear"
+
     # ------------------------------------------------------------ forward
     def distance_2_similarity(self, distances: torch.Tensor) -> torch.Tensor:
         if self.prototype_activation_function == "log":

@@ -35,6 +35,7 @@ class TesNetwork(PPNet):
     the activation function does not apply: the similarity is the projection)."""
 
     has_distances = False  # "distances" are -projection, not latent distances
+    has_last_layer_stage = True  # recorded as 'linear', yet its main.py trains the last layer
 
     def unit_prototypes(self) -> torch.Tensor:
         """(P, D, 1, 1): the basis vectors at unit length."""

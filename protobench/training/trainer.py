@@ -33,7 +33,6 @@ from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
-from protobench.model.tesnet import TesNetwork
 from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.mixup import Mixup, mixed_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
@@ -65,8 +64,8 @@ def set_stage(ppnet: PPNet, stage: str) -> None:
 
 
 def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
-    """The original's three Adam optimisers (groups and learning rates). As in its main.py,
-    a ProtoPNet with the 'linear' activation has no last-layer stage (no "last"); TesNet has one."""
+    """The original's three Adam optimisers (groups and learning rates); "last" only for a
+    network with a last-layer stage (``has_last_layer_stage``)."""
     wd = lr.weight_decay
     if isinstance(ppnet, PoolNet):
         return _protopool_optimizers(ppnet, lr)
@@ -81,8 +80,7 @@ def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Op
             {"params": [ppnet.prototype_vectors], "lr": lr.warm_prototype_vectors},
         ]),
     }
-    # TesNet records its projection as "linear" and trains its last layer (its main.py)
-    if isinstance(ppnet, TesNetwork) or ppnet.prototype_activation_function != "linear":
+    if ppnet.has_last_layer_stage:
         optimizers["last"] = torch.optim.Adam([{"params": ppnet.last_layer.parameters(),
                                                 "lr": lr.last_layer}])
     return optimizers
