@@ -1,5 +1,6 @@
-"""The README's result tables say what the committed result files say, cell for cell.
+"""The READMEs' tables say what the committed result files and checkpoints say.
 
+Result tables, cell for cell.
 Each table copied from a run is introduced by the file it comes from
 (``results/<suite>/summary.md``, ``summary.csv`` or ``defences.md``): the
 last such path in the text between the previous table and this one. Its
@@ -7,6 +8,10 @@ rows are found in that file's summary.md (or defences.md) by their key
 columns, and every column the README shows must hold the file's cell. A
 column named "its noise control" holds the noise control's cell of the
 column before it.
+
+Model tables: a row that names a committed checkpoint quotes the test
+accuracy and the share of prototypes on the object that its training
+recorded (``meta.history``).
 """
 
 import re
@@ -90,3 +95,39 @@ def test_a_readme_table_holds_the_committed_file_cells(header, rows, suite, name
                 continue
             expected = (control[header[j - 1]] if column == CONTROL_COLUMN else record[column])
             assert row[j] == expected, f"README, {key}, {column!r}: results/{suite} has {expected!r}"
+
+
+def _model_rows():
+    """(file, checkpoint name, row as a dict) of every README row quoting a committed model's
+    test accuracy: the model cell is its name, maybe bold, maybe "(committed ...)" after it."""
+    from protobench.paths import MODELS_DIR
+
+    committed = {p.stem for p in MODELS_DIR.glob("*.pt")}
+    for path in (ROOT / "README.md", ROOT / "models" / "README.md"):
+        for _, header, rows in markdown_tables(path.read_text()):
+            if "test accuracy" not in header:
+                continue
+            for row in rows:
+                name = re.sub(r"\s*\(committed.*\)$", "", row[0].replace("**", ""))
+                if name in committed:
+                    yield path.relative_to(ROOT), name, dict(zip(header, row))
+
+
+MODEL_ROWS = list(_model_rows())
+
+
+def test_the_readmes_quote_every_family_and_default_model():
+    assert {name for _, name, _ in MODEL_ROWS} >= {"synth-smallcnn", "synth-resnet18", "synth-protopool",
+                                                   "synth-pipnet", "synth-tesnet", "synth-jpeg-30"}
+
+
+@pytest.mark.parametrize("path,name,row", MODEL_ROWS, ids=[f"{p}-{n}" for p, n, _ in MODEL_ROWS])
+def test_a_quoted_model_row_holds_what_its_checkpoint_records(path, name, row):
+    """Test accuracy and the share of prototypes on the object, as recorded at training."""
+    import protobench
+
+    history = protobench.load(name).meta.history
+    assert row["test accuracy"] == f"{100 * history['test_accuracy']:.1f}%"
+    on_object = row.get("prototypes on the object")
+    if on_object is not None:
+        assert on_object.startswith(f"{100 * history['prototypes_on_object']:.0f}%"), on_object
