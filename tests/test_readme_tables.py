@@ -1,7 +1,6 @@
 """The READMEs' tables say what the committed result files and checkpoints say.
 
-Result tables, cell for cell.
-Each table copied from a run is introduced by the file it comes from
+Result tables, cell for cell: each table copied from a run is introduced by the file it comes from
 (``results/<suite>/summary.md``, ``summary.csv`` or ``defences.md``): the
 last such path in the text between the previous table and this one. Its
 rows are found in that file's summary.md (or defences.md) by their key
