@@ -13,6 +13,7 @@ accuracy and the share of prototypes on the object that its training
 recorded (``meta.history``).
 """
 
+import functools
 import re
 from pathlib import Path
 
@@ -120,12 +121,18 @@ def test_the_readmes_quote_every_family_and_default_model():
                                                    "synth-pipnet", "synth-tesnet", "synth-jpeg-30"}
 
 
+@functools.cache
+def recorded_history(name: str) -> dict:
+    """What the checkpoint's training recorded; each checkpoint is loaded once for all its rows."""
+    import protobench
+
+    return protobench.load(name).meta.history
+
+
 @pytest.mark.parametrize("path,name,row", MODEL_ROWS, ids=[f"{p}-{n}" for p, n, _ in MODEL_ROWS])
 def test_a_quoted_model_row_holds_what_its_checkpoint_records(path, name, row):
     """Test accuracy and the share of prototypes on the object, as recorded at training."""
-    import protobench
-
-    history = protobench.load(name).meta.history
+    history = recorded_history(name)
     assert row["test accuracy"] == f"{100 * history['test_accuracy']:.1f}%"
     on_object = row.get("prototypes on the object")
     if on_object is not None:
