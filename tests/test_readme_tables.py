@@ -10,7 +10,8 @@ column before it.
 
 Model tables: a row that names a committed checkpoint quotes the test
 accuracy and the share of prototypes on the object that its training
-recorded (``meta.history``).
+recorded (``meta.history``); the peer's row quotes the figures of
+``protobench.realism.PEER_FIGURES``.
 """
 
 import functools
@@ -137,3 +138,33 @@ def test_a_quoted_model_row_holds_what_its_checkpoint_records(path, name, row):
     on_object = row.get("prototypes on the object")
     if on_object is not None:
         assert on_object.startswith(f"{100 * history['prototypes_on_object']:.0f}%"), on_object
+
+
+PEER_ROW = "Hoffmann et al.'s CUB models (what their notebooks print)"
+
+
+def _peer_rows():
+    for path in (ROOT / "README.md", ROOT / "models" / "README.md"):
+        for _, header, rows in markdown_tables(path.read_text()):
+            for row in rows:
+                if row[0] == PEER_ROW:
+                    yield path.relative_to(ROOT), dict(zip(header, row))
+
+
+PEER_ROWS = list(_peer_rows())
+
+
+def test_every_realism_table_has_the_peers_row():
+    assert len(PEER_ROWS) == 5
+
+
+@pytest.mark.parametrize("path,row", PEER_ROWS, ids=[str(p) for p, _ in PEER_ROWS])
+def test_the_peers_row_quotes_what_their_notebooks_print(path, row):
+    from protobench.realism import PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1, peer_window_ratio
+
+    resnet18, vgg19 = peer_top1(PEER_RESNET18), Spread.of(peer_top1(PEER_VGG19_JPEG))
+    top1 = next(v for k, v in row.items() if k.startswith("top-1 similarity"))
+    assert top1 == (f"{float(resnet18[0]):.2f} (ResNet18, {len(resnet18)} image); {vgg19.median:.2f} "
+                    f"[{vgg19.q25:.2f}, {vgg19.q75:.2f}] (JPEG VGG19, {vgg19.n} images)")
+    ratio = next(v for k, v in row.items() if "ratio" in k or k.startswith("d(irrelevant)"))
+    assert ratio == f"not printed ({peer_window_ratio():.1f}x to a 2x2 window on the bird, 1 image)"

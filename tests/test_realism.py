@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from protobench.errors import ProtobenchError
-from protobench.realism import log_similarity, model_realism, summarize, top1_realism
+from protobench.realism import (PEER_FIGURES, PEER_RESNET18, PEER_VGG19_JPEG, log_distance,
+                                log_similarity, model_realism, peer_top1, peer_window_ratio,
+                                summarize, top1_realism)
 
 
 def _two_images():
@@ -66,3 +68,19 @@ def test_model_realism_needs_masks():
 
 def test_log_similarity_is_protopnets():
     assert log_similarity(torch.tensor(0.08)).item() == pytest.approx(math.log(1.08 / 0.0801))
+
+
+def test_log_distance_inverts_log_similarity():
+    for d in (0.0, 0.006, 0.08, 0.85, 30.0):
+        assert log_distance(log_similarity(torch.tensor(d, dtype=torch.float64)).item()) == pytest.approx(d, abs=1e-12)
+
+
+def test_the_peers_figures_are_what_their_notebooks_print():
+    # local_analysis_attack1.ipynb: prototype 1165, 5th on its image, peak 2.613228, and 0.782304
+    # in the 2x2 window it attacks; so d 0.079 and 0.843, a ratio of 10.7 (not the top-1's, and
+    # not the background's)
+    assert peer_window_ratio() == pytest.approx(0.8426 / 0.07899, rel=1e-3)
+    assert peer_top1(PEER_RESNET18).tolist() == [pytest.approx(5.0936, abs=1e-4)]
+    vgg19 = peer_top1(PEER_VGG19_JPEG)
+    assert len(vgg19) == 10 and vgg19.median().item() == pytest.approx(4.2432, abs=1e-4)  # lower median
+    assert all(f.rank >= 1 and f.similarity > 0 for f in PEER_FIGURES)

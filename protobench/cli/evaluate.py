@@ -52,19 +52,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _realism_text(r) -> str:
-    from protobench.realism import CUB_DISTANCE_RATIO, CUB_IRRELEVANT_SIMILARITY, CUB_TOP1_SIMILARITY
+    from protobench.realism import (PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
+                                    peer_window_ratio)
 
     def spread(s, fmt):
         return f"median {s.median:{fmt}} [quartiles {s.q25:{fmt}}, {s.q75:{fmt}}]"
+    resnet18, vgg19 = peer_top1(PEER_RESNET18), Spread.of(peer_top1(PEER_VGG19_JPEG))
     lines = [f"realism on {r.images} images (top-1 prototype of each):",
-             f"  clean top-1 similarity            {spread(r.top1_similarity, '.2f')}"
-             f"   (CUB ResNet18: about {CUB_TOP1_SIMILARITY})",
-             f"  similarity, best irrelevant cell  {spread(r.irrelevant_similarity, '.2f')}"
-             f"   (CUB: about {CUB_IRRELEVANT_SIMILARITY})",
-             (f"  d(best irrelevant) / d(best)      {spread(r.distance_ratio, '.1f')}"
-              f"   (CUB: about {CUB_DISTANCE_RATIO}x)" if r.distance_ratio.n else
+             f"  clean top-1 similarity            {spread(r.top1_similarity, '.2f')}",
+             f"      Hoffmann et al. on CUB: ResNet18 {float(resnet18[0]):.2f} ({len(resnet18)} image); "
+             f"JPEG-experiment VGG19 {spread(vgg19, '.2f')} ({vgg19.n} images)",
+             f"  similarity, best irrelevant cell  {spread(r.irrelevant_similarity, '.2f')}",
+             "      Hoffmann et al.: none printed",
+             (f"  d(best irrelevant) / d(best)      {spread(r.distance_ratio, '.1f')}" if r.distance_ratio.n else
               "  d(best irrelevant) / d(best)      none: the model has no latent distance "
-              "(PIP-Net, TesNet)")]
+              "(PIP-Net, TesNet)"),
+             f"      Hoffmann et al.: none for the background; {peer_window_ratio():.1f}x for one image's "
+             "5th prototype and a 2x2 window on the bird"]
     if r.without_irrelevant_cell:
         lines.append(f"  {r.without_irrelevant_cell} image(s) without an irrelevant cell left out")
     return "\n".join(lines)
