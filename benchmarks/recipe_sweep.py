@@ -10,7 +10,8 @@ once per process and shared by the three steps):
 1. ``protobench.train --model RECIPE --out DIR/NAME.pt`` (test
    accuracy, prototypes on the object);
 2. ``protobench.evaluate --model DIR/NAME.pt --json`` (realism:
-   clean top-1 similarity, d(best irrelevant cell) / d(best cell)), and
+   clean top-1 similarity, d(best irrelevant cell) / d(best cell), d(best object cell
+   two cells away) / d(best cell)), and
    the saturation of its latent cells on the first 64 test images (mean
    |z - 0.5| of object and of irrelevant cells, ``latent_codes.py``);
 3. ``protobench.run --suite headline --attack pgd-local`` on it
@@ -83,7 +84,7 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
                        train_s=report["train_seconds"])
             realism = json.loads(_call(evaluate, ["--model", str(checkpoint), "--device", device,
                                                   "--json"], log))
-            for key in ("top1_similarity", "irrelevant_similarity", "distance_ratio"):
+            for key in ("top1_similarity", "irrelevant_similarity", "distance_ratio", "elsewhere_ratio"):
                 spread = (realism.get("realism") or {}).get(key) or {}
                 row[key] = spread.get("median")  # the median over the test images
             try:  # a diagnostic: its failure must not cost the attack's measurement

@@ -31,13 +31,22 @@ D_j (h, w):
                          :mod:`protobench.attacks.regions`)
     irrelevant_similarity the activation of d_irrelevant
     distance_ratio       d_irrelevant / d_best (d_best clamped at 1e-8)
+    d_elsewhere          min of D_j over object cells (the block holds an
+                         object pixel) at least ELSEWHERE cells from the
+                         best cell in row or column: another part of the
+                         object, as the peer's window on the bird is
+    elsewhere_ratio      d_elsewhere / d_best; beside the peer's 10.7x, which
+                         is for a window they chose, not the best one, so a
+                         like-for-like figure of ours is at most theirs
 
 Images with no irrelevant cell (the object touches every block) have no
 d_irrelevant; they are counted and left out of those two distributions.
+Images without an object cell that far from the best cell are left out of
+elsewhere_ratio's.
 
 PIP-Net and TesNet have no latent distance (their maps are softmax
 presences and projections): their similarities are those, and their
-distance ratio is left out (empty).
+distance ratios are left out (empty).
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import torch
 from protobench.attacks.regions import block_fraction
 
 RATIO_FLOOR = 1e-8  # d_best of a training image right after push can be 0
+ELSEWHERE = 2  # cells from the best cell (Chebyshev) for an object cell to be another part
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,7 @@ class RealismPerImage:
     d_irrelevant: torch.Tensor          # (N,), NaN without an irrelevant cell
     irrelevant_similarity: torch.Tensor  # (N,), NaN without an irrelevant cell
     distance_ratio: torch.Tensor        # (N,), NaN without an irrelevant cell
+    elsewhere_ratio: torch.Tensor       # (N,), NaN without an object cell ELSEWHERE away
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ class RealismReport:
     top1_similarity: Spread
     irrelevant_similarity: Spread
     distance_ratio: Spread
+    elsewhere_ratio: Spread
 
     def to_dict(self) -> dict:
         """Plain data for JSON: NaN (an empty distribution) becomes None."""
@@ -183,8 +195,16 @@ def top1_realism(distances: torch.Tensor, relevance: torch.Tensor,
     irrelevant = (block_fraction(relevance, (h, w)) <= 0).flatten(1)  # (N, h*w)
     d_irr = torch.where(irrelevant, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
     d_irr = torch.where(irrelevant.any(dim=1), d_irr, torch.full_like(d_irr, float("nan")))
+    best = d_map.argmin(dim=1)                                    # (N,)
+    cells = torch.arange(h * w, device=distances.device)
+    apart = torch.maximum((cells // w - (best // w)[:, None]).abs(),
+                          (cells % w - (best % w)[:, None]).abs()) >= ELSEWHERE  # (N, h*w)
+    elsewhere = apart & ~irrelevant
+    d_else = torch.where(elsewhere, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
+    d_else = torch.where(elsewhere.any(dim=1), d_else, torch.full_like(d_else, float("nan")))
+    floor = d_best.clamp_min(RATIO_FLOOR)
     return RealismPerImage(proto, similarity(d_best), d_best, d_irr, similarity(d_irr),
-                           d_irr / d_best.clamp_min(RATIO_FLOOR))
+                           d_irr / floor, d_else / floor)
 
 
 def summarize(per_image: RealismPerImage) -> RealismReport:
@@ -194,7 +214,8 @@ def summarize(per_image: RealismPerImage) -> RealismReport:
         images=len(has), without_irrelevant_cell=int((~has).sum()),
         top1_similarity=Spread.of(per_image.top1_similarity),
         irrelevant_similarity=Spread.of(per_image.irrelevant_similarity[has]),
-        distance_ratio=Spread.of(per_image.distance_ratio[has]))
+        distance_ratio=Spread.of(per_image.distance_ratio[has]),
+        elsewhere_ratio=Spread.of(per_image.elsewhere_ratio[~torch.isnan(per_image.elsewhere_ratio)]))
 
 
 @torch.no_grad()
@@ -224,5 +245,6 @@ def model_realism(model, data, batch_size: int = 100) -> RealismReport:
                                for f in RealismPerImage.__dataclass_fields__))
     report = summarize(merged)
     if not getattr(ppnet, "has_distances", True):  # PIP-Net, TesNet: no latent distance
-        report = replace(report, distance_ratio=Spread.of(torch.zeros(0)))
+        report = replace(report, distance_ratio=Spread.of(torch.zeros(0)),
+                         elsewhere_ratio=Spread.of(torch.zeros(0)))
     return report

@@ -166,5 +166,15 @@ def test_the_peers_row_quotes_what_their_notebooks_print(path, row):
     top1 = next(v for k, v in row.items() if k.startswith("top-1 similarity"))
     assert top1 == (f"{float(resnet18[0]):.2f} (ResNet18, {len(resnet18)} image); {vgg19.median:.2f} "
                     f"[{vgg19.q25:.2f}, {vgg19.q75:.2f}] (JPEG VGG19, {vgg19.n} images)")
-    ratio = next(v for k, v in row.items() if "ratio" in k or k.startswith("d(irrelevant)"))
+    ratio = next(v for k, v in row.items() if k in ("d ratio", "d(irrelevant) / d(best)"))
     assert ratio == f"not printed ({peer_window_ratio():.1f}x to a 2x2 window on the bird, 1 image)"
+    assert row[ELSEWHERE_COLUMN] == f"{peer_window_ratio():.1f}x (the 2x2 window they attack, 1 image)"
+
+
+ELSEWHERE_COLUMN = "d(object 2+ cells away) / d(best)"
+
+
+def test_the_elsewhere_column_is_the_realism_modules():
+    from protobench.realism import ELSEWHERE
+
+    assert ELSEWHERE_COLUMN == f"d(object {ELSEWHERE}+ cells away) / d(best)"

@@ -84,3 +84,19 @@ def test_the_peers_figures_are_what_their_notebooks_print():
     vgg19 = peer_top1(PEER_VGG19_JPEG)
     assert len(vgg19) == 10 and vgg19.median().item() == pytest.approx(4.2432, abs=1e-4)  # lower median
     assert all(f.rank >= 1 and f.similarity > 0 for f in PEER_FIGURES)
+
+
+def test_elsewhere_ratio_takes_the_best_object_cell_two_cells_away():
+    d = torch.full((1, 1, 4, 4), 9.0)
+    d[0, 0, 0, 0] = 0.1      # the best cell
+    d[0, 0, 1, 1] = 0.2      # object, but a neighbour: the same part
+    d[0, 0, 2, 0] = 0.5      # object, two rows down: another part
+    d[0, 0, 3, 3] = 0.3      # two cells away but background
+    relevance = torch.zeros(1, 8, 8, dtype=torch.bool)
+    relevance[0, :6, :4] = True          # object in the blocks of rows 0-2, columns 0-1
+    per = top1_realism(d, relevance)
+    assert per.elsewhere_ratio.item() == pytest.approx(5.0)
+    assert per.distance_ratio.item() == pytest.approx(3.0)
+    relevance[0, 4:, :] = False          # no object cell two cells from the best one
+    assert math.isnan(top1_realism(d, relevance).elsewhere_ratio.item())
+    assert summarize(top1_realism(d, relevance)).elsewhere_ratio.n == 0

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _realism_text(r) -> str:
-    from protobench.realism import (PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
+    from protobench.realism import (ELSEWHERE, PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
                                     peer_window_ratio)
 
     def spread(s, fmt):
@@ -67,8 +67,12 @@ def _realism_text(r) -> str:
              (f"  d(best irrelevant) / d(best)      {spread(r.distance_ratio, '.1f')}" if r.distance_ratio.n else
               "  d(best irrelevant) / d(best)      none: the model has no latent distance "
               "(PIP-Net, TesNet)"),
-             f"      Hoffmann et al.: none for the background; {peer_window_ratio():.1f}x for one image's "
-             "5th prototype and a 2x2 window on the bird"]
+             "      Hoffmann et al.: none printed (their one ratio is to a window on the bird: below)",
+             (f"  d(object {ELSEWHERE}+ cells away) / d(best) {spread(r.elsewhere_ratio, '.1f')}"
+              if r.elsewhere_ratio.n else
+              f"  d(object {ELSEWHERE}+ cells away) / d(best) none: no latent distance, or no such cell"),
+             f"      Hoffmann et al.: {peer_window_ratio():.1f}x to the 2x2 window they attack on the bird "
+             "(1 image, the 5th prototype; the best window would be nearer)"]
     if r.without_irrelevant_cell:
         lines.append(f"  {r.without_irrelevant_cell} image(s) without an irrelevant cell left out")
     return "\n".join(lines)
