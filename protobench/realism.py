@@ -32,12 +32,13 @@ D_j (h, w):
     irrelevant_similarity the activation of d_irrelevant
     distance_ratio       d_irrelevant / d_best (d_best clamped at 1e-8)
     d_elsewhere          min of D_j over object cells (the block holds an
-                         object pixel) at least ELSEWHERE cells from the
-                         best cell in row or column: another part of the
-                         object, as the peer's window on the bird is
+                         object pixel) at least ELSEWHERE (2) cells from the
+                         best cell in row or column: another region of
+                         the object (not always another part: a part can
+                         span more cells), as the peer's window on the bird
     elsewhere_ratio      d_elsewhere / d_best; beside the peer's 10.7x, which
-                         is for a window they chose, not the best one, so a
-                         like-for-like figure of ours is at most theirs
+                         is for a window they chose, not the best one: on
+                         the same model, the best would give a lower ratio
 
 Images with no irrelevant cell (the object touches every block) have no
 d_irrelevant; they are counted and left out of those two distributions.
@@ -56,10 +57,9 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from protobench.attacks.regions import block_fraction
+from protobench.attacks.regions import block_fraction, cells_away
 
 RATIO_FLOOR = 1e-8  # d_best of a training image right after push can be 0
-ELSEWHERE = 2  # cells from the best cell (Chebyshev) for an object cell to be another part
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class RealismPerImage:
     d_irrelevant: torch.Tensor          # (N,), NaN without an irrelevant cell
     irrelevant_similarity: torch.Tensor  # (N,), NaN without an irrelevant cell
     distance_ratio: torch.Tensor        # (N,), NaN without an irrelevant cell
-    elsewhere_ratio: torch.Tensor       # (N,), NaN without an object cell ELSEWHERE away
+    elsewhere_ratio: torch.Tensor       # (N,), NaN without an object cell that far
 
 
 @dataclass(frozen=True)
@@ -195,11 +195,7 @@ def top1_realism(distances: torch.Tensor, relevance: torch.Tensor,
     irrelevant = (block_fraction(relevance, (h, w)) <= 0).flatten(1)  # (N, h*w)
     d_irr = torch.where(irrelevant, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
     d_irr = torch.where(irrelevant.any(dim=1), d_irr, torch.full_like(d_irr, float("nan")))
-    best = d_map.argmin(dim=1)                                    # (N,)
-    cells = torch.arange(h * w, device=distances.device)
-    apart = torch.maximum((cells // w - (best // w)[:, None]).abs(),
-                          (cells % w - (best % w)[:, None]).abs()) >= ELSEWHERE  # (N, h*w)
-    elsewhere = apart & ~irrelevant
+    elsewhere = cells_away(d_map.argmin(dim=1), (h, w)).flatten(1) & ~irrelevant
     d_else = torch.where(elsewhere, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
     d_else = torch.where(elsewhere.any(dim=1), d_else, torch.full_like(d_else, float("nan")))
     floor = d_best.clamp_min(RATIO_FLOOR)

@@ -182,3 +182,18 @@ def test_box_margin_and_in_target_margins_use_their_own_regions(model, batch):
     margin = success_margin(preset, pairs)
     assert torch.equal(margin.region, ~pairs.box_cells)
     assert success_margin(load_attack("pgd-suppress"), pairs) is None   # the objective itself
+
+
+def test_object_elsewhere_targets_object_cells_away_from_the_peak(model, batch):
+    images, labels, relevance = batch
+    preset = load_attack("pgd-head-on-stomach", target="object-elsewhere")
+    pairs = select_pairs(model, images, labels, relevance, preset)
+    peak = pairs.sim_before.flatten(1).argmax(dim=1)
+    for i in range(len(pairs.target)):
+        T = pairs.target[i]
+        assert 1 <= T.sum() <= 4                          # a 2 x 2 window's candidate cells
+        assert not (T & pairs.irrelevant[i]).any() and not (T & pairs.high_activation[i]).any()
+        r, c = divmod(int(peak[i]), T.shape[1])
+        assert all(max(abs(a - r), abs(b - c)) >= 2 for a, b in T.nonzero().tolist())
+    with pytest.raises(ProtobenchError, match="it needs an object mask"):
+        select_pairs(model, images, labels, None, preset)   # without masks no cell is "object"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from protobench.attacks.regions import (
-    argmax_cells, block_fraction, cells_in_box, cells_to_pixels, explicit_cells,
+    argmax_cells, block_fraction, cells_away, cells_in_box, cells_to_pixels, explicit_cells,
     farthest_window, high_activation_cells, irrelevant_cells, most_similar_window, pixel_mask,
 )
 from protobench.errors import ProtobenchError
@@ -150,3 +150,10 @@ def test_most_similar_window_holds_the_most_similar_candidate_cell():
     assert T[0].nonzero().tolist() == [[2, 4], [2, 5], [3, 4], [3, 5]]
     with pytest.raises(ProtobenchError, match="no irrelevant cell"):
         most_similar_window(torch.zeros_like(candidates), sim, side=2)
+
+
+def test_cells_away_is_the_chebyshev_distance_from_the_peak():
+    away = cells_away(torch.tensor([1 * 5 + 3]), (4, 5))   # peak at (1, 3) of a 4 x 5 grid
+    assert away.shape == (1, 4, 5)
+    assert (~away[0]).nonzero().tolist() == [[r, c] for r in range(0, 3) for c in range(2, 5)]
+    assert cells_away(torch.tensor([0]), (4, 5), distance=3)[0].sum() == 20 - 9

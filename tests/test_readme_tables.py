@@ -175,6 +175,6 @@ ELSEWHERE_COLUMN = "d(object 2+ cells away) / d(best)"
 
 
 def test_the_elsewhere_column_is_the_realism_modules():
-    from protobench.realism import ELSEWHERE
+    from protobench.attacks.regions import ELSEWHERE
 
     assert ELSEWHERE_COLUMN == f"d(object {ELSEWHERE}+ cells away) / d(best)"

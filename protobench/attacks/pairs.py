@@ -19,8 +19,8 @@ from protobench.attacks.engine import frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.presets import AttackPreset
 from protobench.attacks.regions import (
-    argmax_cells, cells_in_box, explicit_cells, farthest_window, irrelevant_cells,
-    most_similar_window, pixel_mask, region_cells,
+    ELSEWHERE, argmax_cells, cells_away, cells_in_box, explicit_cells, farthest_window,
+    irrelevant_cells, most_similar_window, pixel_mask, region_cells,
 )
 from protobench.errors import ProtobenchError
 from protobench.metrics.pairs import prototype_rank
@@ -150,7 +150,7 @@ def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim:
                     size: tuple[int, int], image_index: torch.Tensor,
                     prototype: torch.Tensor) -> torch.Tensor:
     """T by the preset's rule; a pair without a target cell raises when T is used."""
-    if not preset.needs_target and preset.target in ("most-similar", "farthest"):
+    if not preset.needs_target and preset.target in ("most-similar", "farthest", "object-elsewhere"):
         return I & ~R  # unused: do not fail on pairs without a window
     T = _target_cells(preset, R, I, sim, tuple(sim.shape[-2:]), size)
     empty = ~T.flatten(1).any(dim=1)
@@ -219,6 +219,11 @@ def _target_cells(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: t
         return most_similar_window(candidates, sim, preset.target_size)
     if preset.target == "farthest":
         return farthest_window(candidates, argmax_cells(sim), preset.target_size)
+    if preset.target == "object-elsewhere":  # Hoffmann et al.'s stomach for a head prototype
+        elsewhere = ~I & ~R & cells_away(sim.flatten(1).argmax(dim=1), grid)
+        return most_similar_window(elsewhere, sim, preset.target_size,
+                                   f"object cell outside the high-activation cells, {ELSEWHERE} or "
+                                   "more cells from the peak (it needs an object mask)")
     if preset.target == "cells":
         return explicit_cells(preset.target_cells, len(R), grid, R.device)
     y0, y1, x0, x1 = preset.target_box

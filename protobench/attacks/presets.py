@@ -25,7 +25,7 @@ from protobench.threat import NORMS, threat_model_problem
 from protobench.paths import ATTACKS_DIR, check_keys, preset_names, read_preset
 
 KINDS = ("masked-pgd", "ensemble", "whole-image", "jpeg", "noise")
-TARGETS = ("irrelevant", "most-similar", "farthest", "box", "cells")
+TARGETS = ("irrelevant", "most-similar", "farthest", "object-elsewhere", "box", "cells")
 TARGET_ALIASES = {"irrelevant-box": "farthest"}  # the name before "most-similar" existed
 SELECTIONS = ("top-k", "class-top-k")
 # What restarts and ensembles keep per pair: the largest margin of a success criterion
@@ -66,7 +66,10 @@ class AttackPreset:
                           cells outside R) | most-similar (the target_size^2
                           window of them where S_j is already highest) |
                           farthest (the window farthest from the peak;
-                          formerly "irrelevant-box") | box (target_box,
+                          formerly "irrelevant-box") | object-elsewhere
+                          (the most-similar window of object cells outside
+                          R, 2+ cells from the peak: Hoffmann et al.'s
+                          stomach for a head prototype) | box (target_box,
                           pixels) | cells (target_cells, [row, col] pairs)
     irrelevant_threshold  a cell is irrelevant when at most this fraction of
                           its pixels is object (ground-truth mask)

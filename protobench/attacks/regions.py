@@ -18,7 +18,9 @@ Cell regions, bool (N, h, w):
   object), the cells whose block holds at most ``threshold`` (a fraction)
   object pixels; without a mask, every cell outside R.
 - T, the cells an attack moves the similarity to (``most_similar_window``
-  and ``farthest_window`` pick a square window of irrelevant cells).
+  and ``farthest_window`` pick a square window of irrelevant cells, or, for
+  the target rule ``object-elsewhere``, of object cells outside R at least
+  ``ELSEWHERE`` cells from the peak, ``cells_away``).
 
 Pixel masks M (where an attack may change the image), bool (N, 1, H, W):
 ``high-activation`` (the box), ``target`` (the blocks of given cells),
@@ -85,6 +87,21 @@ def cells_in_box(boxes: torch.Tensor, grid: tuple[int, int],
     in_y = (cy >= b[:, 0]) & (cy <= b[:, 1])  # (N, h); a centre on an edge is inside
     in_x = (cx >= b[:, 2]) & (cx <= b[:, 3])  # (N, w)
     return in_y[:, :, None] & in_x[:, None, :]
+
+
+ELSEWHERE = 2  # cells from the peak, in row or column, for a cell to lie in another region
+
+
+def cells_away(peak: torch.Tensor, grid: tuple[int, int], distance: int = ELSEWHERE) -> torch.Tensor:
+    """The cells at least ``distance`` cells from the peak cell in row or column (Chebyshev).
+
+    peak: (N,) the peak cell's flat index (row * w + column). Returns (N, h, w) bool.
+    """
+    h, w = grid
+    rows = torch.arange(h, device=peak.device).view(1, h, 1)
+    cols = torch.arange(w, device=peak.device).view(1, 1, w)
+    return torch.maximum((rows - (peak // w).view(-1, 1, 1)).abs(),
+                         (cols - (peak % w).view(-1, 1, 1)).abs()) >= distance
 
 
 def argmax_cells(sim: torch.Tensor) -> torch.Tensor:
@@ -162,7 +179,8 @@ def farthest_window(candidates: torch.Tensor, peak: torch.Tensor, side: int) -> 
     return _window(best, counts.shape[2], side, candidates)
 
 
-def most_similar_window(candidates: torch.Tensor, sim: torch.Tensor, side: int) -> torch.Tensor:
+def most_similar_window(candidates: torch.Tensor, sim: torch.Tensor, side: int,
+                        what: str = "irrelevant cell outside the high-activation cells") -> torch.Tensor:
     """T: the side x side window of candidate cells where S_j is already highest.
 
     The window whose best candidate cell has the highest clean similarity,
@@ -180,17 +198,17 @@ def most_similar_window(candidates: torch.Tensor, sim: torch.Tensor, side: int) 
     best_cell = torch.nn.functional.max_pool2d(masked, side, stride=1)[:, 0]
     counts = torch.nn.functional.avg_pool2d(candidates.float()[:, None], side, stride=1)[:, 0]
     top = best_cell.flatten(1).amax(dim=1)
-    _check_not_empty(torch.isinf(top) & (top < 0))
+    _check_not_empty(torch.isinf(top) & (top < 0), what)
     holds_best = best_cell == top.view(-1, 1, 1)
     best = torch.where(holds_best, counts, -1.0).flatten(1).argmax(dim=1)
     return _window(best, counts.shape[2], side, candidates)
 
 
-def _check_not_empty(empty: torch.Tensor) -> None:
+def _check_not_empty(empty: torch.Tensor,
+                     what: str = "irrelevant cell outside the high-activation cells") -> None:
     if empty.any():
         raise ProtobenchError(
-            f"no irrelevant cell outside the high-activation cells for pair(s) "
-            f"{empty.nonzero().flatten().tolist()}; a target window needs one")
+            f"no {what} for pair(s) {empty.nonzero().flatten().tolist()}; a target window needs one")
 
 
 def _window(flat_index: torch.Tensor, positions_x: int, side: int,

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _realism_text(r) -> str:
-    from protobench.realism import (ELSEWHERE, PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
+    from protobench.attacks.regions import ELSEWHERE
+    from protobench.realism import (PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
                                     peer_window_ratio)
 
     def spread(s, fmt):
