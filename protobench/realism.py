@@ -2,9 +2,10 @@
 
 An attack that moves a prototype's peak to the background has to close the
 gap between the prototype's best cell and the background, so a benchmark
-model whose gap is far wider than a real model's measures something else. This module measures that gap, and holds
-the only figures of a real model to set beside it: the similarities that
-Hoffmann et al.'s notebooks print (:data:`PEER_FIGURES`). They are few:
+model whose gap is far wider than a real model's measures something else.
+This module measures that gap, and holds the only figures of a real model
+to set beside it: the similarities that Hoffmann et al.'s notebooks print
+(:data:`PEER_FIGURES`). They are few:
 
 - top-1 similarity: 5.09 for their CUB ResNet18 on one test image, and a
   median of 4.42 (quartiles 3.68, 5.28) for their JPEG-experiment VGG19 on
