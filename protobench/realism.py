@@ -119,8 +119,9 @@ def peer_top1(model: str) -> torch.Tensor:
 def peer_window_ratio() -> float:
     """d(window) / d(peak) of the head-on-stomach demonstration's prototype: the one latent
     distance ratio the peer's notebooks allow (its window lies on the bird, not the background)."""
-    window, = (f for f in PEER_FIGURES if f.prototype == 1165 and f.cells != "all")
-    peak, = (f for f in PEER_FIGURES if f.prototype == 1165 and f.cells == "all")
+    window, = (f for f in PEER_FIGURES if f.cells != "all")
+    peak, = (f for f in PEER_FIGURES
+             if f.cells == "all" and (f.image, f.prototype) == (window.image, window.prototype))
     return log_distance(window.similarity) / log_distance(peak.similarity)
 
 
@@ -194,14 +195,17 @@ def top1_realism(distances: torch.Tensor, relevance: torch.Tensor,
     d_map = flat[rows, proto]                                     # (N, h*w)
     d_best = d_map.min(dim=1).values
     irrelevant = (block_fraction(relevance, (h, w)) <= 0).flatten(1)  # (N, h*w)
-    d_irr = torch.where(irrelevant, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
-    d_irr = torch.where(irrelevant.any(dim=1), d_irr, torch.full_like(d_irr, float("nan")))
-    elsewhere = cells_away(d_map.argmin(dim=1), (h, w)).flatten(1) & ~irrelevant
-    d_else = torch.where(elsewhere, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
-    d_else = torch.where(elsewhere.any(dim=1), d_else, torch.full_like(d_else, float("nan")))
+    d_irr = _min_over(d_map, irrelevant)
+    d_else = _min_over(d_map, cells_away(d_map.argmin(dim=1), (h, w)).flatten(1) & ~irrelevant)
     floor = d_best.clamp_min(RATIO_FLOOR)
     return RealismPerImage(proto, similarity(d_best), d_best, d_irr, similarity(d_irr),
                            d_irr / floor, d_else / floor)
+
+
+def _min_over(d_map: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Per image, the least of ``d_map`` (N, h*w) over ``cells`` (N, h*w) bool; NaN where none."""
+    least = torch.where(cells, d_map, torch.full_like(d_map, float("inf"))).min(dim=1).values
+    return torch.where(cells.any(dim=1), least, torch.full_like(least, float("nan")))
 
 
 def summarize(per_image: RealismPerImage) -> RealismReport:

@@ -141,6 +141,7 @@ def test_a_quoted_model_row_holds_what_its_checkpoint_records(path, name, row):
 
 
 PEER_ROW = "Hoffmann et al.'s CUB models (what their notebooks print)"
+ELSEWHERE_COLUMN = "d(object 2+ cells away) / d(best)"
 
 
 def _peer_rows():
@@ -169,9 +170,6 @@ def test_the_peers_row_quotes_what_their_notebooks_print(path, row):
     ratio = next(v for k, v in row.items() if k in ("d ratio", "d(irrelevant) / d(best)"))
     assert ratio == f"not printed ({peer_window_ratio():.1f}x to a 2x2 window on the bird, 1 image)"
     assert row[ELSEWHERE_COLUMN] == f"{peer_window_ratio():.1f}x (the 2x2 window they attack, 1 image)"
-
-
-ELSEWHERE_COLUMN = "d(object 2+ cells away) / d(best)"
 
 
 def test_the_elsewhere_column_is_the_realism_modules():

@@ -179,8 +179,11 @@ def farthest_window(candidates: torch.Tensor, peak: torch.Tensor, side: int) -> 
     return _window(best, counts.shape[2], side, candidates)
 
 
+NO_IRRELEVANT = "irrelevant cell outside the high-activation cells"  # what an empty window lacks
+
+
 def most_similar_window(candidates: torch.Tensor, sim: torch.Tensor, side: int,
-                        what: str = "irrelevant cell outside the high-activation cells") -> torch.Tensor:
+                        what: str = NO_IRRELEVANT) -> torch.Tensor:
     """T: the side x side window of candidate cells where S_j is already highest.
 
     The window whose best candidate cell has the highest clean similarity,
@@ -204,8 +207,7 @@ def most_similar_window(candidates: torch.Tensor, sim: torch.Tensor, side: int,
     return _window(best, counts.shape[2], side, candidates)
 
 
-def _check_not_empty(empty: torch.Tensor,
-                     what: str = "irrelevant cell outside the high-activation cells") -> None:
+def _check_not_empty(empty: torch.Tensor, what: str = NO_IRRELEVANT) -> None:
     if empty.any():
         raise ProtobenchError(
             f"no {what} for pair(s) {empty.nonzero().flatten().tolist()}; a target window needs one")
