@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from protobench.attacks.acceleration import accelerated, measured
+from protobench.attacks.bpda import gradient_surrogate
 from protobench.attacks.engine import MASKED_METHODS, frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.jpeg import jpeg_compress
@@ -101,9 +102,10 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
     if preset.kind == "masked-pgd":
         engine = MASKED_METHODS[preset.method](model, preset.norm, preset.eps, preset.alpha,
                                                preset.steps, preset.random_start, preset.restarts)
-        x_adv, values = engine(images[pairs.image_index], pairs.mask,
-                               make_objective(preset, pairs), generator,
-                               on_measured_model(success_margin(preset, pairs), model))
+        with gradient_surrogate(model, preset.backward):
+            x_adv, values = engine(images[pairs.image_index], pairs.mask,
+                                   make_objective(preset, pairs), generator,
+                                   on_measured_model(success_margin(preset, pairs), model))
         return [AttackResult(preset.name, x_adv, {}, values, time.perf_counter() - start)]
     if preset.kind == "ensemble":
         return [run_ensemble(model, images, pairs, preset, generator)]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from protobench.attacks.acceleration import PRECISIONS
+from protobench.attacks.bpda import BACKWARDS
 from protobench.attacks.engine import MASKED_METHODS
 from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
@@ -34,7 +35,7 @@ SELECTIONS = ("top-k", "class-top-k")
 SUCCESS = ("auto", "in-target", "out-of-box", "irrelevant", "moved", "objective")
 # An ensemble member inherits the ensemble's threat model; it may set only these.
 MEMBER_KEYS = ("name", "description", "method", "objective", "temperature", "target",
-               "target_size", "restarts", "random_start")
+               "target_size", "restarts", "random_start", "backward")
 
 _FLOATS = ("eps", "alpha", "irrelevant_threshold", "percentile", "temperature")
 _INTS = ("steps", "restarts", "margin", "target_size", "k")
@@ -87,6 +88,10 @@ class AttackPreset:
                           the backbone; the prototype head stays fp32), and
                           torch.compile; both change the search, never the
                           measurement (protobench.attacks.acceleration)
+    backward              masked attacks: exact (the model's own gradient) | bpda
+                          (every sigmoid differentiated as its tangent at 0,
+                          forward values unchanged: Athalye et al. 2018's remedy
+                          for saturated units; protobench.attacks.bpda)
     """
 
     name: str = "custom"
@@ -116,6 +121,7 @@ class AttackPreset:
     members: tuple[dict[str, Any], ...] = ()
     precision: str = "fp32"
     compile: bool = False
+    backward: str = "exact"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -275,8 +281,13 @@ def _validate(p: AttackPreset) -> None:
     methods = tuple(MASKED_METHODS) if p.kind in ("masked-pgd", "ensemble") else METHODS
     for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", objective_names()),
                           ("mask", MASKS), ("target", TARGETS), ("method", methods),
-                          ("success", SUCCESS), ("precision", PRECISIONS)):
+                          ("success", SUCCESS), ("precision", PRECISIONS),
+                          ("backward", BACKWARDS)):
         _choice(p, name, allowed)
+    if p.backward != "exact":
+        _check(p, "backward", p.kind in ("masked-pgd", "ensemble"),
+               "'exact' for whole-image, jpeg and noise attacks (bpda: masked attacks)")
+        _check(p, "backward", not p.compile, "'exact' with compile = true")
     _check(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
     if p.temperature > 0:
         smooth = [name for name, entry in MAP_OBJECTIVES.items() if entry.smooth]
