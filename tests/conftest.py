@@ -28,3 +28,19 @@ def train_recipe():
         return result, data
 
     return run
+
+
+@pytest.fixture(scope="session")
+def unseen_test_images():
+    """``unseen_test_images(model, count) -> (images, labels, relevance masks)``: the model's
+    synth test images from index 100 on, which no committed result uses."""
+    from protobench.training import model_split
+
+    def load(model, count: int):
+        _, data = model_split(model, "test")
+        idx = range(100, 100 + count)
+        images = torch.stack([data[i][0] for i in idx])
+        labels = torch.tensor([data[i][1] for i in idx])
+        return images, labels, [data.relevance_mask(i) for i in idx]
+
+    return load

@@ -11,7 +11,6 @@ from protobench.attacks.acceleration import AcceleratedModel, accelerated
 from protobench.attacks.measure import measure
 from protobench.errors import ProtobenchError
 from protobench.paths import MODELS_DIR
-from protobench.training import model_split
 
 pytestmark = pytest.mark.skipif(not (MODELS_DIR / "synth-smallcnn.pt").exists(),
                                 reason="needs the committed model models/synth-smallcnn.pt")
@@ -20,13 +19,9 @@ RATES = ["peak_moved", "peak_in_target", "peak_irrelevant", "pred_kept"]
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(unseen_test_images):
     model = protobench.load("synth-smallcnn")
-    _, data = model_split(model, "test")
-    idx = range(100, 112)  # images no committed result uses
-    x = torch.stack([data[i][0] for i in idx])
-    y = torch.tensor([data[i][1] for i in idx])
-    return model, x, y, [data.relevance_mask(i) for i in idx]
+    return (model, *unseen_test_images(model, 12))
 
 
 def _attack(setup, **options):

@@ -11,7 +11,6 @@ from protobench.attacks.engine import MaskedPGD
 from protobench.attacks.perturb import success_margin
 from protobench.errors import ProtobenchError
 from protobench.paths import MODELS_DIR
-from protobench.training import model_split
 
 
 def _saturated() -> nn.Module:
@@ -90,14 +89,11 @@ def test_backward_is_checked_in_presets():
 
 @pytest.mark.skipif(not (MODELS_DIR / "synth-smallcnn.pt").exists(),
                     reason="needs the committed model models/synth-smallcnn.pt")
-def test_a_bpda_attack_keeps_images_by_the_real_models_margin():
+def test_a_bpda_attack_keeps_images_by_the_real_models_margin(unseen_test_images):
     model = protobench.load("synth-smallcnn")
-    _, data = model_split(model, "test")
-    idx = range(100, 106)  # images no committed result uses
-    x = torch.stack([data[i][0] for i in idx])
-    y = torch.tensor([data[i][1] for i in idx])
+    x, y, relevance = unseen_test_images(model, 6)
     preset = load_attack("pgd-local", steps=5, backward="bpda")
-    pairs = select_pairs(model, x, y, [data.relevance_mask(i) for i in idx], preset)
+    pairs = select_pairs(model, x, y, relevance, preset)
     result = run_attack(model, x, pairs, preset, torch.Generator().manual_seed(0))[0]
     assert _hooks(model) == 0
     with torch.no_grad():
