@@ -13,9 +13,11 @@ attack variants that share a threat model and a target (norm, eps, mask,
 target rule and size; noise excluded), the best per pair: the share of
 pairs whose peak at least one of them put in the target, which an ensemble
 keeping each pair's best image by that criterion would reach, and how many
-pairs each variant alone wins that no other does. The default images (100 to 147 of
-the test split) are past the 32 that the default and headline suites use,
-so a choice made here is not tuned to the committed results.
+pairs each variant alone wins that no other does.
+
+The default images (100 to 147 of the test split) are past the 32 that the
+default and headline suites use, so a choice made here is not tuned to the
+committed results.
 
 ``--ascend similarity`` makes the objectives ascend the similarity maps
 themselves instead of the model's attack maps (which differ for PIP-Net
