@@ -38,7 +38,7 @@ import torch
 
 import protobench
 from protobench.attacks import load_attack, run_attack, select_pairs
-from protobench.metrics import wilson_interval
+from protobench.metrics import rate_with_interval
 from protobench.metrics.pairs import out_of_box, peak_moved
 from protobench.training import model_split
 
@@ -66,9 +66,7 @@ def touched(boxes: torch.Tensor, grid: tuple[int, int], size: int) -> torch.Tens
 
 
 def rate(flags: torch.Tensor) -> str:
-    k, n = int(flags.sum()), len(flags)
-    low, high = wilson_interval(k, n)
-    return f"{k / n:.0%} [{100 * low:.0f}, {100 * high:.0f}]"
+    return rate_with_interval(int(flags.sum()), len(flags))
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ import torch
 
 import protobench
 from protobench.attacks import load_attack, measure, run_attack, select_pairs
-from protobench.metrics import wilson_interval
+from protobench.metrics import rate_with_interval
 from protobench.training import model_split
 
 RATES = [("peak_moved", "leaves R"), ("out_of_box", "leaves box"),
@@ -98,9 +98,8 @@ def print_best_per_pair(in_target: dict[str, torch.Tensor]) -> None:
     """Per pair, any variant's peak in the target; and what each variant alone wins."""
     won = torch.stack(list(in_target.values()))  # (variants, pairs)
     n, hits = won.shape[1], int(won.any(dim=0).sum())
-    low, high = wilson_interval(hits, n)
     print(f"\nper pair, the best of the {len(won)} attack variants: peak in the target for "
-          f"{hits} of {n} pairs, {100 * hits / n:.0f}% [{100 * low:.0f}, {100 * high:.0f}]")
+          f"{hits} of {n} pairs, {rate_with_interval(hits, n)}")
     for i, text in enumerate(in_target):
         others = torch.cat([won[:i], won[i + 1:]]).any(dim=0)
         print(f"  {text}: {int(won[i].sum())} pairs, {int((won[i] & ~others).sum())} that no other "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from protobench.metrics.aggregate import bootstrap_ci, summarize, wilson_interval
+from protobench.metrics.aggregate import bootstrap_ci, rate_with_interval, summarize, wilson_interval
 from protobench.metrics.pairs import PairMetrics
 
 
@@ -16,6 +16,12 @@ def test_wilson_known_values():
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
     low, high = wilson_interval(10, 10)
     assert high == 1.0 and low == pytest.approx(0.7225, abs=1e-4)
+
+
+def test_a_rate_is_printed_with_its_wilson_interval():
+    assert rate_with_interval(8, 10) == "80% [49, 94]"
+    assert rate_with_interval(0, 48) == "0% [0, 7]"
+    assert rate_with_interval(46, 48) == "96% [86, 99]"
 
 
 def test_wilson_level_and_edge_cases():

@@ -7,6 +7,7 @@ from protobench.metrics.aggregate import (
     CONTINUOUS_METRICS,
     RATE_METRICS,
     bootstrap_ci,
+    rate_with_interval,
     summarize,
     wilson_interval,
 )
@@ -31,6 +32,6 @@ from protobench.metrics.pairs import (
 __all__ = [
     "CONTINUOUS_METRICS", "RATE_METRICS", "PairMetrics", "bootstrap_ci", "out_of_box", "pac",
     "pair_metrics", "peak_in_target", "peak_irrelevant", "peak_moved", "perturbation_norms",
-    "plc", "prc", "predictions", "prototype_rank", "region_max", "similarity_shift",
-    "summarize", "target_above_clean_peak", "wilson_interval",
+    "plc", "prc", "predictions", "prototype_rank", "rate_with_interval", "region_max",
+    "similarity_shift", "summarize", "target_above_clean_peak", "wilson_interval",
 ]

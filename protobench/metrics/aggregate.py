@@ -96,6 +96,12 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     return (low, high)
 
 
+def rate_with_interval(successes: int, n: int, level: float = 0.95) -> str:
+    """A rate as the tables print it, with its Wilson interval: 8 of 10 -> "80% [49, 94]"."""
+    low, high = wilson_interval(successes, n, level)
+    return f"{successes / n:.0%} [{100 * low:.0f}, {100 * high:.0f}]"
+
+
 def _continuous(name: str, x: np.ndarray, level: float, n_resamples: int,
                 seed: int) -> dict[str, float]:
     x = x.astype(np.float64)
