@@ -59,18 +59,19 @@ def main() -> None:
     parser.add_argument("--first-image", type=int, default=100)
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--ascend", choices=["attack-maps", "similarity"], default="attack-maps",
                         help="what the objectives ascend: the model's attack maps (default) or "
                              "its similarity maps")
     args = parser.parse_args()
 
-    model = protobench.load(args.model)
+    model = protobench.load(args.model, device=args.device)
     if args.ascend == "similarity":
         model.attack_maps = model.similarity_maps  # shadows the method on this instance
     _, data = model_split(model, "test", None, None, args.model)
     indices = range(args.first_image, min(args.first_image + args.images, len(data)))
-    images = torch.stack([data[i][0] for i in indices])
-    labels = torch.tensor([data[i][1] for i in indices])
+    images = torch.stack([data[i][0] for i in indices]).to(model.device)
+    labels = torch.tensor([data[i][1] for i in indices], device=model.device)
     relevance = [data.relevance_mask(i) for i in indices]
     print(f"{args.model}, test images {indices.start}-{indices.stop - 1}, seed {args.seed}, "
           f"objectives ascend its {args.ascend}")
