@@ -22,19 +22,9 @@ LOG_DIR=${1:-results/gpu-checks}
 PY=${PYTHON:-python3}
 mkdir -p "$LOG_DIR"
 exec > >(tee "$LOG_DIR/checks.log") 2>&1
-failed=0
-step() {  # step NAME COMMAND...: run, time, and count a failure
-    local name=$1; shift
-    echo; echo "== $name: $*"
-    local start=$(date +%s%N)
-    "$@" || { echo "!! $name failed (exit $?)"; failed=$((failed + 1)); }
-    echo "== $name: $(( ($(date +%s%N) - start) / 1000000 )) ms"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/gpu_steps.sh"  # step, describe_machine
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__,
-'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
-nproc
+describe_machine
 
 run_dir="$LOG_DIR/reference-cuda"
 rm -rf "$run_dir"

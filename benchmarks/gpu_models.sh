@@ -44,20 +44,9 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 mkdir -p "$LOG_DIR"
 WORK=$(mktemp -d)
 exec > >(tee "$WORK/gpu-models.log") 2>&1
-failed=0
-step() {  # step NAME COMMAND...: run, time, and count a failure
-    local name=$1; shift
-    echo; echo "== $name: $*"
-    local start=$(date +%s%N)
-    "$@" || { echo "!! $name failed (exit $?)"; failed=$((failed + 1)); }
-    echo "== $name: $(( ($(date +%s%N) - start) / 1000000 )) ms"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/gpu_steps.sh"  # step, describe_machine
 
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__,
-'cuda', torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
-nproc
-git log -1 --format='protobench %H' 2>/dev/null
+describe_machine
 
 sweep="$WORK/sweep"
 # the sweep's own per-recipe limit stops a recipe that runs long; `timeout` the whole of it
