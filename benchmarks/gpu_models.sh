@@ -10,8 +10,9 @@
 #      (pgd-local, 8/255, 40 steps, 32 test images, with the noise control); the sweep picks
 #      one by accuracy, prototypes on the object and realism, never by the attack;
 #   2. benchmarks/objectives.py on the chosen checkpoint, on test images 100-147, which no
-#      committed result uses: pgd-local, pgd-head-on-stomach, pgd-head-on-object and uniform
-#      noise in each of their threat models;
+#      committed result uses: pgd-local and auto-local (with the per-pair best of the two),
+#      pgd-head-on-stomach, pgd-head-on-object, and uniform noise in each of their threat
+#      models;
 #   3. packs everything for the trip back: LOG_DIR/gpu-models.tar.gz (the sweep's tables,
 #      logs and run summaries, the objectives' table) and the chosen checkpoint cut into
 #      parts of at most 15 MiB (NAME.pt.part-00, -01, ...) with NAME.pt.sha256, so that
@@ -57,8 +58,8 @@ step "train, measure and attack each recipe" timeout "$SWEEP_SECONDS" \
 chosen=$(cat "$sweep/chosen.txt" 2>/dev/null | tr -d '[:space:]')
 if [ -n "$chosen" ] && [ -f "$sweep/$chosen.pt" ]; then
     windows="noise:mask=target,target=most-similar,target_size=2 noise:mask=target,target=object-elsewhere,target_size=2"
-    step "the chosen model on unseen images" bash -c "$PY benchmarks/objectives.py --model '$sweep/$chosen.pt' \
-        --device '$DEVICE' --first-image $FIRST_IMAGE --images $IMAGES pgd-local pgd-head-on-stomach \
+    step "the chosen model on unseen images" bash -o pipefail -c "$PY benchmarks/objectives.py --model '$sweep/$chosen.pt' \
+        --device '$DEVICE' --first-image $FIRST_IMAGE --images $IMAGES pgd-local auto-local pgd-head-on-stomach \
         pgd-head-on-object noise $windows | tee '$WORK/objectives-$chosen.md'"
     (cd "$sweep" && split -b 15M -d -a 2 "$chosen.pt" "$chosen.pt.part-" && sha256sum "$chosen.pt" > "$chosen.pt.sha256")
     mv "$sweep/$chosen.pt".part-* "$sweep/$chosen.pt.sha256" "$LOG_DIR/"
