@@ -37,6 +37,7 @@ import torch
 
 import protobench
 from protobench.attacks import load_attack, measure, run_attack, select_pairs
+from protobench.devices import resolve_device
 from protobench.metrics import rate_with_interval
 from protobench.training import model_split
 
@@ -65,7 +66,8 @@ def main() -> None:
                              "its similarity maps")
     args = parser.parse_args()
 
-    model = protobench.load(args.model, device=args.device)
+    # resolve_device: "auto" is a GPU where there is one, and on CUDA it turns TF32 off
+    model = protobench.load(args.model, device=str(resolve_device(args.device)))
     if args.ascend == "similarity":
         model.attack_maps = model.similarity_maps  # shadows the method on this instance
     _, data = model_split(model, "test", None, None, args.model)
