@@ -34,10 +34,14 @@ def load(name_or_path: str | Path, device: str = "cpu", img_size: int | None = N
     "linear"); left out, they are ProtoPNet's defaults (224, "log") and a
     warning says so. A TesNet state_dict has ProtoPNet's parameter names:
     load it with ``family="tesnet"``.
+
+    ``device``: "cpu", "cuda", "cuda:N" or "auto" (a GPU where there is one),
+    resolved as the commands' ``--device`` is (on CUDA, TF32 goes off).
     """
+    from protobench.devices import resolve_device
     from protobench.model.checkpoint import load_model
 
-    return load_model(name_or_path, device, img_size, activation, family)
+    return load_model(name_or_path, str(resolve_device(str(device))), img_size, activation, family)
 
 
 # name -> (module, attribute): the heavier entry points, imported on first use

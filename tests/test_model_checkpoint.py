@@ -79,6 +79,14 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
 
 
+def test_device_is_resolved_as_the_commands_do(tmp_path):
+    path = save_checkpoint(_model(), tmp_path / "m.pt")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert protobench.load(path, device="auto").device.type == expected
+    with pytest.raises(ProtobenchError, match="unknown device 'gpu'"):
+        protobench.load(path, device="gpu")
+
+
 def test_unknown_model_name_says_how_to_train(tmp_path):
     with pytest.raises(ProtobenchError, match="does not exist"):
         protobench.load("no-such-model")
