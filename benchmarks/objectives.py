@@ -37,7 +37,6 @@ import torch
 
 import protobench
 from protobench.attacks import load_attack, measure, run_attack, select_pairs
-from protobench.devices import resolve_device
 from protobench.metrics import rate_with_interval
 from protobench.training import model_split
 
@@ -66,8 +65,7 @@ def main() -> None:
                              "its similarity maps")
     args = parser.parse_args()
 
-    # resolve_device: "auto" is a GPU where there is one, and on CUDA it turns TF32 off
-    model = protobench.load(args.model, device=str(resolve_device(args.device)))
+    model = protobench.load(args.model, device=args.device)  # resolves "auto"; TF32 off on CUDA
     if args.ascend == "similarity":
         model.attack_maps = model.similarity_maps  # shadows the method on this instance
     _, data = model_split(model, "test", None, None, args.model)
