@@ -39,11 +39,14 @@ class TrainingReport:
 
 
 def train_model(recipe: str | Path, out: str | Path | None = None, device: str = "auto",
-                progress: bool = True, prototype_images: bool = True) -> TrainingReport:
+                progress: bool = True, prototype_images: bool = True, fresh: bool = False) -> TrainingReport:
     """Train a ProtoPNet from a recipe (models/<name>.toml or a path) and write its checkpoint.
 
     ``out`` defaults to models/<name>.pt (in an installed package, ./models/);
     the prototype images go beside it unless ``prototype_images`` is False.
+    While it trains, ``out`` + '.resume' keeps its state: a training of the
+    same recipe toward the same ``out`` that was stopped goes on from there,
+    unless ``fresh`` (training/resume.py).
     """
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
@@ -52,17 +55,22 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
     from protobench.training.quality import prototypes_on_object
+    from protobench.training.resume import resume_path
     from protobench.training.trainer import train
 
     loaded = load_recipe(recipe)
     dev = resolve_device(device)
     out = check_writable_file(Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt")
+    state = resume_path(out)
+    if fresh:
+        state.unlink(missing_ok=True)
     data = recipe_data(loaded)
     result = train(loaded, data.train, data.push, data.test, data.classes, dev,
-                   progress=progress, pretrain_set=data.pretrain)
+                   progress=progress, pretrain_set=data.pretrain, resume=state)
     on_object = prototypes_on_object(result.model.meta.push_records, data.push)
     result.model.meta.history["prototypes_on_object"] = on_object
     save_checkpoint(result.model, out)
+    state.unlink(missing_ok=True)
     folder = (save_prototype_images(result.model, data.push, out.with_suffix("") / "prototypes")
               if prototype_images else None)
     return TrainingReport(loaded.name, out, result.test_accuracy, on_object, result.seconds,

@@ -1,4 +1,8 @@
-"""python -m protobench.train --model NAME: train a ProtoPNet from models/NAME.toml."""
+"""python -m protobench.train --model NAME: train a ProtoPNet from models/NAME.toml.
+
+A training that is stopped and started again with the same recipe and --out
+goes on from its last finished epoch (the state kept in OUT.resume).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-prototype-images", action="store_true",
                         help="do not save the prototype images beside the checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over even where OUT.resume holds a stopped training's state")
     args = parser.parse_args(argv)
     check_names(recipes=[args.model])
 
     from protobench.workflows import train_model
 
     report = train_model(args.model, args.out, args.device, progress=not args.quiet,
-                         prototype_images=not args.no_prototype_images)
+                         prototype_images=not args.no_prototype_images, fresh=args.fresh)
     if report.prototype_images is not None:
         print(f"prototype images in {report.prototype_images}")
     print(json.dumps(report.to_dict()))

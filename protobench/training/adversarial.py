@@ -17,6 +17,7 @@ batch, ``adversary(model, images, labels) -> images``, or None.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -27,7 +28,20 @@ from protobench.attacks.perturb import run_attack
 from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
 
-Adversary = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+@dataclass
+class Adversary:
+    """The schedule's defence, ``adversary(model, images, labels) -> images``.
+
+    ``generator`` draws its random starts; a resumed training restores it
+    (training/resume.py).
+    """
+
+    attack: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+    generator: torch.Generator
+
+    def __call__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.attack(model, images, labels, self.generator)
 
 
 def fgsm_examples(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float,
@@ -75,12 +89,13 @@ def make_adversary(adversarial: str, eps: float, alpha: float, steps: int, seed:
         return None
     generator = torch.Generator().manual_seed(seed + 1_000_003)
     if adversarial == "fgsm":
-        return lambda model, images, labels: fgsm_examples(model, images, labels, eps, alpha, generator)
+        return Adversary(lambda model, images, labels, g: fgsm_examples(model, images, labels, eps, alpha, g),
+                         generator)
     preset = masked_preset(adversarial, eps, steps)
 
-    def attack(model, images, labels):
+    def attack(model, images, labels, g):
         device_generator = torch.Generator(device=images.device).manual_seed(
-            int(torch.randint(0, 2**62, (1,), generator=generator)))
+            int(torch.randint(0, 2**62, (1,), generator=g)))
         return masked_examples(model, images, labels, preset, device_generator)
 
-    return attack
+    return Adversary(attack, generator)

@@ -32,6 +32,14 @@ class Mixup:
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
 
+    def get_state(self) -> dict:
+        """Both generators' states (a resumed training restores them: training/resume.py)."""
+        return {"beta": self.rng.bit_generator.state, "perm": self.generator.get_state()}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["beta"]
+        self.generator.set_state(state["perm"])
+
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> MixedBatch:
         lam = float(self.rng.beta(self.alpha, self.alpha))
         perm = torch.randperm(len(images), generator=self.generator).to(images.device)

@@ -11,7 +11,9 @@
 
 Epochs before ``warm_epochs`` are warm, the others joint; after every epoch
 in ``push_epochs`` come a push and ``last_layer_epochs`` of last-layer
-training, as in the original ``main.py``.
+training, as in the original ``main.py``. Given a ``resume`` path, the
+training keeps its state there and a stopped one goes on from it
+(resume.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -39,6 +42,8 @@ from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.push import PushRecord, push_prototypes
 from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe, check_trainable
+from protobench.training.resume import (TrainingState, global_rng_state, load_state, recipe_key,
+                                        restore_global_rng, save_state)
 from protobench.training.stats import EpochStats
 
 
@@ -335,12 +340,15 @@ class TrainingResult:
 
 def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Dataset,
           classes: list[str], device: str | torch.device = "cpu", progress: bool = True,
-          log: Callable[[str], None] = print, pretrain_set: Dataset | None = None) -> TrainingResult:
+          log: Callable[[str], None] = print, pretrain_set: Dataset | None = None,
+          resume: Path | None = None) -> TrainingResult:
     """Train a model from ``recipe``: ProtoPNet's and ProtoPool's warm, joint, push and
     last-layer stages, or PIP-Net's own (:mod:`protobench.training.pipnet`).
 
     ``pretrain_set``: the backbone's pre-training images when the recipe's
     ``pretrain_head`` is "other-classes" (``recipe_data`` makes it).
+    ``resume``: the file that keeps the training state (resume.py): a
+    training stopped earlier goes on from it; None keeps no state.
     """
     check_trainable(recipe)
     sched = recipe.schedule
@@ -352,7 +360,14 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
     result = TrainingResult(model)
     start = time.perf_counter()
-    if sched.pretrain_epochs and sched.pretrain_head == "pretext":
+    key = recipe_key(recipe.raw)
+    stopped = None if resume is None or isinstance(ppnet, PIPNetwork) else load_state(resume, key)
+    if stopped is not None:
+        log(f"resuming {recipe.name} at epoch {stopped.next_epoch} from {resume}")
+        ppnet.load_state_dict(stopped.model)
+        result.history, result.push_records = stopped.epoch_stats(), stopped.records()
+        start -= stopped.seconds
+    elif sched.pretrain_epochs and sched.pretrain_head == "pretext":
         result.history += pretrain_pretext(model, sched.pretrain_epochs, recipe.lr.pretrain,
                                            images=sched.pretrain_images, batch_size=sched.batch_size,
                                            seed=sched.seed, progress=progress)
@@ -386,8 +401,31 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     adversary = make_adversary(sched.adversarial, sched.adversarial_eps, sched.adversarial_alpha,
                                sched.adversarial_steps, sched.seed)
     mixup = Mixup(sched.mixup, sched.seed + 11) if sched.mixup else None  # every stage, as ProtoPool
-    epochs = tqdm(range(sched.epochs), desc=f"train {recipe.name}", disable=not progress)
+    generators = {"batches": generator, **({"adversary": adversary.generator} if adversary else {}),
+                  **({"mixup": mixup} if mixup else {})}  # each with get_state / set_state
     test = None  # test accuracy of the model as last evaluated
+    first = 0
+    if stopped is not None:
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(stopped.optimizers[name])
+        scheduler.load_state_dict(stopped.scheduler)
+        for name, g in generators.items():
+            g.set_state(stopped.generators[name])
+        restore_global_rng(stopped.global_rng)
+        test, first = stopped.test, stopped.next_epoch
+
+    def keep_state(next_epoch: int) -> None:
+        if resume is not None:
+            save_state(resume, TrainingState(
+                key, next_epoch, ppnet.state_dict(), {k: o.state_dict() for k, o in optimizers.items()},
+                scheduler.state_dict(), {k: g.get_state() for k, g in generators.items()},
+                global_rng_state(), [dataclasses.asdict(h) for h in result.history],
+                [r.to_dict() for r in result.push_records], test, time.perf_counter() - start))
+
+    if stopped is None:
+        keep_state(0)  # after the pre-training
+    epochs = tqdm(range(first, sched.epochs), desc=f"train {recipe.name}", disable=not progress,
+                  initial=first, total=sched.epochs)
     for epoch in epochs:
         draw_augmentation(train_set, epoch)
         stage = "warm" if epoch < sched.warm_epochs else "joint"
@@ -419,6 +457,8 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             before, test = test, accuracy(model, test_set, sched.test_batch_size)
             log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
                 f"{test:.3f} after last-layer training")
+        if epoch < sched.epochs - 1:
+            keep_state(epoch + 1)
     set_stage(ppnet, "joint")
     # the model as last evaluated, after the last epoch (and its push)
     return _finish(result, model, test if test is not None else accuracy(model, test_set, sched.test_batch_size),

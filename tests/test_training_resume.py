@@ -1,0 +1,124 @@
+"""A stopped training goes on from its last finished epoch to the very weights of an
+uninterrupted one (protobench.training.resume)."""
+
+import json
+
+import pytest
+import torch
+
+from protobench.cli.train import main as train_main
+from protobench.errors import ProtobenchError
+from protobench.training import recipe_data, trainer
+from protobench.training.recipe import recipe_from_dict
+from protobench.training.resume import load_state, recipe_key, resume_path
+from test_training_trainer import TINY, _toml
+
+# pre-training, warm, joint, push at 1 and 3 with last-layer epochs after each: every
+# kind of state a stop can fall between (optimisers, the scheduler, the generators)
+TWO_PUSHES = {**TINY, "train": {**TINY["train"], "pretrain_epochs": 1, "epochs": 4, "warm_epochs": 1,
+                                "push_epochs": [1, 3], "last_layer_epochs": 1}}
+FAMILIES = {
+    # ProtoPNet with FGSM training: the adversary's random starts
+    "protopnet-fgsm": {**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "adversarial": "fgsm"}},
+    # ProtoPool with mixup: its Gumbel noise (torch's global generator) and mixup's generator
+    "protopool-mixup": {**TWO_PUSHES,
+                        "model": {**TWO_PUSHES["model"], "family": "protopool", "num_prototypes": 6},
+                        "train": {**TWO_PUSHES["train"], "mixup": 0.5, "gumbel_epochs": 2}},
+}
+
+
+class Stop(Exception):
+    """Stands in for a killed job."""
+
+
+def _train(recipe, data, resume=None):
+    return trainer.train(recipe, data.train, data.push, data.test, data.classes, progress=False,
+                         log=lambda _: None, resume=resume)
+
+
+def _stop_at(monkeypatch, n):
+    """Make the n-th training pass (0-based, after the pre-training) raise Stop."""
+    real, calls = trainer.run_epoch, []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > n:
+            raise Stop
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "run_epoch", counting)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_stopped_training_resumes_to_the_weights_of_an_uninterrupted_one(family, tmp_path, monkeypatch):
+    recipe = recipe_from_dict(family, FAMILIES[family])
+    data = recipe_data(recipe)
+    whole = _train(recipe, data)
+    state = tmp_path / "m.pt.resume"
+    # passes: warm 0, joint 1, last 1, joint 2, joint 3, last 3; stop in joint epoch 2 and
+    # again in joint epoch 3 (the first resume resumes from epoch 2, the second from 3)
+    for stop in (3, 1):
+        _stop_at(monkeypatch, stop)
+        with pytest.raises(Stop):
+            _train(recipe, data, state)
+        monkeypatch.undo()
+        assert state.is_file()
+    assert load_state(state, recipe_key(recipe.raw)).next_epoch == 3
+    resumed = _train(recipe, data, state)
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed.test_accuracy == whole.test_accuracy
+    assert [(h.stage, h.epoch, h.loss) for h in resumed.history] == \
+        [(h.stage, h.epoch, h.loss) for h in whole.history]
+    assert [r.to_dict() for r in resumed.push_records] == [r.to_dict() for r in whole.push_records]
+
+
+def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "tiny.toml"
+    path.write_text(_toml(TWO_PUSHES))
+    out = tmp_path / "tiny.pt"
+    argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
+    _stop_at(monkeypatch, 2)
+    with pytest.raises(Stop):
+        train_main(argv)
+    monkeypatch.undo()
+    assert not out.exists() and resume_path(out).is_file()
+    assert train_main(argv) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out.is_file() and not resume_path(out).exists()
+    # the whole history is in the checkpoint, and its time counts both runs
+    from protobench.model import load_checkpoint
+    history = load_checkpoint(out).meta.history
+    assert [e["stage"] for e in history["epochs"]] == \
+        ["pretrain", "warm", "joint", "last", "joint", "joint", "last"]
+    assert history["test_accuracy"] == report["test_accuracy"]
+
+
+def test_a_state_of_another_recipe_is_refused_and_fresh_discards_it(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "tiny.toml"
+    path.write_text(_toml(TWO_PUSHES))
+    out = tmp_path / "tiny.pt"
+    argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
+    _stop_at(monkeypatch, 1)
+    with pytest.raises(Stop):
+        train_main(argv)
+    monkeypatch.undo()
+    edited = {**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "seed": 1}}
+    path.write_text(_toml(edited))
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds a stopped training of another recipe" in err and "--fresh" in err
+    assert not out.exists() and resume_path(out).is_file()  # nothing written, nothing discarded
+    assert train_main(argv + ["--fresh"]) == 0
+    assert out.is_file() and not resume_path(out).exists()
+
+
+def test_a_state_that_is_not_one_is_one_clear_error(tmp_path):
+    state = tmp_path / "m.pt.resume"
+    state.write_bytes(b"not a torch file")
+    with pytest.raises(ProtobenchError, match="not a training state protobench can resume"):
+        load_state(state, "key")
+    torch.save({"format": 99}, state)
+    with pytest.raises(ProtobenchError, match="format 99, expected 1"):
+        load_state(state, "key")
+    assert load_state(tmp_path / "absent.resume", "key") is None
