@@ -161,12 +161,12 @@ def test_a_changed_checkpoint_is_never_resumed_into_old_results(tmp_path, capsys
 
 @pytest.mark.faults
 def test_results_of_other_code_are_recomputed_only_with_fresh(tmp_path, capsys, monkeypatch):
-    import protobench.bench.provenance as provenance
+    import protobench.source as source
     out = tmp_path / "run"
     args = ["--attack", "pgd-local", *TINY, "--out", str(out), "--no-figures"]
     assert main(args) == 0
     capsys.readouterr()
-    monkeypatch.setattr(provenance, "source_digest", lambda: "an edited engine")
+    monkeypatch.setattr(source, "source_digest", lambda: "an edited engine")
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "computed by other code" in err and "source_sha256" in err and "--fresh" in err
@@ -176,7 +176,7 @@ def test_results_of_other_code_are_recomputed_only_with_fresh(tmp_path, capsys, 
 
 
 def test_the_source_digest_follows_the_code():
-    from protobench.bench.provenance import code_identity, source_digest
+    from protobench.source import code_identity, source_digest
     import torch
     assert source_digest() == source_digest() and len(source_digest()) == 64
     identity = code_identity(torch.device("cpu"))

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "protobench"
 LAYERS = [
     ["protobench._version", "protobench.errors", "protobench.registry", "protobench.fractions",
      "protobench.paths", "protobench.storage", "protobench.devices", "protobench.threat",
-     "protobench.model.receptive_field"],
+     "protobench.model.receptive_field", "protobench.source"],
     ["protobench.imaging", "protobench.data", "protobench.metrics"],
     ["protobench.model"],
     ["protobench.training", "protobench.explanations", "protobench.realism", "protobench.attacks"],

@@ -8,6 +8,7 @@ import torch
 
 from protobench.cli.train import main as train_main
 from protobench.errors import ProtobenchError
+from protobench.source import code_identity
 from protobench.training import recipe_data, trainer
 from protobench.training.recipe import recipe_from_dict
 from protobench.training.resume import load_state, recipe_key, resume_path
@@ -63,7 +64,7 @@ def test_a_stopped_training_resumes_to_the_weights_of_an_uninterrupted_one(famil
             _train(recipe, data, state)
         monkeypatch.undo()
         assert state.is_file()
-    assert load_state(state, recipe_key(recipe.raw)).next_epoch == 3
+    assert load_state(state, recipe_key(recipe.raw), code_identity(torch.device("cpu"))).next_epoch == 3
     resumed = _train(recipe, data, state)
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
@@ -113,12 +114,29 @@ def test_a_state_of_another_recipe_is_refused_and_fresh_discards_it(tmp_path, ca
     assert out.is_file() and not resume_path(out).exists()
 
 
+def test_a_state_written_by_other_code_is_refused(tmp_path, capsys, monkeypatch):
+    import protobench.source as source
+    path = tmp_path / "tiny.toml"
+    path.write_text(_toml(TWO_PUSHES))
+    out = tmp_path / "tiny.pt"
+    argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
+    _stop_at(monkeypatch, 1)
+    with pytest.raises(Stop):
+        train_main(argv)
+    monkeypatch.undo()
+    monkeypatch.setattr(source, "source_digest", lambda: "an edited trainer")
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "stopped under other code (source_sha256:" in err and "--fresh" in err
+    assert not out.exists() and resume_path(out).is_file()
+
+
 def test_a_state_that_is_not_one_is_one_clear_error(tmp_path):
     state = tmp_path / "m.pt.resume"
     state.write_bytes(b"not a torch file")
     with pytest.raises(ProtobenchError, match="not a training state protobench can resume"):
-        load_state(state, "key")
+        load_state(state, "key", {})
     torch.save({"format": 99}, state)
-    with pytest.raises(ProtobenchError, match="format 99, expected 1"):
-        load_state(state, "key")
-    assert load_state(tmp_path / "absent.resume", "key") is None
+    with pytest.raises(ProtobenchError, match="format 99, expected 2"):
+        load_state(state, "key", {})
+    assert load_state(tmp_path / "absent.resume", "key", {}) is None

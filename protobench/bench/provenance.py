@@ -36,23 +36,6 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def code_identity(device: torch.device) -> dict[str, str]:
-    """What computes the numbers besides the settings: protobench's version and source, torch, device."""
-    return {"protobench": __version__, "source_sha256": source_digest(),
-            "torch": torch.__version__, "device": device.type}
-
-
-def source_digest() -> str:
-    """SHA-256 of protobench's Python source (every .py file, by relative path)."""
-    import hashlib
-
-    root = Path(__file__).resolve().parent.parent  # the protobench package
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def state_digest(model: nn.Module) -> str:
     """SHA-256 of a module's state (names, shapes, dtypes and values): a checkpoint's digest in memory."""
     import hashlib

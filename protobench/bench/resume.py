@@ -53,7 +53,7 @@ def remove_results(out: Path) -> None:
 def check_same_run(out: Path, settings: dict[str, Any], fresh: bool = False) -> None:
     """Refuse to resume into a folder whose finished configurations belong to another run.
 
-    "Another run": other settings, checkpoints or code (``code_identity``).
+    "Another run": other settings, checkpoints or code (``protobench.source.code_identity``).
     A folder with settings.json but no finished configuration is not a run
     to protect (a run that failed before its first configuration), and
     ``fresh`` overrides the check. Writes nothing.

@@ -38,6 +38,7 @@ from protobench.attacks import (
 )
 from protobench import storage
 from protobench.bench import provenance, resume
+from protobench.source import code_identity
 from protobench.bench.batching import auto_batch_size, stored_batch_size
 from protobench.bench.configuration import Configuration, configurations
 from protobench.bench.ranks import Ranks, current_ranks
@@ -315,7 +316,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     settings = {"suite": suite_obj.to_dict(), "attacks": [p.to_dict() for p in presets],
                 "checkpoints_sha256": checkpoints,
                 "backbones": list(backbones) if backbones else None, "dataset": dataset,
-                "data_root": data_root, "code": provenance.code_identity(dev)}
+                "data_root": data_root, "code": code_identity(dev)}
     resume.check_same_run(out, settings, fresh)
 
     # everything that can fail on the user's input is loaded before the folder is touched

@@ -15,7 +15,9 @@ Started again with the same recipe and ``--out``, the training loads it and
 goes on from the next epoch; the checkpoint it writes is then the one an
 uninterrupted run writes, bit for bit on the same device and thread count.
 The file is removed once the checkpoint is written. A state written for
-another recipe is refused, never resumed. PIP-Net's stages
+another recipe, or by other code (protobench's version or source, torch's
+version, the device type: ``protobench.source.code_identity``), is
+refused, never resumed. PIP-Net's stages
 (training/pipnet.py) do not write one: a stopped PIP-Net training starts
 over.
 
@@ -41,7 +43,7 @@ from protobench.storage import atomic_write
 from protobench.training.push import PushRecord
 from protobench.training.stats import EpochStats
 
-FORMAT = 1
+FORMAT = 2  # 2: with the code identity (format 1, of 6cada4c, had none)
 
 
 def resume_path(out: str | Path) -> Path:
@@ -61,6 +63,7 @@ class TrainingState:
     """Everything a training needs to go on from epoch ``next_epoch`` (0: after pre-training)."""
 
     recipe: str                                  # recipe_key of the recipe that wrote it
+    code: dict[str, str]                         # protobench.source.code_identity
     next_epoch: int
     model: dict[str, torch.Tensor]               # ppnet.state_dict()
     optimizers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -110,9 +113,9 @@ def save_state(path: Path, state: TrainingState) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_state(path: Path, key: str) -> TrainingState | None:
+def load_state(path: Path, key: str, code: dict[str, str]) -> TrainingState | None:
     """The state at ``path`` if there is one (None otherwise), refused when another recipe
-    wrote it or the file is not a training state."""
+    (``key``) or other code (``code``) wrote it, or the file is not a training state."""
     if not path.exists():
         return None
     try:
@@ -127,5 +130,9 @@ def load_state(path: Path, key: str) -> TrainingState | None:
     if payload["recipe"] != key:
         raise ProtobenchError(f"{path} holds a stopped training of another recipe (or an edited one); "
                               "train with --fresh to discard it and start over, or choose another --out")
+    differ = [f"{k}: {payload['code'].get(k)} -> {v}" for k, v in code.items() if payload["code"].get(k) != v]
+    if differ:
+        raise ProtobenchError(f"{path} holds a training stopped under other code ({'; '.join(differ[:2])}); "
+                              "resume it with that code, or train with --fresh to start over")
     payload.pop("format")
     return TrainingState(**payload)

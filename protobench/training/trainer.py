@@ -36,6 +36,7 @@ from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.pipnet import PIPNetwork
 from protobench.model.protopool import PoolNet
+from protobench.source import code_identity
 from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.mixup import Mixup, mixed_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
@@ -360,8 +361,8 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
     result = TrainingResult(model)
     start = time.perf_counter()
-    key = recipe_key(recipe.raw)
-    stopped = None if resume is None or isinstance(ppnet, PIPNetwork) else load_state(resume, key)
+    key, code = recipe_key(recipe.raw), code_identity(torch.device(device))
+    stopped = None if resume is None or isinstance(ppnet, PIPNetwork) else load_state(resume, key, code)
     if stopped is not None:
         log(f"resuming {recipe.name} at epoch {stopped.next_epoch} from {resume}")
         ppnet.load_state_dict(stopped.model)
@@ -417,7 +418,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     def keep_state(next_epoch: int) -> None:
         if resume is not None:
             save_state(resume, TrainingState(
-                key, next_epoch, ppnet.state_dict(), {k: o.state_dict() for k, o in optimizers.items()},
+                key, code, next_epoch, ppnet.state_dict(), {k: o.state_dict() for k, o in optimizers.items()},
                 scheduler.state_dict(), {k: g.get_state() for k, g in generators.items()},
                 global_rng_state(), [dataclasses.asdict(h) for h in result.history],
                 [r.to_dict() for r in result.push_records], test, time.perf_counter() - start))
