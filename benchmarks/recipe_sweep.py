@@ -8,7 +8,9 @@ For each recipe, in its own process (``--jobs`` at a time; synth is generated
 once per process and shared by the three steps):
 
 1. ``protobench.train --model RECIPE --out DIR/NAME.pt`` (test
-   accuracy, prototypes on the object);
+   accuracy, prototypes on the object); a training stopped earlier resumes
+   from DIR/NAME.pt.resume, and a checkpoint in DIR that this very recipe
+   finished is measured without training again;
 2. ``protobench.evaluate --model DIR/NAME.pt --json`` (realism:
    clean top-1 similarity, d(best irrelevant cell) / d(best cell), d(best object cell
    two cells away) / d(best cell)), and
@@ -77,9 +79,9 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
     checkpoint = out / f"{name}.pt"
     with open(out / f"{name}.log", "w") as log:
         try:
-            report = json.loads(_call(train, ["--model", str(recipe), "--out", str(checkpoint),
-                                              "--device", device, "--quiet", "--no-prototype-images"],
-                                      log).strip().splitlines()[-1])
+            report = trained_report(recipe, checkpoint) or json.loads(
+                _call(train, ["--model", str(recipe), "--out", str(checkpoint), "--device", device,
+                              "--quiet", "--no-prototype-images"], log).strip().splitlines()[-1])
             row.update(accuracy=report["test_accuracy"], on_object=report["prototypes_on_object"],
                        train_s=report["train_seconds"])
             realism = json.loads(_call(evaluate, ["--model", str(checkpoint), "--device", device,
@@ -107,6 +109,22 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
             row["error"] = f"{type(e).__name__}: {e}"
     row["seconds"] = round(time.perf_counter() - start, 1)
     return row
+
+
+def trained_report(recipe: Path, checkpoint: Path) -> dict | None:
+    """The train step's report, from ``checkpoint`` when a finished training of this very
+    recipe wrote it (a sweep started again after the training finished); None otherwise."""
+    from protobench.model import load_checkpoint
+    from protobench.paths import read_toml
+
+    if not checkpoint.is_file():
+        return None
+    meta = load_checkpoint(checkpoint).meta
+    if meta.recipe != read_toml(recipe):
+        return None
+    return {"test_accuracy": meta.history["test_accuracy"],
+            "prototypes_on_object": meta.history.get("prototypes_on_object"),
+            "train_seconds": meta.history["train_seconds"]}
 
 
 SEED_SUFFIX = re.compile(r"-seed\d+$")  # a replicate's name: NAME-seedN
