@@ -10,8 +10,8 @@ from protobench.cli.train import main as train_main
 from protobench.errors import ProtobenchError
 from protobench.source import code_identity
 from protobench.training import recipe_data, trainer
-from protobench.training.recipe import recipe_from_dict
-from protobench.training.resume import load_state, recipe_key, resume_path
+from protobench.training.recipe import load_recipe, recipe_from_dict
+from protobench.training.resume import load_state, recipe_key, resume_path, save_state
 from test_training_trainer import TINY, _toml
 
 # pre-training, warm, joint, push at 1 and 3 with last-layer epochs after each: every
@@ -74,38 +74,40 @@ def test_a_stopped_training_resumes_to_the_weights_of_an_uninterrupted_one(famil
     assert [r.to_dict() for r in resumed.push_records] == [r.to_dict() for r in whole.push_records]
 
 
-def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monkeypatch):
-    path = tmp_path / "tiny.toml"
+def _stopped_command(tmp_path, monkeypatch, passes):
+    """The train command on TWO_PUSHES, stopped after ``passes`` training passes: (recipe
+    file, checkpoint path, argv)."""
+    path, out = tmp_path / "tiny.toml", tmp_path / "tiny.pt"
     path.write_text(_toml(TWO_PUSHES))
-    out = tmp_path / "tiny.pt"
     argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
-    _stop_at(monkeypatch, 2)
+    _stop_at(monkeypatch, passes)
     with pytest.raises(Stop):
         train_main(argv)
     monkeypatch.undo()
     assert not out.exists() and resume_path(out).is_file()
+    return path, out, argv
+
+
+def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monkeypatch):
+    path, out, argv = _stopped_command(tmp_path, monkeypatch, 2)
+    state = load_state(resume_path(out), recipe_key(load_recipe(path).raw), code_identity(torch.device("cpu")))
+    state.seconds = 1e6  # as if the first run had trained for 11 days
+    save_state(resume_path(out), state)
     assert train_main(argv) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out.is_file() and not resume_path(out).exists()
-    # the whole history is in the checkpoint, and its time counts both runs
+    # the whole history is in the checkpoint, and its training time counts both runs
     from protobench.model import load_checkpoint
     history = load_checkpoint(out).meta.history
     assert [e["stage"] for e in history["epochs"]] == \
         ["pretrain", "warm", "joint", "last", "joint", "joint", "last"]
+    assert 1e6 < history["train_seconds"] < 1e6 + 600
     assert history["test_accuracy"] == report["test_accuracy"]
 
 
 def test_a_state_of_another_recipe_is_refused_and_fresh_discards_it(tmp_path, capsys, monkeypatch):
-    path = tmp_path / "tiny.toml"
-    path.write_text(_toml(TWO_PUSHES))
-    out = tmp_path / "tiny.pt"
-    argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
-    _stop_at(monkeypatch, 1)
-    with pytest.raises(Stop):
-        train_main(argv)
-    monkeypatch.undo()
-    edited = {**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "seed": 1}}
-    path.write_text(_toml(edited))
+    path, out, argv = _stopped_command(tmp_path, monkeypatch, 1)
+    path.write_text(_toml({**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "seed": 1}}))
     assert train_main(argv) == 2
     err = capsys.readouterr().err
     assert "holds a stopped training of another recipe" in err and "--fresh" in err
@@ -116,14 +118,7 @@ def test_a_state_of_another_recipe_is_refused_and_fresh_discards_it(tmp_path, ca
 
 def test_a_state_written_by_other_code_is_refused(tmp_path, capsys, monkeypatch):
     import protobench.source as source
-    path = tmp_path / "tiny.toml"
-    path.write_text(_toml(TWO_PUSHES))
-    out = tmp_path / "tiny.pt"
-    argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
-    _stop_at(monkeypatch, 1)
-    with pytest.raises(Stop):
-        train_main(argv)
-    monkeypatch.undo()
+    _, out, argv = _stopped_command(tmp_path, monkeypatch, 1)
     monkeypatch.setattr(source, "source_digest", lambda: "an edited trainer")
     assert train_main(argv) == 2
     err = capsys.readouterr().err
