@@ -105,6 +105,15 @@ def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monk
     assert history["test_accuracy"] == report["test_accuracy"]
 
 
+def test_an_interrupted_training_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    path, out = tmp_path / "tiny.toml", tmp_path / "tiny.pt"
+    path.write_text(_toml(TWO_PUSHES))
+    monkeypatch.setattr(trainer, "run_epoch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert train_main(["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu"]) == 130
+    assert "the same command goes on from the last finished epoch" in capsys.readouterr().err
+    assert not out.exists() and resume_path(out).is_file()
+
+
 def test_a_state_of_another_recipe_is_refused_and_fresh_discards_it(tmp_path, capsys, monkeypatch):
     path, out, argv = _stopped_command(tmp_path, monkeypatch, 1)
     path.write_text(_toml({**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "seed": 1}}))

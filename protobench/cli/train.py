@@ -7,6 +7,7 @@ goes on from its last finished epoch (the state kept in OUT.resume).
 from __future__ import annotations
 
 import json
+import sys
 
 from protobench.cli import ArgumentParser, check_names, prog
 from protobench.errors import cli_entry
@@ -29,8 +30,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from protobench.workflows import train_model
 
-    report = train_model(args.model, args.out, args.device, progress=not args.quiet,
-                         prototype_images=not args.no_prototype_images, fresh=args.fresh)
+    try:
+        report = train_model(args.model, args.out, args.device, progress=not args.quiet,
+                             prototype_images=not args.no_prototype_images, fresh=args.fresh)
+    except KeyboardInterrupt:
+        print("interrupted; the same command goes on from the last finished epoch (the state "
+              "kept beside the checkpoint, NAME.pt.resume)", file=sys.stderr)
+        return 130
     if report.prototype_images is not None:
         print(f"prototype images in {report.prototype_images}")
     print(json.dumps(report.to_dict()))
