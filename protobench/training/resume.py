@@ -94,17 +94,12 @@ def global_rng_state() -> dict[str, Any]:
 
 
 def restore_global_rng(state: dict[str, Any]) -> None:
-    random.setstate(_tuples(state["python"]))
+    random.setstate(state["python"])  # pickle keeps its tuples
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tuples(value: Any) -> Any:
-    """Python's random state with its nested tuples (a pickle may hand back lists)."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def save_state(path: Path, state: TrainingState) -> None:
