@@ -124,36 +124,50 @@ def check_writable_file(path: str | Path) -> Path:
     return path
 
 
-class FolderLock:
-    """An exclusive claim on an output folder (``.lock``, holding the owner's pid).
+class Claim:
+    """An exclusive claim on an output, held as a lock file that records the owner's pid.
 
-    A second run into the same folder is refused with the owner's pid
-    instead of computing everything again beside it; a lock left by a
-    process that no longer exists (killed) is taken over.
+    A second process writing the same output is refused with the owner's pid
+    instead of computing everything again beside it (and overwriting what the
+    first one writes); a claim left by a process that no longer exists
+    (killed) is taken over.
     """
 
-    def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder) / ".lock"
+    def __init__(self, lock: str | Path, output: str | Path, writer: str = "run") -> None:
+        self.path, self.output, self.writer = Path(lock), output, writer
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> "Claim":
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 owner = _lock_owner(self.path)
                 if owner is not None and _alive(owner):
-                    raise ProtobenchError(f"another run (pid {owner}) is writing to {self.path.parent}; "
+                    raise ProtobenchError(f"another {self.writer} (pid {owner}) is writing to {self.output}; "
                                           "wait for it to finish, or choose another --out") from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(str(os.getpid()))
             return self
-        raise ProtobenchError(f"cannot claim {self.path.parent}: {self.path} keeps reappearing")
+        raise ProtobenchError(f"cannot claim {self.output}: {self.path} keeps reappearing")
 
     def __exit__(self, *exc) -> None:
         if _lock_owner(self.path) == os.getpid():
             self.path.unlink(missing_ok=True)
+
+
+class FolderLock(Claim):
+    """A run's claim on its output folder (``.lock`` in it)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__(Path(folder) / ".lock", folder)
+
+
+def file_claim(path: str | Path, writer: str) -> Claim:
+    """A claim on the file ``path`` and the files written beside it (``path`` + '.lock')."""
+    path = Path(path)
+    return Claim(path.with_name(path.name + ".lock"), path, writer)
 
 
 def _lock_owner(path: Path) -> int | None:

@@ -51,7 +51,7 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
     from protobench.paths import CHECKPOINTS_DIR
-    from protobench.storage import check_writable_file
+    from protobench.storage import check_writable_file, file_claim
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
     from protobench.training.quality import prototypes_on_object
@@ -62,17 +62,19 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     dev = resolve_device(device)
     out = check_writable_file(Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt")
     state = resume_path(out)
-    if fresh:
+    # one training at a time toward ``out``: two would overwrite each other's state
+    with file_claim(out, "training"):
+        if fresh:
+            state.unlink(missing_ok=True)
+        data = recipe_data(loaded)
+        result = train(loaded, data.train, data.push, data.test, data.classes, dev,
+                       progress=progress, pretrain_set=data.pretrain, resume=state)
+        on_object = prototypes_on_object(result.model.meta.push_records, data.push)
+        result.model.meta.history["prototypes_on_object"] = on_object
+        save_checkpoint(result.model, out)
         state.unlink(missing_ok=True)
-    data = recipe_data(loaded)
-    result = train(loaded, data.train, data.push, data.test, data.classes, dev,
-                   progress=progress, pretrain_set=data.pretrain, resume=state)
-    on_object = prototypes_on_object(result.model.meta.push_records, data.push)
-    result.model.meta.history["prototypes_on_object"] = on_object
-    save_checkpoint(result.model, out)
-    state.unlink(missing_ok=True)
-    folder = (save_prototype_images(result.model, data.push, out.with_suffix("") / "prototypes")
-              if prototype_images else None)
+        folder = (save_prototype_images(result.model, data.push, out.with_suffix("") / "prototypes")
+                  if prototype_images else None)
     return TrainingReport(loaded.name, out, result.test_accuracy, on_object, result.seconds,
                           str(dev), folder)
 

@@ -2,6 +2,9 @@
 uninterrupted one (protobench.training.resume)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -93,9 +96,12 @@ def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monk
     state = load_state(resume_path(out), recipe_key(load_recipe(path).raw), code_identity(torch.device("cpu")))
     state.seconds = 1e6  # as if the first run had trained for 11 days
     save_state(resume_path(out), state)
+    lock = _lock(out)
+    lock.write_text(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                   capture_output=True, text=True).stdout.strip())  # a killed run's claim
     assert train_main(argv) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out.is_file() and not resume_path(out).exists()
+    assert out.is_file() and not resume_path(out).exists() and not lock.exists()
     # the whole history is in the checkpoint, and its training time counts both runs
     from protobench.model import load_checkpoint
     history = load_checkpoint(out).meta.history
@@ -103,6 +109,21 @@ def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monk
         ["pretrain", "warm", "joint", "last", "joint", "joint", "last"]
     assert 1e6 < history["train_seconds"] < 1e6 + 600
     assert history["test_accuracy"] == report["test_accuracy"]
+
+
+def _lock(out):
+    return out.with_name(out.name + ".lock")
+
+
+def test_a_second_training_toward_the_same_checkpoint_is_refused(tmp_path, capsys, monkeypatch):
+    # two trainings toward one --out would overwrite each other's state
+    path, out, argv = _stopped_command(tmp_path, monkeypatch, 1)
+    assert not _lock(out).exists()  # the stopped training gave up its claim
+    _lock(out).write_text(str(os.getpid()))  # a live training holds it
+    state = resume_path(out).read_bytes()
+    assert train_main(argv) == 2
+    assert f"another training (pid {os.getpid()}) is writing to {out}" in capsys.readouterr().err
+    assert not out.exists() and resume_path(out).read_bytes() == state
 
 
 def test_an_interrupted_training_says_how_to_resume(tmp_path, capsys, monkeypatch):
