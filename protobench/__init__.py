@@ -58,6 +58,7 @@ _LAZY = {
     "map_objective": ("protobench.attacks.objectives", "map_objective"),
     "load_attack": ("protobench.attacks.presets", "load_attack"),
     "train_model": ("protobench.workflows", "train_model"),
+    "snapshot_training": ("protobench.workflows", "snapshot_training"),
     "evaluate_model": ("protobench.workflows", "evaluate_model"),
     "explain_image": ("protobench.workflows", "explain_image"),
     "explain_jpeg": ("protobench.workflows", "explain_jpeg"),

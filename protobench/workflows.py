@@ -4,12 +4,14 @@ The command-line modules (``protobench.cli.train``, ``.evaluate``, ``.explain``)
 parse arguments, call these and print; everything they do is reachable here::
 
     protobench.train_model("synth-tiny")                  # -> TrainingReport (checkpoint written)
+    protobench.snapshot_training("synth-tiny", None, "midway.pt")  # a stopped or running training, as a checkpoint
     protobench.evaluate_model("synth-smallcnn")           # -> EvaluationReport: accuracy, prototypes on the object, realism
     protobench.explain_image("synth-smallcnn", 0, out="explanation.png")
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,15 +27,15 @@ class TrainingReport:
 
     model: str
     checkpoint: Path
-    test_accuracy: float
+    test_accuracy: float | None          # None: a snapshot taken before the first evaluation
     prototypes_on_object: float | None
     train_seconds: float
-    device: str
+    device: str | None                   # None: a snapshot (nothing trained)
     prototype_images: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "checkpoint": str(self.checkpoint),
-                "test_accuracy": round(self.test_accuracy, 4),
+                "test_accuracy": None if self.test_accuracy is None else round(self.test_accuracy, 4),
                 "prototypes_on_object": self.prototypes_on_object,
                 "train_seconds": round(self.train_seconds, 1), "device": self.device}
 
@@ -77,6 +79,45 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
                   if prototype_images else None)
     return TrainingReport(loaded.name, out, result.test_accuracy, on_object, result.seconds,
                           str(dev), folder)
+
+
+def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str | Path) -> TrainingReport:
+    """The model of a training toward ``out``, as its state (``out`` + '.resume') holds it
+    after its last finished epoch, written to ``snapshot`` as a checkpoint that every
+    command reads: a long training is evaluated or attacked midway, while it is
+    stopped or still running. The snapshot records ``stopped_before_epoch``; its
+    test accuracy is the training's last evaluation (None before the first push).
+    """
+    from protobench.model import ProtoPNet, save_checkpoint
+    from protobench.paths import CHECKPOINTS_DIR
+    from protobench.storage import check_writable_file
+    from protobench.training import load_recipe, recipe_data
+    from protobench.training.quality import prototypes_on_object
+    from protobench.training.resume import load_state, recipe_key, resume_path
+
+    loaded = load_recipe(recipe)
+    out = Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt"  # as train_model's
+    snapshot = check_writable_file(snapshot)
+    if snapshot.resolve() == out.resolve():
+        raise ProtobenchError(f"--snapshot {snapshot} is --out: that is where the finished "
+                              "training's checkpoint goes; give the snapshot another name")
+    state = load_state(resume_path(out), recipe_key(loaded.raw), code=None)
+    if state is None:
+        raise ProtobenchError(f"no training of {loaded.name} toward {out} to take a snapshot of: "
+                              f"{resume_path(out)} does not exist (a training keeps it while it runs "
+                              "or is stopped, and removes it once its checkpoint is written)")
+    data = recipe_data(loaded)
+    arch = dataclasses.replace(loaded.architecture, num_classes=len(data.classes))
+    model = ProtoPNet.build(arch, data.classes, name=loaded.name, recipe=loaded.raw)
+    model.ppnet.load_state_dict(state.model)
+    model.eval()
+    on_object = prototypes_on_object(state.push_records, data.push)
+    model.meta.push_records = state.push_records
+    model.meta.history = {"test_accuracy": state.test, "train_seconds": round(state.seconds, 1),
+                          "epochs": state.history, "stopped_before_epoch": state.next_epoch,
+                          "prototypes_on_object": on_object}
+    save_checkpoint(model, snapshot)
+    return TrainingReport(loaded.name, snapshot, state.test, on_object, state.seconds, None)
 
 
 @dataclass

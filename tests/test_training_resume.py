@@ -156,6 +156,54 @@ def test_a_state_written_by_other_code_is_refused(tmp_path, capsys, monkeypatch)
     assert not out.exists() and resume_path(out).is_file()
 
 
+def test_a_snapshot_is_the_stopped_training_as_a_checkpoint(tmp_path, capsys, monkeypatch):
+    from protobench.cli.evaluate import main as evaluate_main
+    from protobench.model import load_checkpoint
+    path, out, argv = _stopped_command(tmp_path, monkeypatch, 4)  # stopped in joint epoch 3
+    state = load_state(resume_path(out), recipe_key(load_recipe(path).raw), code_identity(torch.device("cpu")))
+    snapshot = tmp_path / "midway.pt"
+    assert train_main(argv + ["--snapshot", str(snapshot)]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = load_checkpoint(snapshot)
+    weights = model.ppnet.state_dict()
+    assert weights.keys() == state.model.keys()
+    assert all(torch.equal(weights[k], v) for k, v in state.model.items())
+    history = model.meta.history
+    assert history["stopped_before_epoch"] == 3 and len(history["epochs"]) == len(state.history)
+    assert model.meta.push_records == state.push_records and len(state.push_records) > 0
+    assert report["test_accuracy"] == round(state.test, 4)
+    assert report["prototypes_on_object"] == history["prototypes_on_object"] is not None
+    assert not out.exists() and resume_path(out).is_file()  # the training is left as it was
+    assert evaluate_main(["--model", str(snapshot), "--device", "cpu", "--json"]) == 0  # a checkpoint like any
+    capsys.readouterr()
+
+    elsewhere = tmp_path / "elsewhere.pt"  # no training toward it
+    assert train_main(["--model", str(path), "--out", str(elsewhere), "--snapshot", str(tmp_path / "s.pt")]) == 2
+    assert "no training of tiny toward" in capsys.readouterr().err and not (tmp_path / "s.pt").exists()
+    assert train_main(argv + ["--snapshot", str(out)]) == 2
+    assert "is --out" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit):
+        train_main(argv + ["--snapshot", str(snapshot), "--fresh"])
+    assert "--snapshot reads the state that --fresh discards" in capsys.readouterr().err
+    assert resume_path(out).is_file()
+
+
+def test_a_snapshot_reads_a_state_of_other_code(tmp_path, capsys, monkeypatch):
+    # resuming needs the code that stopped; reading the weights does not
+    import protobench.source as source
+    _, out, argv = _stopped_command(tmp_path, monkeypatch, 2)
+    monkeypatch.setattr(source, "source_digest", lambda: "an edited trainer")
+    assert train_main(argv + ["--snapshot", str(tmp_path / "midway.pt")]) == 0
+    assert (tmp_path / "midway.pt").is_file()
+    # format 1 (6cada4c's states, without the code identity): read, never resumed
+    payload = torch.load(resume_path(out), weights_only=True)
+    payload["format"] = 1
+    del payload["code"]
+    torch.save(payload, resume_path(out))
+    assert train_main(argv + ["--snapshot", str(tmp_path / "format1.pt")]) == 0
+    assert train_main(argv) == 2 and "format 1, expected 2" in capsys.readouterr().err
+
+
 def test_a_state_that_is_not_one_is_one_clear_error(tmp_path):
     state = tmp_path / "m.pt.resume"
     state.write_bytes(b"not a torch file")

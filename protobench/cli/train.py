@@ -25,10 +25,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--fresh", action="store_true",
                         help="start over even where OUT.resume holds a stopped training's state")
+    parser.add_argument("--snapshot", metavar="FILE",
+                        help="train nothing: write the model of the training toward --out, as its "
+                             "state (OUT.resume) holds it after its last finished epoch, to FILE as "
+                             "a checkpoint (to evaluate or attack a long training midway)")
     args = parser.parse_args(argv)
     check_names(recipes=[args.model])
 
-    from protobench.workflows import train_model
+    from protobench.workflows import snapshot_training, train_model
+
+    if args.snapshot:
+        if args.fresh:
+            parser.error("--snapshot reads the state that --fresh discards: give one of them")
+        report = snapshot_training(args.model, args.out, args.snapshot)
+        print(json.dumps(report.to_dict()))
+        return 0
 
     try:
         report = train_model(args.model, args.out, args.device, progress=not args.quiet,

@@ -108,24 +108,32 @@ def save_state(path: Path, state: TrainingState) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_state(path: Path, key: str, code: dict[str, str]) -> TrainingState | None:
+def load_state(path: Path, key: str, code: dict[str, str] | None) -> TrainingState | None:
     """The state at ``path`` if there is one (None otherwise), refused when another recipe
-    (``key``) or other code (``code``) wrote it, or the file is not a training state."""
+    (``key``) or other code (``code``) wrote it, or the file is not a training state.
+
+    ``code`` None reads a state only for its weights and records (a snapshot,
+    ``protobench.train --snapshot``): other code can read those, so the code is
+    not checked, and format 1 (without the code identity) is read too.
+    """
     if not path.exists():
         return None
+    formats = (FORMAT,) if code is not None else (1, FORMAT)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file
         raise ProtobenchError(f"{path} is not a training state protobench can resume ({err}); "
                               "remove it, or train with --fresh, to start over") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in formats:
         raise ProtobenchError(f"{path} is not a training state of this protobench (format "
                               f"{payload.get('format') if isinstance(payload, dict) else None!r}, "
                               f"expected {FORMAT}); remove it, or train with --fresh, to start over")
     if payload["recipe"] != key:
         raise ProtobenchError(f"{path} holds a stopped training of another recipe (or an edited one); "
                               "train with --fresh to discard it and start over, or choose another --out")
-    differ = [f"{k}: {payload['code'].get(k)} -> {v}" for k, v in code.items() if payload["code"].get(k) != v]
+    payload.setdefault("code", {})  # format 1
+    differ = [f"{k}: {payload['code'].get(k)} -> {v}" for k, v in (code or {}).items()
+              if payload["code"].get(k) != v]
     if differ:
         raise ProtobenchError(f"{path} holds a training stopped under other code ({'; '.join(differ[:2])}); "
                               "resume it with that code, or train with --fresh to start over")
