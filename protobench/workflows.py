@@ -11,8 +11,7 @@ parse arguments, call these and print; everything they do is reachable here::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +106,7 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
                               f"{resume_path(out)} does not exist (a training keeps it while it runs "
                               "or is stopped, and removes it once its checkpoint is written)")
     data = recipe_data(loaded)
-    arch = dataclasses.replace(loaded.architecture, num_classes=len(data.classes))
+    arch = replace(loaded.architecture, num_classes=len(data.classes))
     model = ProtoPNet.build(arch, data.classes, name=loaded.name, recipe=loaded.raw)
     model.ppnet.load_state_dict(state.model)
     model.eval()
