@@ -26,7 +26,7 @@ class TrainingReport:
 
     model: str
     checkpoint: Path
-    test_accuracy: float | None          # None: a snapshot taken before the first evaluation
+    test_accuracy: float
     prototypes_on_object: float | None
     train_seconds: float
     device: str | None                   # None: a snapshot (nothing trained)
@@ -34,7 +34,7 @@ class TrainingReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "checkpoint": str(self.checkpoint),
-                "test_accuracy": None if self.test_accuracy is None else round(self.test_accuracy, 4),
+                "test_accuracy": round(self.test_accuracy, 4),
                 "prototypes_on_object": self.prototypes_on_object,
                 "train_seconds": round(self.train_seconds, 1), "device": self.device}
 
@@ -85,7 +85,9 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     after its last finished epoch, written to ``snapshot`` as a checkpoint that every
     command reads: a long training is evaluated or attacked midway, while it is
     stopped or still running. The snapshot records ``stopped_before_epoch``; its
-    test accuracy is the training's last evaluation (None before the first push).
+    test accuracy is measured on these very weights (the state's own may be of an
+    earlier epoch), its prototypes on the object are those of the last push's
+    sources (None before the first push).
     """
     from protobench.model import ProtoPNet, save_checkpoint
     from protobench.paths import CHECKPOINTS_DIR
@@ -93,6 +95,7 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     from protobench.training import load_recipe, recipe_data
     from protobench.training.quality import prototypes_on_object
     from protobench.training.resume import load_state, recipe_key, resume_path
+    from protobench.training.trainer import accuracy
 
     loaded = load_recipe(recipe)
     out = Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt"  # as train_model's
@@ -109,14 +112,14 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     arch = replace(loaded.architecture, num_classes=len(data.classes))
     model = ProtoPNet.build(arch, data.classes, name=loaded.name, recipe=loaded.raw)
     model.ppnet.load_state_dict(state.model)
-    model.eval()
+    test = accuracy(model, data.test, loaded.schedule.test_batch_size)
     on_object = prototypes_on_object(state.push_records, data.push)
     model.meta.push_records = state.push_records
-    model.meta.history = {"test_accuracy": state.test, "train_seconds": round(state.seconds, 1),
+    model.meta.history = {"test_accuracy": test, "train_seconds": round(state.seconds, 1),
                           "epochs": state.history, "stopped_before_epoch": state.next_epoch,
                           "prototypes_on_object": on_object}
     save_checkpoint(model, snapshot)
-    return TrainingReport(loaded.name, snapshot, state.test, on_object, state.seconds, None)
+    return TrainingReport(loaded.name, snapshot, test, on_object, state.seconds, None)
 
 
 @dataclass
