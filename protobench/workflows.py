@@ -39,6 +39,14 @@ class TrainingReport:
                 "train_seconds": round(self.train_seconds, 1), "device": self.device}
 
 
+def _checkpoint_path(name: str, out: str | Path | None) -> Path:
+    """Where a training of recipe ``name`` writes its checkpoint: ``out``, or models/NAME.pt
+    (in an installed package, ./models/)."""
+    from protobench.paths import CHECKPOINTS_DIR
+
+    return Path(out) if out else CHECKPOINTS_DIR / f"{name}.pt"
+
+
 def train_model(recipe: str | Path, out: str | Path | None = None, device: str = "auto",
                 progress: bool = True, prototype_images: bool = True, fresh: bool = False) -> TrainingReport:
     """Train a ProtoPNet from a recipe (models/<name>.toml or a path) and write its checkpoint.
@@ -51,7 +59,6 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     """
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
-    from protobench.paths import CHECKPOINTS_DIR
     from protobench.storage import check_writable_file, file_claim
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
@@ -61,7 +68,7 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
 
     loaded = load_recipe(recipe)
     dev = resolve_device(device)
-    out = check_writable_file(Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt")
+    out = check_writable_file(_checkpoint_path(loaded.name, out))
     state = resume_path(out)
     # one training at a time toward ``out``: two would overwrite each other's state
     with file_claim(out, "training"):
@@ -90,7 +97,6 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     sources (None before the first push).
     """
     from protobench.model import ProtoPNet, save_checkpoint
-    from protobench.paths import CHECKPOINTS_DIR
     from protobench.storage import check_writable_file
     from protobench.training import load_recipe, recipe_data
     from protobench.training.quality import prototypes_on_object
@@ -98,7 +104,7 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     from protobench.training.trainer import accuracy
 
     loaded = load_recipe(recipe)
-    out = Path(out) if out else CHECKPOINTS_DIR / f"{loaded.name}.pt"  # as train_model's
+    out = _checkpoint_path(loaded.name, out)
     snapshot = check_writable_file(snapshot)
     if snapshot.resolve() == out.resolve():
         raise ProtobenchError(f"--snapshot {snapshot} is --out: that is where the finished "

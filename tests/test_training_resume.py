@@ -112,7 +112,8 @@ def test_the_train_command_resumes_then_removes_the_state(tmp_path, capsys, monk
 
 
 def _lock(out):
-    return out.with_name(out.name + ".lock")
+    from protobench.storage import file_claim
+    return file_claim(out, "training").path
 
 
 def test_a_second_training_toward_the_same_checkpoint_is_refused(tmp_path, capsys, monkeypatch):
