@@ -35,7 +35,7 @@ def test_end_to_end_writes_every_output(tmp_path, capsys):
     assert pairs["outside_unchanged"].all()
     assert (pairs["linf"] <= pairs["eps"] + 1e-6).all()
     run = json.loads((out / "run.json").read_text())
-    assert run["versions"]["torch"] and run["device"] == "cpu" and run["seed"] == 0
+    assert run["versions"]["torch"] and run["versions"]["opencv"] and run["device"] == "cpu" and run["seed"] == 0
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"sweep-pgd-local.png", "panel-pgd-local-synth-smallcnn.png",
             "local-analysis-synth-smallcnn.png"} <= figures

@@ -24,10 +24,12 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict[str, str]:
+    """The versions that decide a run's numbers; OpenCV draws and blurs synth's images."""
+    import cv2
     import torchvision
     return {"protobench": __version__, "python": platform.python_version(),
             "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__}
+            "numpy": np.__version__, "pandas": pd.__version__, "opencv": cv2.__version__}
 
 
 def device_name(device: torch.device) -> str:
