@@ -77,9 +77,12 @@ def test_pairs_are_attacked_in_batches_of_batch_size(tmp_path, monkeypatch):
     attacked = ~a["control"]
     assert attacked.sum() == 8 and (a["image"] == b["image"]).all()
     # float sums in another order: the log similarity's slope 1/d (about 60 at the
-    # d of 0.017 of synth-smallcnn's peaks) turns 2e-6 in d into 1e-4 in similarity
+    # d of 0.017 of synth-smallcnn's peaks) turns 2e-6 in d into 1e-4 in similarity,
+    # and 40 Auto-PGD steps carry it on; the kernels are the CPU's own (up to 9e-4 on an
+    # AVX-512 machine, 1e-4 on another). A batching error (another pair's image, mask or
+    # target) moves the similarity by tenths: the attack shifts it by 0.8-2.0 here.
     for column in ["sim_shift", "sim_after", "linf"]:
-        assert (a.loc[attacked, column] - b.loc[attacked, column]).abs().max() < 5e-4, column
+        assert (a.loc[attacked, column] - b.loc[attacked, column]).abs().max() < 5e-3, column
     assert (a.loc[attacked, "peak_moved"] == b.loc[attacked, "peak_moved"]).all()
     assert json.loads((three / "run.json").read_text())["suite"]["batch_size"] == 3
 
