@@ -186,3 +186,26 @@ def test_the_defence_table_rates_the_peak_in_the_target_with_noise_beside_it():
     assert table["noise: peak in an irrelevant cell (pgd-local 4/255)"] == "40%"
     assert (table["pgd-local 4/255"], table["pgd-local 8/255"], table["auto-local 8/255"]) == (
         "50% (0%)", "60% (5%)", "70% (0%)")
+
+
+def test_jpeg_flips_account_for_the_jpeg_gap_and_refuse_a_model_without_compression():
+    import importlib.util
+    from pathlib import Path
+
+    import protobench
+    from protobench.training.quality import jpeg_experiment
+    from protobench.training import model_data_source
+
+    script = Path(__file__).parents[1] / "benchmarks" / "jpeg_flips.py"
+    spec = importlib.util.spec_from_file_location("jpeg_flips", script)
+    jpeg_flips = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jpeg_flips)
+    model = protobench.load("synth-jpeg-30")
+    found = jpeg_flips.flips(model)
+    gap = jpeg_experiment(model, model_data_source(model))["gap"]
+    # right only compressed minus right only clean is the accuracy gap, image for image
+    net = len(found["only_compressed"]) - len(found["only_clean"])
+    assert net / found["images"] == pytest.approx(gap, abs=1e-4)
+    assert found["only_compressed"][0] == 7  # the README's JPEG explanation figure
+    with pytest.raises(ProtobenchError, match="compresses no class"):
+        jpeg_flips.flips(protobench.load("synth-smallcnn"))
