@@ -17,24 +17,19 @@ import sys
 import torch
 
 import protobench
-from protobench.data.jpeg import parse_jpeg_classes
 from protobench.errors import ProtobenchError
-from protobench.training import model_split
-from protobench.training.trainer import correct_predictions
+from protobench.training import model_data_source
+from protobench.training.quality import jpeg_correct
 
 
 def flips(model) -> dict[str, object]:
     """Right compressed / wrong clean, and the reverse, over the compressed classes' test images."""
-    source, compressed = model_split(model, "test", None, None, model.meta.name)
-    if source.options.get("jpeg_classes") is None:
+    measured = jpeg_correct(model, model_data_source(model))
+    if measured is None:
         raise ProtobenchError(f"{model.meta.name} compresses no class: not a JPEG-experiment model")
-    clean = source.without_jpeg().load("test")
-    classes = parse_jpeg_classes(source.options["jpeg_classes"], len(clean.classes))
-    members = torch.isin(clean.labels, torch.tensor(classes))
-    right_compressed = correct_predictions(model, compressed)
-    right_clean = correct_predictions(model, clean)
-    only_compressed = torch.nonzero(members & right_compressed & ~right_clean).flatten()
-    only_clean = torch.nonzero(members & ~right_compressed & right_clean).flatten()
+    _, members, correct = measured
+    only_compressed = torch.nonzero(members & correct["compressed"] & ~correct["clean"]).flatten()
+    only_clean = torch.nonzero(members & ~correct["compressed"] & correct["clean"]).flatten()
     return {"images": int(members.sum()), "only_compressed": only_compressed.tolist(),
             "only_clean": only_clean.tolist()}
 

@@ -193,8 +193,8 @@ def test_jpeg_flips_account_for_the_jpeg_gap_and_refuse_a_model_without_compress
     from pathlib import Path
 
     import protobench
-    from protobench.training.quality import jpeg_experiment
     from protobench.training import model_data_source
+    from protobench.training.quality import jpeg_experiment
 
     script = Path(__file__).parents[1] / "benchmarks" / "jpeg_flips.py"
     spec = importlib.util.spec_from_file_location("jpeg_flips", script)

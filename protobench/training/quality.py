@@ -26,13 +26,12 @@ def prototypes_on_object(push_records: Sequence[dict[str, Any]], push_set: Datas
     return hits / len(push_records)
 
 
-def jpeg_experiment(model, source) -> dict[str, Any] | None:
-    """Hoffmann et al.'s JPEG experiment, measured as in the paper: test accuracy per class
-    group (the compressed classes, the others) on compressed and on clean test images.
+def jpeg_correct(model, source) -> tuple[list[int], Any, dict[str, Any]] | None:
+    """Per test image, whether ``model`` classifies it right compressed and clean.
 
     ``source``: the model's DataSource; None unless its options compress classes
-    (``jpeg_classes``). A model that learnt the artefacts as a class cue
-    loses accuracy on clean images of the compressed classes.
+    (``jpeg_classes``). Returns (the compressed classes, a bool mask of the test
+    images in them, {"compressed": bool (N,), "clean": bool (N,)}).
     """
     import torch
 
@@ -44,14 +43,27 @@ def jpeg_experiment(model, source) -> dict[str, Any] | None:
     compressed_split = source.load("test")
     clean_split = source.without_jpeg().load("test")
     classes = parse_jpeg_classes(source.options["jpeg_classes"], len(clean_split.classes))
-    labels = clean_split.labels
-    in_group = torch.isin(labels, torch.tensor(classes))
+    in_group = torch.isin(clean_split.labels, torch.tensor(classes))
     correct = {name: correct_predictions(model, split)
                for name, split in (("compressed", compressed_split), ("clean", clean_split))}
-    out: dict[str, Any] = {"classes": list(classes), "quality": int(source.options.get("jpeg_quality", 20))}
+    return list(classes), in_group, correct
+
+
+def jpeg_experiment(model, source) -> dict[str, Any] | None:
+    """Hoffmann et al.'s JPEG experiment, measured as in the paper: test accuracy per class
+    group (the compressed classes, the others) on compressed and on clean test images.
+
+    ``source``: the model's DataSource; None unless its options compress classes
+    (``jpeg_classes``). A model that learnt the artefacts as a class cue
+    loses accuracy on clean images of the compressed classes.
+    """
+    measured = jpeg_correct(model, source)
+    if measured is None:
+        return None
+    classes, in_group, correct = measured
+    out: dict[str, Any] = {"classes": classes, "quality": int(source.options.get("jpeg_quality", 20))}
     for group, members in (("compressed_classes", in_group), ("other_classes", ~in_group)):
         out[group] = {name: round(float(c[members].float().mean()), 4) for name, c in correct.items()}
     group = out["compressed_classes"]
     out["gap"] = round(group["compressed"] - group["clean"], 4)  # the paper's headline difference
     return out
-
