@@ -147,6 +147,17 @@ def test_a_state_of_another_recipe_is_refused_and_fresh_discards_it(tmp_path, ca
     assert out.is_file() and not resume_path(out).exists()
 
 
+def test_a_stale_state_is_refused_before_the_data_are_built(tmp_path, capsys, monkeypatch):
+    import protobench.training as training
+    path, out, argv = _stopped_command(tmp_path, monkeypatch, 1)
+    path.write_text(_toml({**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "seed": 1}}))
+    built = []
+    monkeypatch.setattr(training, "recipe_data", lambda *a, **k: built.append(1))
+    assert train_main(argv) == 2
+    assert "holds a stopped training of another recipe" in capsys.readouterr().err
+    assert built == []  # the mistake is reported at once, not after minutes of data
+
+
 def test_a_state_written_by_other_code_is_refused(tmp_path, capsys, monkeypatch):
     import protobench.source as source
     _, out, argv = _stopped_command(tmp_path, monkeypatch, 1)
