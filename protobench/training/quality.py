@@ -12,6 +12,12 @@ from typing import Any, Sequence
 from torch.utils.data import Dataset
 
 
+def box_centre(record: dict[str, Any]) -> tuple[int, int]:
+    """(y, x) pixel at the centre of a push record's high-activation box."""
+    y0, y1, x0, x1 = record["high_activation_box"]
+    return (y0 + y1 - 1) // 2, (x0 + x1 - 1) // 2
+
+
 def prototypes_on_object(push_records: Sequence[dict[str, Any]], push_set: Dataset) -> float | None:
     """Fraction of prototypes whose high-activation box centre lies on the object."""
     if not push_records:
@@ -21,9 +27,29 @@ def prototypes_on_object(push_records: Sequence[dict[str, Any]], push_set: Datas
         mask = push_set.relevance_mask(record["image"])
         if mask is None:
             return None
-        y0, y1, x0, x1 = record["high_activation_box"]
-        hits += bool(mask[(y0 + y1 - 1) // 2, (x0 + x1 - 1) // 2])
+        hits += bool(mask[box_centre(record)])
     return hits / len(push_records)
+
+
+def source_distances(push_records: Sequence[dict[str, Any]], push_set: Dataset) -> list[float] | None:
+    """Per prototype, how far its source lies from the object: the Euclidean distance in
+    pixels from its high-activation box centre to the nearest object pixel (0 on the
+    object; ``prototypes_on_object`` counts the zeros). None without masks."""
+    import cv2
+    import numpy as np
+
+    distances = []
+    for record in push_records:
+        mask = push_set.relevance_mask(record["image"])
+        if mask is None:
+            return None
+        outside = (~mask.bool()).numpy().astype(np.uint8)
+        if outside.all():  # no object in the image: no distance to it
+            distances.append(float("inf"))
+            continue
+        distances.append(float(cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+                               [box_centre(record)]))
+    return distances
 
 
 def jpeg_correct(model, source) -> tuple[list[int], Any, dict[str, Any]] | None:
