@@ -59,11 +59,11 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     """
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
+    from protobench.source import code_identity
     from protobench.storage import check_writable_file, file_claim
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
     from protobench.training.quality import prototypes_on_object
-    from protobench.source import code_identity
     from protobench.training.resume import load_state, recipe_key, resume_path
     from protobench.training.trainer import train
 
