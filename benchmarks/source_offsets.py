@@ -33,8 +33,8 @@ CHANGED = 0.02  # a pixel differs from its distractor-free drawing by more than 
 GROW = 2        # px: the distractor mask is grown by this, for the blur of the photograph
 
 
-def distractor_masks(source, push_set) -> list[torch.Tensor] | None:
-    """Bool (H, W) per push image, True on (or within ``GROW`` px of) a distractor; None
+def distractor_masks(source, push_set, grow: int = GROW) -> list[torch.Tensor] | None:
+    """Bool (H, W) per push image, True on (or within ``grow`` px of) a distractor; None
     unless the data are synth."""
     if source.dataset != "synth":
         return None
@@ -42,7 +42,7 @@ def distractor_masks(source, push_set) -> list[torch.Tensor] | None:
     masks = []
     for i in range(len(push_set)):
         changed = (push_set[i][0] - plain[i][0]).abs().amax(dim=0) > CHANGED
-        grown = F.max_pool2d(changed[None, None].float(), 2 * GROW + 1, stride=1, padding=GROW)
+        grown = F.max_pool2d(changed[None, None].float(), 2 * grow + 1, stride=1, padding=grow)
         masks.append(grown[0, 0].bool())
     return masks
 
