@@ -59,13 +59,12 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     """
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
-    from protobench.source import code_identity
     from protobench.storage import check_writable_file, file_claim
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
     from protobench.training.quality import prototypes_on_object
-    from protobench.training.resume import load_state, recipe_key, resume_path
-    from protobench.training.trainer import train
+    from protobench.training.resume import resume_path
+    from protobench.training.trainer import stopped_training, train
 
     loaded = load_recipe(recipe)
     dev = resolve_device(device)
@@ -75,9 +74,8 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     with file_claim(out, "training"):
         if fresh:
             state.unlink(missing_ok=True)
-        elif loaded.architecture.family != "pipnet":  # PIP-Net's stages keep no state
-            # a stale state (another recipe, other code) is refused before the data are built
-            load_state(state, recipe_key(loaded.raw), code_identity(dev))
+        else:  # a stale state (another recipe, other code) is refused before the data are built
+            stopped_training(loaded, state, dev)
         data = recipe_data(loaded)
         result = train(loaded, data.train, data.push, data.test, data.classes, dev,
                        progress=progress, pretrain_set=data.pretrain, resume=state)

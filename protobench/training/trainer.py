@@ -339,6 +339,16 @@ class TrainingResult:
     seconds: float = 0.0
 
 
+def stopped_training(recipe: Recipe, resume: Path | None,
+                     device: str | torch.device = "cpu") -> TrainingState | None:
+    """The training of ``recipe`` stopped in ``resume``, if there is one; refused (resume.py's
+    ``load_state``) when another recipe or other code wrote it. PIP-Net's stages keep no
+    state: None."""
+    if resume is None or recipe.architecture.family == "pipnet":
+        return None
+    return load_state(resume, recipe_key(recipe.raw), code_identity(torch.device(device)))
+
+
 def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Dataset,
           classes: list[str], device: str | torch.device = "cpu", progress: bool = True,
           log: Callable[[str], None] = print, pretrain_set: Dataset | None = None,
@@ -362,7 +372,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     result = TrainingResult(model)
     start = time.perf_counter()
     key, code = recipe_key(recipe.raw), code_identity(torch.device(device))
-    stopped = None if resume is None or isinstance(ppnet, PIPNetwork) else load_state(resume, key, code)
+    stopped = stopped_training(recipe, resume, device)
     if stopped is not None:
         log(f"resuming {recipe.name} at epoch {stopped.next_epoch} from {resume}")
         ppnet.load_state_dict(stopped.model)
