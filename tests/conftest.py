@@ -44,3 +44,20 @@ def unseen_test_images():
         return images, labels, [data.relevance_mask(i) for i in idx]
 
     return load
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script(name) -> module``: benchmarks/<name>.py imported as a module (the
+    scripts are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -188,18 +188,12 @@ def test_the_defence_table_rates_the_peak_in_the_target_with_noise_beside_it():
         "50% (0%)", "60% (5%)", "70% (0%)")
 
 
-def test_jpeg_flips_account_for_the_jpeg_gap_and_refuse_a_model_without_compression():
-    import importlib.util
-    from pathlib import Path
-
+def test_jpeg_flips_account_for_the_jpeg_gap_and_refuse_a_model_without_compression(benchmark_script):
     import protobench
     from protobench.training import model_data_source
     from protobench.training.quality import jpeg_experiment
 
-    script = Path(__file__).parents[1] / "benchmarks" / "jpeg_flips.py"
-    spec = importlib.util.spec_from_file_location("jpeg_flips", script)
-    jpeg_flips = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(jpeg_flips)
+    jpeg_flips = benchmark_script("jpeg_flips")
     model = protobench.load("synth-jpeg-30")
     found = jpeg_flips.flips(model)
     gap = jpeg_experiment(model, model_data_source(model))["gap"]

@@ -1,8 +1,5 @@
 """Where prototype sources lie relative to the object (training/quality.py, benchmarks/source_offsets.py)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -28,16 +25,8 @@ def test_source_distances_are_pixels_from_the_box_centre_to_the_object():
     assert prototypes_on_object(records, Masks()) == pytest.approx(1 / 3)
 
 
-def _script():
-    path = Path(__file__).parents[1] / "benchmarks" / "source_offsets.py"
-    spec = importlib.util.spec_from_file_location("source_offsets", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_offsets_add_up_to_the_models_on_object_share():
-    script = _script()
+def test_offsets_add_up_to_the_models_on_object_share(benchmark_script):
+    script = benchmark_script("source_offsets")
     model = protobench.load("synth-pipnet")
     found = script.offsets(model)
     off = found["sources"] - found["on_object"]
@@ -48,8 +37,8 @@ def test_offsets_add_up_to_the_models_on_object_share():
     assert (found["sources"], found["on_object"], found["farther"], found["on_distractor"]) == (73, 52, 0, 0)
 
 
-def test_distractor_masks_find_the_distractors_and_nothing_else():
-    script = _script()
+def test_distractor_masks_find_the_distractors_and_nothing_else(benchmark_script):
+    script = benchmark_script("source_offsets")
     source = model_data_source(protobench.load("synth-pipnet"))
     push = source.load("push")
     masks = script.distractor_masks(source, push, grow=0)[:20]
@@ -59,6 +48,6 @@ def test_distractor_masks_find_the_distractors_and_nothing_else():
     assert not any((m & push.relevance_mask(i)).any() for i, m in enumerate(masks))
 
 
-def test_an_unknown_model_gets_one_error_and_a_non_zero_exit(capsys):
-    assert _script().main(["no-such-model"]) == 2
+def test_an_unknown_model_gets_one_error_and_a_non_zero_exit(capsys, benchmark_script):
+    assert benchmark_script("source_offsets").main(["no-such-model"]) == 2
     assert "error: no-such-model" in capsys.readouterr().err
