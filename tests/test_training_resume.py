@@ -28,6 +28,10 @@ FAMILIES = {
     "protopool-mixup": {**TWO_PUSHES,
                         "model": {**TWO_PUSHES["model"], "family": "protopool", "num_prototypes": 6},
                         "train": {**TWO_PUSHES["train"], "mixup": 0.5, "gumbel_epochs": 2}},
+    # ProtoPNet on cached features of two augmented copies, its last block fine-tuned: the cache
+    # is rebuilt on resume, and the latent features from the resumed tail
+    "protopnet-cached": {**TWO_PUSHES, "train": {**TWO_PUSHES["train"], "trainable_blocks": 1,
+                                                 "cached_augmentations": 2}},
 }
 
 

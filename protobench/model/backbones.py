@@ -50,6 +50,10 @@ class Backbone(Protocol):
 
     def conv_info(self) -> ConvInfo: ...
 
+# A backbone may also list its blocks, ``blocks_in_order() -> list[nn.Module]``, whose
+# composition is its forward pass: then a recipe can fine-tune only its last blocks
+# (``trainable_blocks``) and cache the frozen rest (training/feature_cache.py).
+
 
 def create_backbone(name: str, pretrained: bool = False, module: str | None = None) -> nn.Module:
     """Make the backbone ``name`` (see ``BACKBONES.names()``).
@@ -179,6 +183,11 @@ class ResNetFeatures(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
+    def blocks_in_order(self) -> list[nn.Module]:
+        """The stem (conv, norm, ReLU, max pool), then every residual block in order."""
+        stem = nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool)
+        return [stem, *self.layer1, *self.layer2, *self.layer3, *self.layer4]
+
     def conv_info(self) -> ConvInfo:
         info = ConvInfo((7, 3), (2, 2), (3, 1))
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
@@ -268,6 +277,11 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def blocks_in_order(self) -> list[nn.Module]:
+        """The three stages (two convolutions and a pool each), in order."""
+        ends = [i + 1 for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
+        return [self.features[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
     def conv_info(self) -> ConvInfo:
         return sequential_conv_info(self.features)

@@ -103,6 +103,13 @@ class Schedule:
     # mixup = 0.5: every batch of the warm, joint and last-layer epochs mixed with
     # lam ~ Beta(0.5, 0.5) (training/mixup.py; ProtoPool's --mixup_data); 0: none
     mixup: float = 0.0
+    # Fine-tuning and feature caching (training/feature_cache.py): trainable_blocks = K lets only
+    # the backbone's last K blocks learn in the joint stage, the others frozen with their
+    # BatchNorm statistics (0: the whole backbone frozen; -1: all of it learns, the original);
+    # cached_augmentations = n computes the frozen part once for n fixed augmented copies of the
+    # training images (and the test images) instead of every epoch (0: no cache)
+    trainable_blocks: int = -1
+    cached_augmentations: int = 0
     adversarial: str = ""
     adversarial_eps: float = 8 / 255
     adversarial_alpha: float = 10 / 255
@@ -119,7 +126,8 @@ class Schedule:
                              ("pretrain_epochs", 0), ("pretrain_images", 1), ("pretrain_classes", 2),
                              ("adversarial_steps", 0), ("gumbel_epochs", 1),
                              ("prototype_epochs", 0), ("finetune_epochs", 0),
-                             ("freeze_epochs", 0)):
+                             ("freeze_epochs", 0), ("trainable_blocks", -1),
+                             ("cached_augmentations", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ProtobenchError(f"{name}={value!r} is invalid; allowed: an integer >= {lowest}")
@@ -127,6 +135,19 @@ class Schedule:
             raise ProtobenchError(f"mixup={self.mixup!r} is invalid; allowed: a finite number >= 0 "
                                   "(mixup's alpha; ProtoPool's 0.5), 0 for none")
         self._check_defences()
+        self._check_cache()
+
+    def _check_cache(self) -> None:
+        if not self.cached_augmentations:
+            return
+        if self.trainable_blocks < 0:
+            raise ProtobenchError("cached_augmentations needs a frozen part to cache: set "
+                                  "trainable_blocks to 0 (frozen backbone) or to the number of "
+                                  "last blocks that learn")
+        if self.adversarial or self.mixup:
+            raise ProtobenchError("cached_augmentations trains on cached features, and "
+                                  f"{'adversarial training' if self.adversarial else 'mixup'} "
+                                  "changes the images themselves; drop one of the two")
 
     def _check_defences(self) -> None:
         from protobench.fractions import parse_fraction
@@ -207,6 +228,10 @@ def check_trainable(recipe: Recipe, where: str | None = None) -> None:
     sched = recipe.schedule
     where = where or recipe.name
     if recipe.architecture.family == "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
+        if sched.cached_augmentations or sched.trainable_blocks >= 0:
+            raise ProtobenchError(f"{where} [train]: trainable_blocks and cached_augmentations are "
+                                  "built for the ProtoPNet stages; PIP-Net freezes its backbone by "
+                                  "its own freeze_epochs")
         return
     if sched.warm_epochs > sched.epochs:
         raise ProtobenchError(f"{where} [train]: warm_epochs = {sched.warm_epochs} exceeds epochs = "

@@ -41,6 +41,7 @@ from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.mixup import Mixup, mixed_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
+from protobench.training.feature_cache import FeatureCache, freeze_prefix
 from protobench.training.push import PushRecord, push_prototypes
 from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe, check_trainable
 from protobench.training.resume import (TrainingState, global_rng_state, load_state, recipe_key,
@@ -56,8 +57,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 # ------------------------------------------------------------- stages
-def set_stage(ppnet: PPNet, stage: str) -> None:
-    """Which parameters learn in ``stage`` ('warm', 'joint' or 'last')."""
+def set_stage(ppnet: PPNet, stage: str, trainable_blocks: int = -1) -> None:
+    """Which parameters learn in ``stage`` ('warm', 'joint' or 'last'); in 'joint', of the
+    backbone only its last ``trainable_blocks`` blocks (-1: all of it)."""
     trainable = {
         "warm": {"add_on_layers", "prototype_vectors", "proto_presence", "last_layer"},
         "joint": {"features", "add_on_layers", "prototype_vectors", "proto_presence", "last_layer"},
@@ -67,6 +69,8 @@ def set_stage(ppnet: PPNet, stage: str) -> None:
         if name == "ones":
             continue
         p.requires_grad_(name.split(".")[0] in trainable)
+    if stage == "joint":
+        freeze_prefix(ppnet.features, trainable_blocks)
 
 
 def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
@@ -279,11 +283,16 @@ def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, b
 
 def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
               coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True,
-              adversary: Adversary | None = None, mixup: Mixup | None = None) -> EpochStats:
+              adversary: Adversary | None = None, mixup: Mixup | None = None,
+              cached: bool = False, frozen_statistics: bool = False) -> EpochStats:
     """One training pass over ``loader`` (on attacked images, with an ``adversary``; on
-    mixed images, with ``mixup``)."""
+    mixed images, with ``mixup``). ``cached``: the loader gives cached backbone features,
+    not images (feature_cache.py); ``frozen_statistics``: the backbone's BatchNorm layers
+    keep their running statistics (eval mode)."""
     ppnet = model.ppnet
     ppnet.train()
+    if frozen_statistics:
+        ppnet.features.eval()
     sums = {"loss": 0.0, "ce": 0.0, "clst": 0.0, "sep": 0.0, "l1": 0.0}
     correct = n = 0
     start = time.perf_counter()
@@ -293,7 +302,8 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
         if adversary is not None:
             images = adversary(model, images, labels)
         mixed = mixup(images, labels) if mixup is not None else None
-        logits, min_distances = ppnet(model.normalize(images if mixed is None else mixed.images))
+        inputs = images if mixed is None else mixed.images
+        logits, min_distances = ppnet(inputs if cached else model.normalize(inputs))
         loss, terms = training_loss(ppnet, logits, min_distances, labels, coefs)
         if mixed is not None:
             loss, terms = mixed_loss(loss, terms, logits, labels, mixed, coefs.cross_entropy)
@@ -435,45 +445,60 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
 
     if stopped is None:
         keep_state(0)  # after the pre-training
+    # the frozen part of the backbone computed once (feature_cache.py), or every pass
+    cache = (FeatureCache(model, sched.trainable_blocks, sched.cached_augmentations, train_set,
+                          test_set, sched.batch_size, sched.test_batch_size, progress)
+             if sched.cached_augmentations else None)
+    frozen_statistics = sched.trainable_blocks >= 0
+
+    def test_accuracy() -> float:
+        return cache.test_accuracy() if cache else accuracy(model, test_set, sched.test_batch_size)
+
+    def train_pass(stage: str, epoch: int, draw: int, optimizer: torch.optim.Optimizer) -> EpochStats:
+        """One pass of ``stage`` on augmentation draw ``draw`` of the training images."""
+        if cache is None:
+            draw_augmentation(train_set, draw)
+            return run_epoch(model, loader, optimizer, recipe.loss, stage, epoch, progress, adversary,
+                             mixup, frozen_statistics=frozen_statistics)
+        with cache.stage(stage, draw, generator) as cached_loader:
+            return run_epoch(model, cached_loader, optimizer, recipe.loss, stage, epoch, progress,
+                             cached=True, frozen_statistics=True)
+
     epochs = tqdm(range(first, sched.epochs), desc=f"train {recipe.name}", disable=not progress,
                   initial=first, total=sched.epochs)
     for epoch in epochs:
-        draw_augmentation(train_set, epoch)
         stage = "warm" if epoch < sched.warm_epochs else "joint"
-        set_stage(ppnet, stage)
+        set_stage(ppnet, stage, sched.trainable_blocks)
         if isinstance(ppnet, PoolNet):
             ppnet.gumbel_scale = gumbel_scale(epoch, sched.gumbel_epochs)
-        stats = run_epoch(model, loader, optimizers[stage], recipe.loss, stage, epoch, progress,
-                          adversary, mixup)
+        stats = train_pass(stage, epoch, epoch, optimizers[stage])
         if stage == "joint":
             scheduler.step()
         result.history.append(stats)
         if progress or epoch in sched.push_epochs or epoch == sched.epochs - 1:  # shown or logged
-            test = accuracy(model, test_set, sched.test_batch_size)
+            test = test_accuracy()
             epochs.set_postfix(stage=stage, train_acc=f"{stats.accuracy:.3f}", test_acc=f"{test:.3f}")
         if epoch in sched.push_epochs:
             result.push_records = push_prototypes(model, push_set, sched.push_batch_size,
                                                   sched.class_specific_push)
-            pushed = accuracy(model, test_set, sched.test_batch_size)
+            pushed = test_accuracy()
             set_stage(ppnet, "last")
             if isinstance(ppnet, PoolNet):  # the original's fine-tuning: slots (nearly) one-hot
                 ppnet.gumbel_scale = 1e4
             for i in range(sched.last_layer_epochs if "last" in optimizers else 0):
-                draw_augmentation(train_set, last_layer_draw(sched, sched.push_epochs.index(epoch), i))
-                result.history.append(run_epoch(model, loader, optimizers["last"], recipe.loss,
-                                                "last", i, progress, adversary, mixup))
+                draw = last_layer_draw(sched, sched.push_epochs.index(epoch), i)
+                result.history.append(train_pass("last", i, draw, optimizers["last"]))
                 if isinstance(ppnet, PoolNet) and (i + 1) % 5 == 0:  # ProtoPool's main.py: the
                     for group in optimizers["last"].param_groups:   # fine-tuning rate x0.95
                         group["lr"] *= 0.95                         # every 5 epochs
-            before, test = test, accuracy(model, test_set, sched.test_batch_size)
+            before, test = test, test_accuracy()
             log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
                 f"{test:.3f} after last-layer training")
         if epoch < sched.epochs - 1:
             keep_state(epoch + 1)
     set_stage(ppnet, "joint")
     # the model as last evaluated, after the last epoch (and its push)
-    return _finish(result, model, test if test is not None else accuracy(model, test_set, sched.test_batch_size),
-                   start)
+    return _finish(result, model, test if test is not None else test_accuracy(), start)
 
 
 def _finish(result: TrainingResult, model: ProtoPNet, test_accuracy: float, start: float) -> TrainingResult:
