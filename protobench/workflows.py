@@ -145,13 +145,19 @@ class EvaluationReport:
     prototypes_on_object: float | None
     realism: Any = None  # protobench.realism.RealismReport
     jpeg: dict[str, Any] | None = None  # the JPEG experiment's accuracies (training.quality.jpeg_experiment)
+    noise_stability: Any = None  # protobench.stability.NoiseStability; None without object masks
+    latent_saturation: float | None = None  # mean |z - 0.5|; None without a sigmoid latent
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "dataset": self.dataset, "split": self.split,
                 "images": self.images, "accuracy": round(self.accuracy, 4),
                 "prototypes_on_object": self.prototypes_on_object,
                 "realism": self.realism.to_dict() if self.realism is not None else None,
-                "jpeg": self.jpeg}
+                "jpeg": self.jpeg,
+                "noise_stability": (self.noise_stability.to_dict()
+                                    if self.noise_stability is not None else None),
+                "latent_saturation": (round(self.latent_saturation, 4)
+                                      if self.latent_saturation is not None else None)}
 
 
 def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = None,
@@ -159,6 +165,7 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
                    device: str = "auto") -> EvaluationReport:
     """Accuracy, prototypes on the object and realism (SPEC section 6) of a model on a split."""
     from protobench.realism import model_realism
+    from protobench.stability import latent_saturation, noise_stability
     from protobench.training import model_split
     from protobench.training.quality import jpeg_experiment, prototypes_on_object
     from protobench.training.trainer import accuracy
@@ -172,7 +179,9 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
     realism = model_realism(model, data) if has_masks else None
     return EvaluationReport(name, source.dataset, split, len(data), accuracy(model, data),
                             prototypes_on_object(model.meta.push_records, push), realism,
-                            jpeg_experiment(model, source) if split == "test" else None)
+                            jpeg_experiment(model, source) if split == "test" else None,
+                            noise_stability(model, data) if has_masks else None,
+                            latent_saturation(model, data))
 
 
 def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path | torch.Tensor = 0,

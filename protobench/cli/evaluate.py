@@ -39,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         print("realism: no object masks in this data set")
     else:
         print(_realism_text(report.realism))
+    if report.noise_stability is not None:
+        n = report.noise_stability
+        print(f"noise control ({n.eps * 255:.0f}/255 uniform noise in the top-1 prototype's high-activation "
+              f"box, first {n.images} images): peak stays in R {n.peak_stays_in_r:.0%} "
+              f"[{n.peak_stays_in_r_ci[0]:.0%}, {n.peak_stays_in_r_ci[1]:.0%}], prediction kept "
+              f"{n.prediction_kept:.0%} [{n.prediction_kept_ci[0]:.0%}, {n.prediction_kept_ci[1]:.0%}]")
+    if report.latent_saturation is not None:
+        print(f"latent saturation (mean |z - 0.5| of the latent cells, first images; 0.5: all at 0 or 1): "
+              f"{report.latent_saturation:.2f}")
     if report.jpeg is not None:
         j = report.jpeg
         print(f"JPEG experiment (classes {j['classes']} compressed at quality {j['quality']}): "

@@ -100,6 +100,9 @@ class Schedule:
     # the network trains on attacked images, at adversarial_eps; fgsm steps by
     # adversarial_alpha; a preset runs adversarial_steps steps (0: the preset's own)
     jpeg_augment: dict[str, Any] | None = None
+    # noise_augment = {p = 0.5, eps = "8/255", region = "patch", size = [0.25, 0.5]}: uniform
+    # noise at the threat model's budget on training images (data/noise.py)
+    noise_augment: dict[str, Any] | None = None
     # mixup = 0.5: every batch of the warm, joint and last-layer epochs mixed with
     # lam ~ Beta(0.5, 0.5) (training/mixup.py; ProtoPool's --mixup_data); 0: none
     mixup: float = 0.0
@@ -169,6 +172,9 @@ class Schedule:
         if self.jpeg_augment is not None:
             from protobench.data.jpeg import jpeg_augment_settings
             jpeg_augment_settings(self.jpeg_augment)
+        if self.noise_augment is not None:
+            from protobench.data.noise import noise_augment_settings
+            noise_augment_settings(self.noise_augment)
 
 
 @dataclass(frozen=True)
