@@ -47,6 +47,7 @@ RATE_MEANINGS = {
     "peak_in_target": "peak in the target cells T",
     "target_above_clean_peak": "max over T after the attack exceeds the clean global max",
     "pred_kept": "prediction unchanged",
+    "in_target_kept": "peak in the target cells T and prediction unchanged (Hoffmann et al.'s case)",
     "outside_unchanged": "no pixel outside the mask changed",
 }
 

@@ -96,7 +96,7 @@ def test_summarize_pair_metrics_has_every_metric():
         sim_R_before=floats, sim_R_after=floats, sim_I_before=floats, sim_I_after=floats,
         sim_T_after=floats, peak_moved=flags, out_of_box=flags, peak_irrelevant=flags,
         peak_in_target=flags, target_above_clean_peak=flags, pac=floats, prc=longs, plc=floats,
-        pred_before=longs, pred_after=longs, pred_kept=flags,
+        pred_before=longs, pred_after=longs, pred_kept=flags, in_target_kept=flags,
         correct_before=flags, correct_after=flags,
         linf=floats, l2=floats, frac_changed=floats, outside_unchanged=flags,
     )

@@ -206,7 +206,7 @@ def test_pair_metrics_fields_to_dict_and_concat():
         "sim_before", "sim_after", "sim_shift", "sim_R_before", "sim_R_after",
         "sim_I_before", "sim_I_after", "sim_T_after", "peak_moved", "out_of_box",
         "peak_irrelevant", "peak_in_target", "target_above_clean_peak", "pac", "prc",
-        "plc", "pred_before", "pred_after", "pred_kept", "correct_before",
+        "plc", "pred_before", "pred_after", "pred_kept", "in_target_kept", "correct_before",
         "correct_after", "linf", "l2", "frac_changed", "outside_unchanged"]
     assert all(isinstance(v, np.ndarray) and v.shape == (4,) for v in table.values())
     assert table["outside_unchanged"].all()

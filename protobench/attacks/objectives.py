@@ -25,6 +25,14 @@ The margins take a ``temperature``: 0 is the exact max; tau > 0 replaces
 each max by its smooth upper bound tau * logsumexp(S / tau), which gives
 every cell of a region a gradient, not only its current argmax.
 
+Any of them can also hold the prediction (a preset's ``keep_prediction``):
+the value becomes min(objective, class margin), with the class margin the
+logit of the clean prediction minus the largest other logit (> 0 exactly
+when the prediction is kept). The explanation is to move while the answer
+stays, as in Dombrowski et al. (2019), who keep the output fixed while they
+manipulate explanations; and Hoffmann et al.'s point is that the model says
+the same while its explanation points elsewhere.
+
 ``cross-entropy`` works on the logits instead (the whole-image
 classification attack, Madry et al. 2018), for tests against torchattacks
 and for masked classification attacks.
@@ -46,7 +54,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from protobench.model.protocol import attack_maps
+from protobench.model.protocol import attack_maps, attack_maps_and_logits
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,14 @@ def box_margin(sim: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
     return region_margin(sim, ~source, temperature)
 
 
+def class_margin(logits: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    """logit of ``prediction`` minus the largest other logit: (N, C), (N,) -> (N,); > 0 exactly
+    when ``prediction`` is still the argmax (ties are not kept)."""
+    own = logits.gather(1, prediction.view(-1, 1)).squeeze(1)
+    others = logits.scatter(1, prediction.view(-1, 1), float("-inf")).amax(dim=1)
+    return own - others
+
+
 def prototype_maps(model: nn.Module, x: torch.Tensor, prototype: torch.Tensor) -> torch.Tensor:
     """S_j(x) of each pair's own prototype as the attack ascends it: x (N, 3, H, W),
     prototype (N,) -> (N, h, w).
@@ -209,7 +225,8 @@ class PrototypeObjective:
 
     name: a registered map objective (MAP_OBJECTIVES); prototype: (N,) long; source (R, or the
     box's cells for ``box-margin``) and target (T): (N, h, w) bool cells;
-    temperature: of the margins (0: exact max).
+    temperature: of the margins (0: exact max); prediction: (N,) long, the clean
+    prediction to keep (the value is then min(objective, class margin)), or None.
     """
 
     name: str
@@ -217,18 +234,28 @@ class PrototypeObjective:
     source: torch.Tensor
     target: torch.Tensor
     temperature: float = 0.0
+    prediction: torch.Tensor | None = None
 
     def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        sim = prototype_maps(model, x, self.prototype)
+        if self.prediction is None:
+            sim, logits = prototype_maps(model, x, self.prototype), None
+        else:
+            maps, logits = attack_maps_and_logits(model, x)
+            sim = _own_maps(maps, self.prototype)
         entry = MAP_OBJECTIVES[self.name]
         if entry.smooth:
-            return entry.function(sim, self.source, self.target, self.temperature)
-        return entry.function(sim, self.source, self.target)
+            value = entry.function(sim, self.source, self.target, self.temperature)
+        else:
+            value = entry.function(sim, self.source, self.target)
+        if logits is None:
+            return value
+        return torch.minimum(value, class_margin(logits.float(), self.prediction))
 
     def select(self, index: torch.Tensor | slice) -> "PrototypeObjective":
         """The objective of a subset of the pairs."""
         return PrototypeObjective(self.name, self.prototype[index], self.source[index],
-                                  self.target[index], self.temperature)
+                                  self.target[index], self.temperature,
+                                  None if self.prediction is None else self.prediction[index])
 
 
 @dataclass
@@ -240,14 +267,21 @@ class PeakMargin:
     ...). Restarts and ensembles keep, per pair, the image with the largest
     margin. It reads the similarity maps, as the metrics do (not the attack
     maps: a float32 tie of a saturated presence is a failure when measured).
-    ``margin(model, x) -> (N,)``.
+    ``margin(model, x) -> (N,)``. With a ``prediction`` (N,) to keep, the margin is
+    min(peak margin, class margin): > 0 exactly when the peak is in the region and
+    the prediction is kept.
     """
 
     prototype: torch.Tensor
     region: torch.Tensor
+    prediction: torch.Tensor | None = None
 
     def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return region_margin(similarity_of(model, x, self.prototype), self.region)
+        if self.prediction is None:
+            return region_margin(similarity_of(model, x, self.prototype), self.region)
+        logits, _, maps = model.explain(x)
+        peak = region_margin(_own_maps(maps, self.prototype), self.region)
+        return torch.minimum(peak, class_margin(logits.float(), self.prediction))
 
 
 @dataclass

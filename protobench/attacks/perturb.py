@@ -58,7 +58,12 @@ def make_objective(preset: AttackPreset, pairs: Pairs) -> Objective:
     entry = MAP_OBJECTIVES[preset.objective]
     source = pairs.box_cells if entry.source == "box" else pairs.high_activation
     return PrototypeObjective(preset.objective, pairs.prototype, source, pairs.target,
-                              preset.temperature)
+                              preset.temperature, kept_prediction(preset, pairs))
+
+
+def kept_prediction(preset: AttackPreset, pairs: Pairs) -> torch.Tensor | None:
+    """The clean prediction of each pair where the preset keeps it (``keep_prediction``)."""
+    return pairs.logits_before.argmax(dim=1) if preset.keep_prediction else None
 
 
 def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
@@ -66,12 +71,15 @@ def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
 
     The margin of the preset's success criterion: > 0 exactly when the peak
     lies in T (in-target), outside the clean box (out-of-box), in an
-    irrelevant cell (irrelevant) or outside R (moved).
+    irrelevant cell (irrelevant) or outside R (moved); with ``keep_prediction``,
+    and the clean prediction kept.
     """
     regions = {"in-target": pairs.target, "out-of-box": ~pairs.box_cells,
                "irrelevant": pairs.irrelevant, "moved": ~pairs.high_activation}
     criterion = preset.success_criterion
-    return PeakMargin(pairs.prototype, regions[criterion]) if criterion in regions else None
+    if criterion not in regions:
+        return None
+    return PeakMargin(pairs.prototype, regions[criterion], kept_prediction(preset, pairs))
 
 
 def on_measured_model(score: PeakMargin | None, model: nn.Module):

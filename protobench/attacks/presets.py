@@ -60,6 +60,9 @@ class AttackPreset:
     success               the criterion restarts and ensembles keep the best
                           of, per pair: in-target | out-of-box | irrelevant |
                           moved | objective | auto (from the objective)
+    keep_prediction       also keep the clean prediction: the objective becomes
+                          min(objective, class margin) and the success "the
+                          criterion holds and the prediction is kept"
     mask                  where pixels may change: high-activation | target |
                           outside | full
     margin                pixels the box grows by for mask "outside"
@@ -118,6 +121,7 @@ class AttackPreset:
     qualities: tuple[int, ...] = (90, 75, 50, 30, 10)
     temperature: float = 0.0
     success: str = "auto"
+    keep_prediction: bool = False
     members: tuple[dict[str, Any], ...] = ()
     precision: str = "fp32"
     compile: bool = False
@@ -244,7 +248,7 @@ def _coerce(name: str, value: Any) -> Any:
         return _parse_int(value, name)
     if name in _INT_TUPLES:
         return _parse_ints(value, name)
-    if name in ("random_start", "compile"):
+    if name in ("random_start", "compile", "keep_prediction"):
         return _parse_bool(value, name)
     if name == "target_cells":
         return _parse_cells(value)
@@ -289,6 +293,9 @@ def _validate(p: AttackPreset) -> None:
                "'exact' for whole-image, jpeg and noise attacks (bpda: masked attacks)")
         _check(p, "backward", not p.compile, "'exact' with compile = true")
     _check(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
+    if p.keep_prediction:
+        _check(p, "keep_prediction", p.kind in ("masked-pgd", "ensemble") and p.objective != "cross-entropy",
+               "false unless a masked attack ascends a map objective (masked-pgd or ensemble)")
     if p.temperature > 0:
         smooth = [name for name, entry in MAP_OBJECTIVES.items() if entry.smooth]
         _check(p, "objective", p.objective in smooth,

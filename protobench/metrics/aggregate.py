@@ -25,7 +25,7 @@ CONTINUOUS_METRICS = (
 )
 # Boolean metrics summarised by a rate and its Wilson interval.
 RATE_METRICS = ("peak_moved", "out_of_box", "peak_irrelevant", "peak_in_target",
-                "target_above_clean_peak", "pred_kept", "outside_unchanged")
+                "target_above_clean_peak", "pred_kept", "in_target_kept", "outside_unchanged")
 
 # Memory bound of one bootstrap chunk: resamples x values drawn at once.
 _BOOTSTRAP_CHUNK = 1 << 22

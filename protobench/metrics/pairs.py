@@ -306,6 +306,7 @@ class PairMetrics:
     pred_before: torch.Tensor
     pred_after: torch.Tensor
     pred_kept: torch.Tensor
+    in_target_kept: torch.Tensor
     correct_before: torch.Tensor
     correct_after: torch.Tensor
     linf: torch.Tensor
@@ -348,6 +349,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         img_size = (int(x.shape[-2]), int(x.shape[-1]))
     shift = similarity_shift(sim_before, sim_after)
     preds = predictions(logits_before, logits_after, labels)
+    in_target = peak_in_target(sim_after, target)
     norms = perturbation_norms(x, x_adv, mask)
     return PairMetrics(
         sim_before=shift.sim_before,
@@ -361,7 +363,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         peak_moved=peak_moved(sim_after, high_activation),
         out_of_box=out_of_box(sim_after, box_cells),
         peak_irrelevant=peak_irrelevant(sim_after, irrelevant),
-        peak_in_target=peak_in_target(sim_after, target),
+        peak_in_target=in_target,
         target_above_clean_peak=target_above_clean_peak(sim_before, sim_after, target),
         pac=pac(shift.sim_before, shift.sim_after),
         prc=prototype_rank(all_after, prototype, prototype_class) - rank_before.to(all_after.device),
@@ -369,6 +371,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         pred_before=preds.pred_before,
         pred_after=preds.pred_after,
         pred_kept=preds.pred_kept,
+        in_target_kept=in_target & preds.pred_kept.to(in_target.device),
         correct_before=preds.correct_before,
         correct_after=preds.correct_after,
         linf=norms.linf,

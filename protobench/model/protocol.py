@@ -66,6 +66,13 @@ def attack_maps(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return maps(x) if maps is not None else model.similarity_maps(x)
 
 
+def attack_maps_and_logits(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(attack maps (B, P, h, w), logits (B, C)) of x: in one pass where the model offers
+    ``attack_maps_and_logits``, else two (:func:`attack_maps`, then ``model(x)``)."""
+    both = getattr(model, "attack_maps_and_logits", None)
+    return both(x) if both is not None else (attack_maps(model, x), model(x))
+
+
 def class_relation(model: nn.Module, num_classes: int | None = None) -> torch.Tensor:
     """(P, C) bool: which classes each prototype serves.
 

@@ -236,6 +236,11 @@ class ProtoPNet(nn.Module):
         logits, min_distances = self.ppnet.forward_from_distances(distances)
         return logits, min_distances, self.ppnet.distance_2_similarity(distances)
 
+    def attack_maps_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(attack maps, logits) in one pass: here the attack maps are the similarity maps."""
+        logits, _, maps = self.explain(x)
+        return maps, logits
+
 
 class ProtoPool(ProtoPNet):
     """A :class:`~protobench.model.protopool.PoolNet` in [0, 1] pixel space.
@@ -258,6 +263,10 @@ class PIPNet(ProtoPNet):
     """
 
     family = "pipnet"
+
+    def attack_maps_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(presence log-odds, logits): two passes, the log-odds are not the similarity maps."""
+        return self.attack_maps(x), self(x)
 
 
 class TesNet(ProtoPNet):
