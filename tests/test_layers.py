@@ -15,7 +15,7 @@ LAYERS = [
     ["protobench.imaging", "protobench.data", "protobench.metrics"],
     ["protobench.model"],
     ["protobench.training", "protobench.explanations", "protobench.realism", "protobench.attacks"],
-    ["protobench.api", "protobench.bench"],
+    ["protobench.api", "protobench.bench", "protobench.stability"],
     ["protobench.figures"],
     ["protobench.bench.runner", "protobench.workflows"],  # they end by drawing figures
     ["protobench.cli", "protobench.run", "protobench.train", "protobench.evaluate",
