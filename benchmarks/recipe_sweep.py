@@ -89,6 +89,10 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
             for key in ("top1_similarity", "irrelevant_similarity", "distance_ratio", "elsewhere_ratio"):
                 spread = (realism.get("realism") or {}).get(key) or {}
                 row[key] = spread.get("median")  # the median over the test images
+            noise = realism.get("noise_stability") or {}
+            row.update(noise_peak_stays=noise.get("peak_stays_in_r"),
+                       noise_pred_kept=noise.get("prediction_kept"),
+                       latent_saturation=realism.get("latent_saturation"))
             try:  # a diagnostic: its failure must not cost the attack's measurement
                 row.update(latent_saturation(checkpoint))
             except Exception as e:
@@ -191,17 +195,27 @@ def _in_subprocess(recipe: Path, out: Path, device: str, timeout: float, threads
         return {"recipe": recipe.stem, "error": f"exit {done.returncode}: {done.stderr[-300:]}"}
 
 
+# the model's own bars of a candidate (besides 90% accuracy and 80% of the prototypes on the
+# object): the benchmark's noise control keeps the peak in R and the prediction for 90% of
+# pairs, and the latent is not saturated (mean |z - 0.5|; synth-resnet18's background-averse
+# latent measured 0.42, the frozen EfficientNet-Lite0 trunk's 0.09)
+NOISE_STABLE = 0.9
+SATURATED = 0.3
+
+
 def choose(table: pd.DataFrame) -> str | None:
     """The recipe to keep, from the model's own figures alone (never the attack's).
 
     Among recipes with the full schedule (a joint stage), at least 90% test
-    accuracy and 80% of the prototypes on the object (issue 9's bars), the one
-    whose median d(best irrelevant cell) / d(best cell) is closest, on a log
-    scale, to the one latent-distance ratio Hoffmann et al.'s notebooks allow
-    (10.7x, :func:`protobench.realism.peer_window_ratio`: a window on the bird,
-    not the background, of which they print nothing; every candidate so far is
-    above 100x, so this prefers the least background-averse); when none passes
-    both bars, the most accurate of those with the most prototypes on the object.
+    accuracy and 80% of the prototypes on the object (issue 9's bars), stable
+    under the noise control (``NOISE_STABLE``, where measured) and with a latent
+    that is not saturated (below ``SATURATED``, where measured), the one whose
+    median realism ratio is closest, on a log scale, to the one latent-distance
+    ratio Hoffmann et al.'s notebooks allow (10.7x,
+    :func:`protobench.realism.peer_window_ratio`: a window on the bird, 2+
+    cells from the peak): d(object 2+ cells away) / d(best) where measured, else
+    d(best irrelevant cell) / d(best cell); when none passes every bar, the most
+    accurate of those with the most prototypes on the object.
     """
     import math
 
@@ -211,9 +225,17 @@ def choose(table: pd.DataFrame) -> str | None:
     done = table.dropna(subset=["accuracy", "on_object"]) if "accuracy" in table else table.iloc[:0]
     if done.empty:
         return None
-    passing = done[(done["accuracy"] >= 0.9) & (done["on_object"] >= 0.8) & (done["joint_epochs"] > 0)]
-    if not passing.empty and "distance_ratio" in passing:
-        gap = passing["distance_ratio"].map(lambda r: abs(math.log(r / reference)) if r and r > 0 else math.inf)
+    keep = (done["accuracy"] >= 0.9) & (done["on_object"] >= 0.8) & (done["joint_epochs"] > 0)
+    for column in ("noise_peak_stays", "noise_pred_kept"):
+        if column in done:
+            keep &= done[column].isna() | (done[column] >= NOISE_STABLE)
+    if "latent_saturation" in done:
+        keep &= done["latent_saturation"].isna() | (done["latent_saturation"] < SATURATED)
+    passing = done[keep]
+    ratio = next((c for c in ("elsewhere_ratio", "distance_ratio")
+                  if c in passing and passing[c].notna().any()), None)
+    if not passing.empty and ratio is not None:
+        gap = passing[ratio].map(lambda r: abs(math.log(r / reference)) if r and r > 0 else math.inf)
         return str(passing.loc[gap.idxmin(), "recipe"])
     return str(done.sort_values(["on_object", "accuracy"], ascending=False).iloc[0]["recipe"])
 
