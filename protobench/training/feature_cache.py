@@ -125,6 +125,8 @@ class FeatureCache:
         self._latent = None
 
     def _latents(self) -> list[torch.Tensor]:
+        if isinstance(self.tail, nn.Identity):  # a frozen backbone: the prefix is the latent
+            return self.copies
         if self._latent is None:
             self._latent = [_apply(self.tail, prefix, self.eval_batch_size, self.device, "cache latent",
                                    self.progress) for prefix in self.copies]
