@@ -20,6 +20,7 @@ from protobench.threat import check_threat_model
 
 
 ObjectiveFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+Rows = tuple[torch.Tensor, int]  # (index (N,) long, total): N pairs as rows of a batch of total
 
 ZERO_GRADIENT = (
     "the objective's gradient with respect to the input image is identically zero on the "
@@ -59,11 +60,19 @@ class MaskedAttack:
     ``success``, a callable (model, x) -> (N,) (e.g. a
     :class:`~protobench.attacks.objectives.PeakMargin`), scores each
     restart's result per pair; the highest is kept. Default: the objective.
+
+    Early exit (``early_exit``, with a ``success`` score > 0 exactly at success, and
+    ``select(index)`` on the objective and the score): a restart runs only on the pairs
+    that no earlier restart brought to success, as AutoAttack runs each next attack only
+    on the points not yet broken (Croce & Hein 2020). Per pair the best of the restarts
+    it ran is kept, so a pair keeps its first success. Every restart still draws the
+    random starts of all pairs, so a pair's starts, and so its result, do not depend on
+    which other pairs run: the pairs that succeed are those of the full search.
     """
 
     def __init__(self, model: nn.Module, norm: str = "Linf", eps: float = 8 / 255,
                  alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
-                 restarts: int = 1) -> None:
+                 restarts: int = 1, early_exit: bool = False) -> None:
         check_threat_model(norm, eps, alpha, steps, restarts)
         self.model = model
         self.norm = norm
@@ -72,36 +81,66 @@ class MaskedAttack:
         self.steps = steps
         self.random_start = random_start
         self.restarts = restarts
+        self.early_exit = early_exit
 
     def __call__(self, images: torch.Tensor, mask: torch.Tensor, objective: ObjectiveFn,
-                 generator: torch.Generator | None = None,
-                 success: ObjectiveFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 generator: torch.Generator | None = None, success: ObjectiveFn | None = None,
+                 rows: Rows | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         with frozen(self.model):
-            return self.forward(images, mask, objective, generator, success)
+            return self.forward(images, mask, objective, generator, success, rows)
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor, objective: ObjectiveFn,
-                generator: torch.Generator | None = None,
-                success: ObjectiveFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                generator: torch.Generator | None = None, success: ObjectiveFn | None = None,
+                rows: Rows | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_adv (N, 3, H, W) and its score (N,). ``rows`` (index (N,), total): these N pairs
+        are those rows of ``total`` pairs, whose random starts they draw (:meth:`start`)."""
         images = images.detach()
         mask = mask.bool().expand_as(images)
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         generator = on_device(generator, images.device)
         score_of = success or objective
+        early_exit = self.early_exit and success is not None
 
+        # the zero-gradient check is for the whole batch: some rows of it (the pairs an
+        # ensemble has left) may have no gradient and simply cannot move
+        whole = rows is None or len(rows[0]) == rows[1]
         best_x = best_value = None
         for restart in range(self.restarts):
-            x = self.start(images, mask, generator) if self.random_start else images.clone()
-            x = self.run_once(x, images, mask, objective, first=restart == 0)
-            with torch.no_grad():
-                value = score_of(self.model, x)
-            check_finite(value)
+            x = self.start(images, mask, generator, rows) if self.random_start else images.clone()
             if best_x is None:  # the first restart's result stands, even at a score of -inf
-                best_x, best_value = x, value
+                best_x = self.run_once(x, images, mask, objective, first=whole)
+                best_value = self.score(score_of, best_x)
                 continue
-            better = value > best_value
-            best_x = torch.where(better.view(-1, 1, 1, 1), x, best_x)
-            best_value = torch.where(better, value, best_value)
+            if not early_exit:
+                x = self.run_once(x, images, mask, objective, first=False)
+                value = self.score(score_of, x)
+                better = value > best_value
+                best_x = torch.where(better.view(-1, 1, 1, 1), x, best_x)
+                best_value = torch.where(better, value, best_value)
+                continue
+            todo = (best_value <= 0).nonzero().flatten()
+            if len(todo) == 0:
+                continue  # nothing left to run; the starts above are still drawn
+            x = self.run_once(x[todo], images[todo], mask[todo], objective.select(todo), first=False)
+            value = self.score(success.select(todo), x)
+            better = value > best_value[todo]
+            best_x[todo] = torch.where(better.view(-1, 1, 1, 1), x, best_x[todo])
+            best_value[todo] = torch.where(better, value, best_value[todo])
         return best_x, best_value
+
+    def score(self, score_of: ObjectiveFn, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            value = score_of(self.model, x)
+        check_finite(value)
+        return value
+
+    def skip(self, like: torch.Tensor, total: int, generator: torch.Generator) -> None:
+        """Draw the random starts of a run on ``total`` pairs without running it (an ensemble's
+        member that has no pair left to attack), so that later draws stay those of the full search."""
+        if self.random_start:
+            generator = on_device(generator, like.device)
+            for _ in range(self.restarts):
+                self._start_draws((total, *like.shape[1:]), generator, like)
 
     def run_once(self, x: torch.Tensor, images: torch.Tensor, mask: torch.Tensor,
                  objective: ObjectiveFn, first: bool) -> torch.Tensor:
@@ -124,16 +163,32 @@ class MaskedAttack:
             raise ProtobenchError(ZERO_GRADIENT)
         return value.detach(), grad
 
-    def start(self, images: torch.Tensor, mask: torch.Tensor,
-              generator: torch.Generator) -> torch.Tensor:
-        """A random point of the eps ball, inside the mask, clipped to [0, 1]."""
+    def start(self, images: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
+              rows: Rows | None = None) -> torch.Tensor:
+        """A random point of the eps ball, inside the mask, clipped to [0, 1].
+
+        With ``rows`` (index, total) the draws are those of ``total`` pairs, of which
+        these are rows ``index``: a pair's start is the one the full batch gives it.
+        """
+        shape = images.shape if rows is None else torch.Size((rows[1], *images.shape[1:]))
+        draws = self._start_draws(shape, generator, images)
+        if rows is not None:
+            draws = tuple(d[rows[0]] for d in draws)
         if self.norm == "Linf":
-            delta = (2 * _rand(images.shape, generator, images) - 1) * self.eps
+            delta = (2 * draws[0] - 1) * self.eps
         else:  # uniform radius in [0, eps] along a Gaussian direction (as torchattacks' PGDL2)
-            direction = torch.where(mask, _rand(images.shape, generator, images, normal=True), 0)
-            radius = _rand((len(images), 1, 1, 1), generator, images) * self.eps
+            direction = torch.where(mask, draws[0], 0)
+            radius = draws[1] * self.eps
             delta = direction / _per_pair_norm(direction).clamp_min(1e-12) * radius
         return torch.where(mask, (images + delta).clamp(0, 1), images)
+
+    def _start_draws(self, shape: torch.Size, generator: torch.Generator,
+                     like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The random numbers of one start of ``shape[0]`` pairs, in the order they are drawn."""
+        if self.norm == "Linf":
+            return (_rand(shape, generator, like),)
+        return (_rand(shape, generator, like, normal=True),
+                _rand((shape[0], 1, 1, 1), generator, like))
 
     def ascent(self, x: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
                step_size: float | torch.Tensor) -> torch.Tensor:

@@ -283,6 +283,11 @@ class PeakMargin:
         peak = region_margin(_own_maps(maps, self.prototype), self.region)
         return torch.minimum(peak, class_margin(logits.float(), self.prediction))
 
+    def select(self, index: torch.Tensor | slice) -> "PeakMargin":
+        """The margin of a subset of the pairs."""
+        return PeakMargin(self.prototype[index], self.region[index],
+                          None if self.prediction is None else self.prediction[index])
+
 
 @dataclass
 class CrossEntropyObjective:

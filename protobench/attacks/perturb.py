@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from protobench.attacks.acceleration import accelerated, measured
 from protobench.attacks.bpda import gradient_surrogate
-from protobench.attacks.engine import MASKED_METHODS, frozen
+from protobench.attacks.engine import MASKED_METHODS, Rows, frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.jpeg import jpeg_compress
 from protobench.attacks.noise import uniform_noise
@@ -39,7 +39,10 @@ class AttackResult:
                 success margin, or the objective), else None
     seconds     wall time of the attack
     member      ensembles: (N,) long, which member's image each pair kept
-    members     ensembles: each member's own result
+    members     ensembles: each member's own result (with early exit, a member's
+                ``attacked`` says which pairs it ran on; the others hold the clean
+                image and a score of -inf)
+    attacked    ensemble members: (N,) bool, the pairs the member ran on (None: all)
     """
 
     attack: str
@@ -49,6 +52,7 @@ class AttackResult:
     seconds: float = 0.0
     member: torch.Tensor | None = None
     members: list["AttackResult"] = field(default_factory=list)
+    attacked: torch.Tensor | None = None
 
 
 def make_objective(preset: AttackPreset, pairs: Pairs) -> Objective:
@@ -82,24 +86,44 @@ def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
     return PeakMargin(pairs.prototype, regions[criterion], kept_prediction(preset, pairs))
 
 
-def on_measured_model(score: PeakMargin | None, model: nn.Module):
+@dataclass
+class OnMeasuredModel:
     """``score`` (model, x) -> (N,) evaluated on the model the results are measured with
     (fp32, eager), whichever model the attack searches with (``accelerated``): restarts
     and ensembles then keep, per pair, the image that the measured results count best."""
-    if score is None:
-        return None
-    plain = measured(model)
-    return lambda _searched, x: score(plain, x)
+
+    score: PeakMargin
+    model: nn.Module
+
+    def __call__(self, _searched: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return self.score(self.model, x)
+
+    def select(self, index: torch.Tensor) -> "OnMeasuredModel":
+        return OnMeasuredModel(self.score.select(index), self.model)
+
+
+def on_measured_model(score: PeakMargin | None, model: nn.Module) -> OnMeasuredModel | None:
+    return None if score is None else OnMeasuredModel(score, measured(model))
+
+
+def masked_engine(model: nn.Module, preset: AttackPreset):
+    """The masked engine of a preset (its method), with early exit of its restarts
+    unless the preset is ``exhaustive``."""
+    return MASKED_METHODS[preset.method](model, preset.norm, preset.eps, preset.alpha,
+                                         preset.steps, preset.random_start, preset.restarts,
+                                         early_exit=not preset.exhaustive)
 
 
 def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
-               generator: torch.Generator | None = None) -> list[AttackResult]:
+               generator: torch.Generator | None = None, rows: Rows | None = None) -> list[AttackResult]:
     """Attack every pair as the preset says: one result per setting.
 
     A single result for masked-pgd, whole-image and noise presets; one per
     quality, in the preset's order, for jpeg. images (B, 3, H, W) in [0, 1]
     (the batch ``pairs`` was selected from); seeded by ``generator``
     (default: seed 0). Each result holds x_adv (N, 3, H, W), one per pair.
+    ``rows`` (masked-pgd): the pairs are those rows of a larger batch, whose random
+    starts they draw (an ensemble member on the pairs not yet successful).
     """
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     images = check_images(images, model).detach()
@@ -108,12 +132,11 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
         return [noise_control(model, images, pairs, preset, generator)]
     model = accelerated(model, preset.precision, preset.compile)  # fp32 and eager: the model itself
     if preset.kind == "masked-pgd":
-        engine = MASKED_METHODS[preset.method](model, preset.norm, preset.eps, preset.alpha,
-                                               preset.steps, preset.random_start, preset.restarts)
+        engine = masked_engine(model, preset)
         with gradient_surrogate(model, preset.backward):
             x_adv, values = engine(images[pairs.image_index], pairs.mask,
                                    make_objective(preset, pairs), generator,
-                                   on_measured_model(success_margin(preset, pairs), model))
+                                   on_measured_model(success_margin(preset, pairs), model), rows)
         return [AttackResult(preset.name, x_adv, {}, values, time.perf_counter() - start)]
     if preset.kind == "ensemble":
         return [run_ensemble(model, images, pairs, preset, generator)]
@@ -136,25 +159,52 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
 
 def run_ensemble(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
                  generator: torch.Generator) -> AttackResult:
-    """Every member on every pair; per pair, the image with the largest success margin.
+    """The members in turn; per pair, the image with the largest success margin.
 
     AutoAttack's rule (Croce & Hein 2020): the ensemble reports each pair's
     worst case, so per pair it is never weaker than any of its members. The
     members share the ensemble's threat model (mask, norm, eps, steps); each
     brings its own method, objective and target rule. Ties go to the first
     member.
+
+    Early exit (the default; ``exhaustive = true`` runs every member on every pair):
+    a member attacks only the pairs that no earlier member brought to success, as
+    AutoAttack runs each next attack only on the points not yet broken. Per pair the
+    best of the members it met is kept, so a successful pair keeps its first success
+    (a later member could only deepen it, and the rate counts success, not depth).
+    Each member still draws the random starts of all pairs, so a pair's result does
+    not depend on which others are left, and the same pairs succeed as in the full search.
     """
     start = time.perf_counter()
     margin = success_margin(preset, pairs)
+    n = len(pairs)
+    clean = images[pairs.image_index]
     results = []
+    best = torch.full((n,), float("-inf"), device=clean.device)
     for member in preset.member_presets():
-        result = run_attack(model, images, retarget(pairs, member), member, generator)[0]
+        todo = (torch.arange(n, device=clean.device) if preset.exhaustive
+                else (best <= 0).nonzero().flatten())
+        if len(todo) == 0:
+            masked_engine(model, member).skip(clean, n, generator)
+            results.append(AttackResult(member.name, clean, {}, torch.full_like(best, float("-inf")),
+                                        0.0, attacked=torch.zeros(n, dtype=torch.bool, device=clean.device)))
+            continue
+        some = retarget(pairs[todo], member)
+        result = run_attack(model, images, some, member, generator, (todo, n))[0]
         with torch.no_grad(), frozen(model):  # all members on the same scale, the measured one
-            result.objective = margin(measured(model), result.x_adv)
+            score = margin.select(todo)(measured(model), result.x_adv)
+        if len(todo) < n:  # back to all pairs: the pairs not attacked hold the clean image
+            attacked = torch.zeros(n, dtype=torch.bool, device=clean.device)
+            attacked[todo] = True
+            result.x_adv = clean.clone().index_copy_(0, todo, result.x_adv)
+            score = torch.full_like(best, float("-inf")).index_copy_(0, todo, score)
+            result.attacked = attacked
+        result.objective = score
+        best = torch.maximum(best, score)
         results.append(result)
     scores = torch.stack([r.objective for r in results])  # (members, N)
     chosen = scores.argmax(dim=0)
-    x_adv = torch.stack([r.x_adv for r in results])[chosen, torch.arange(len(pairs))]
+    x_adv = torch.stack([r.x_adv for r in results])[chosen, torch.arange(n)]
     return AttackResult(preset.name, x_adv, {}, scores.amax(dim=0),
                         time.perf_counter() - start, chosen, results)
 

@@ -60,6 +60,10 @@ class AttackPreset:
     success               the criterion restarts and ensembles keep the best
                           of, per pair: in-target | out-of-box | irrelevant |
                           moved | objective | auto (from the objective)
+    exhaustive            restarts and ensembles: run every restart and member on
+                          every pair and keep the deepest success (the continuous
+                          metrics of the full search); default false, early exit:
+                          a pair leaves once it succeeds (same pairs succeed)
     keep_prediction       also keep the clean prediction: the objective becomes
                           min(objective, class margin) and the success "the
                           criterion holds and the prediction is kept"
@@ -122,6 +126,7 @@ class AttackPreset:
     temperature: float = 0.0
     success: str = "auto"
     keep_prediction: bool = False
+    exhaustive: bool = False
     members: tuple[dict[str, Any], ...] = ()
     precision: str = "fp32"
     compile: bool = False
@@ -248,7 +253,7 @@ def _coerce(name: str, value: Any) -> Any:
         return _parse_int(value, name)
     if name in _INT_TUPLES:
         return _parse_ints(value, name)
-    if name in ("random_start", "compile", "keep_prediction"):
+    if name in ("random_start", "compile", "keep_prediction", "exhaustive"):
         return _parse_bool(value, name)
     if name == "target_cells":
         return _parse_cells(value)
