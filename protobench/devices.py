@@ -1,9 +1,13 @@
-"""Choosing the device: ``auto`` is CUDA when present, else the CPU.
+"""Choosing the device: ``auto`` is CUDA when present, else the CPU; and how many CPU threads.
 
 Under torchrun, ``auto`` and ``cuda`` mean the local rank's GPU (cuda:LOCAL_RANK).
 """
 
 from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
 
 import torch
 
@@ -50,3 +54,52 @@ def _resolve(name: str) -> torch.device:
 def _local_rank() -> int:
     import os
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """How many threads torch computes with on the CPU, and why (recorded in run.json)."""
+
+    threads: int
+    chosen_by: str
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def choose_threads(requested: int | None = None) -> ThreadChoice:
+    """``requested`` threads, or as many as there are free cores: the usable cores minus the
+    1-minute load average, rounded, at least 1.
+
+    On a shared machine, torch's default (one thread per core) oversubscribes the cores that
+    other work holds, and its threads then wait on each other: measured in
+    benchmarks/threads.py, where the numbers behind this rule are.
+    """
+    if requested is not None:
+        if requested < 1:
+            raise ProtobenchError(f"--threads {requested}: give a number of threads >= 1")
+        return ThreadChoice(requested, "--threads")
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this system
+        return ThreadChoice(cores, f"{cores} usable cores (no load average here)")
+    threads = max(1, min(cores, round(cores - load)))
+    return ThreadChoice(threads, f"{cores} usable cores, load average {load:.2f}: {threads} free")
+
+
+def restores_threads(function):
+    """``function`` leaves torch's number of CPU threads as it found it (a run that sets its
+    own, called from Python, must not change the caller's)."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        saved = torch.get_num_threads()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(saved)
+    return wrapper

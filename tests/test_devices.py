@@ -24,3 +24,42 @@ def test_device_names():
     if not torch.cuda.is_available():
         with pytest.raises(ProtobenchError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_threads_are_the_free_cores_or_what_is_asked(monkeypatch):
+    from protobench import devices
+
+    monkeypatch.setattr(devices, "usable_cores", lambda: 2)
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
+    assert devices.choose_threads() == devices.ThreadChoice(2, "2 usable cores, load average 0.10: 2 free")
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (1.7, 0.0, 0.0))
+    assert devices.choose_threads().threads == 1          # another job holds about 2 cores
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert devices.choose_threads().threads == 1          # never fewer than 1
+    assert devices.choose_threads(3) == devices.ThreadChoice(3, "--threads")
+    with pytest.raises(ProtobenchError, match="--threads 0"):
+        devices.choose_threads(0)
+
+    def no_load():
+        raise OSError
+
+    monkeypatch.setattr(devices.os, "getloadavg", no_load)
+    assert devices.choose_threads() == devices.ThreadChoice(2, "2 usable cores (no load average here)")
+
+
+def test_a_function_that_sets_threads_gives_them_back():
+    from protobench.devices import restores_threads
+
+    @restores_threads
+    def greedy():
+        torch.set_num_threads(1)
+        raise RuntimeError("stops half way")
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError):
+            greedy()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)

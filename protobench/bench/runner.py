@@ -46,7 +46,7 @@ from protobench.bench.records import AttackPanel, LocalAnalysisRecord
 from protobench.bench.streaming import ImageBatch, check_workers, image_batches, select_streamed
 from protobench.bench.suite import Suite, load_suite, replace
 from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
-from protobench.devices import resolve_device
+from protobench.devices import ThreadChoice, choose_threads, resolve_device, restores_threads
 from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
 from protobench.metrics import summarize
@@ -251,6 +251,7 @@ def store_local_analysis(md: ModelData, k: int) -> LocalAnalysisRecord:
 
 
 # ------------------------------------------------------------ the run
+@restores_threads
 def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         models: Sequence[str | Path | nn.Module] | None = None, backbones: Sequence[str] | None = None,
         eps: Sequence[float] | str | None = None, steps: Sequence[int] | str | None = None,
@@ -260,7 +261,8 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         split: str | None = None, device: str = "auto", workers: int = 0,
         out: str | Path | None = None, fresh: bool = False,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
-        progress: bool = True, command: Sequence[str] | None = None) -> RunResult:
+        progress: bool = True, command: Sequence[str] | None = None,
+        threads: int | ThreadChoice | None = None) -> RunResult:
     """Run a benchmark sweep and write its results; see the module docstring.
 
     Every argument left as None takes the suite's (or the preset's) value;
@@ -275,6 +277,8 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     that holds finished configurations of another run (other settings,
     checkpoints or code) is refused unless ``fresh``, which recomputes
     everything there. Nothing is written before the models and images load.
+    ``threads``: torch's CPU threads for the run (a number, or the command line's
+    ``devices.choose_threads``); None leaves the caller's setting. run.json records it.
     """
     start = time.perf_counter()
     in_memory, models = _models_in_memory(models)
@@ -291,6 +295,11 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
                               f"give it with --{axes[0]} (or the suite's {axes[0]} list)")
     presets = [load_attack(a, **{**options, **overrides}) for a in attacks]
     dev = resolve_device(device)
+    if isinstance(threads, int):
+        threads = choose_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads.threads)
+    threading = threads or ThreadChoice(torch.get_num_threads(), "the caller's torch setting")
     check_workers(workers)
     ranks = current_ranks()  # under torchrun: this rank's place; every rank validates alike
     if out is None:
@@ -340,12 +349,12 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
                               f"{', '.join(backbones or [])}")
     units = plan_units(loaded, presets, suite_obj)
     return _run_units(out, settings, fresh, loaded, units, suite_obj, dev, workers, figures,
-                      progress, command, start, ranks)
+                      progress, command, start, ranks, threading)
 
 
 def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: list[WorkUnit],
                suite_obj: Suite, dev: torch.device, workers: int, figures: bool, progress: bool,
-               command, start: float, ranks: Ranks) -> RunResult:
+               command, start: float, ranks: Ranks, threading: ThreadChoice) -> RunResult:
     """The sweep itself: rank 0 claims the folder, every rank computes its units, rank 0 merges."""
     parts = out / "parts"
     with contextlib.ExitStack() as claim:
@@ -394,6 +403,7 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
             "command": list(command) if command is not None else sys.argv,
             **settings, "seed": suite_obj.seed, "device": str(dev),
             "device_name": provenance.device_name(dev), "ranks": ranks.world,
+            "threads": threading.threads, "threads_chosen_by": threading.chosen_by,
             "versions": provenance.versions(), "git_commit": provenance.git_commit(),
             "images_per_model": {name: len(md.indices) for name, _, md, _ in loaded},
             "data_workers": workers,

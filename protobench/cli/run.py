@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs out; 'auto' fills the GPU's free memory (a run with another batch "
                         "size is another run: use another --out; auto keeps a resumed run's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="CPU threads of torch (default: the free cores, the usable cores "
+                        "minus the 1-minute load average; run.json records the choice)")
     p.add_argument("--workers", type=_non_negative_int, default=0, metavar="N",
                    help="DataLoader processes that read and decode the images ahead of the "
                         "attack, per rank (default 0: the main process reads them); the results "
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from protobench.bench.runner import run
     from protobench.bench.tables import headline_table, to_markdown
+    from protobench.devices import choose_threads
 
     result = run(attacks=args.attack, suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                  device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
+                 threads=choose_threads(args.threads),
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
     if result.summary is None:  # a rank other than 0 of a sharded run: rank 0 reports
         return 0

@@ -1,0 +1,74 @@
+"""How many torch threads the default run should use: 1, 2 and the default policy
+(``protobench.devices.choose_threads``: the free cores), on an idle machine and beside a
+concurrent test suite.
+
+    python benchmarks/threads.py [--variants 1 2 auto] [--load "python -m pytest -q -x"]
+
+Each variant runs ``python -m protobench.run --out <tmp> --fresh --no-figures --quiet`` (the
+default sweep, as ``make run`` but with nothing drawn) and prints its wall time, then the
+same again while the load command runs (started --settle seconds before, so that the load
+average sees it). The load is stopped after the last run. Time it on an otherwise idle
+machine: anything else running shifts both columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed_run(threads: str, out: Path) -> tuple[float, str]:
+    command = [sys.executable, "-m", "protobench.run", "--out", str(out), "--fresh",
+               "--no-figures", "--quiet"]
+    if threads != "auto":
+        command += ["--threads", threads]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    info = json.loads((out / "run.json").read_text())
+    return seconds, f"{info['threads']} ({info['threads_chosen_by']})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["1", "2", "auto"])
+    parser.add_argument("--load", default="python -m pytest -q -x -p no:cacheprovider",
+                        help="the concurrent load (default: the test suite)")
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="seconds between starting the load and the first run under it")
+    args = parser.parse_args()
+
+    print(f"{os.cpu_count()} cores; the default sweep (make run without figures)")
+    print("| threads | idle (s) | threads used | beside the load (s) | threads used | ratio |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        idle = {v: timed_run(v, Path(tmp) / f"idle-{v}") for v in args.variants}
+        load = subprocess.Popen(shlex.split(args.load), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(args.settle)
+            loaded = {}
+            for v in args.variants:
+                if load.poll() is not None:
+                    print(f"the load ended before variant {v}; rerun with a longer load")
+                    break
+                loaded[v] = timed_run(v, Path(tmp) / f"load-{v}")
+        finally:
+            load.terminate()
+            load.wait()
+    for v in args.variants:
+        (t0, used0) = idle[v]
+        t1, used1 = loaded.get(v, (float("nan"), "-"))
+        print(f"| {v} | {t0:.0f} | {used0} | {t1:.0f} | {used1} | {t1 / t0:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
