@@ -1,7 +1,7 @@
 """Metadata and dependencies are in setup.cfg; this adds the presets to the package.
 
 The TOML presets live in the checkout's top-level folders (attacks/,
-models/, benchmarks/, SPEC section 1). A wheel copies them into
+models/, benchmarks/). A wheel copies them into
 protobench/_presets/, where protobench.paths finds them when the package
 is installed without the checkout. Checkpoints (.pt) are not packaged.
 """

@@ -1,4 +1,4 @@
-"""Speed of the masked PGD engine (SPEC section 8), on one model and one set of pairs.
+"""Speed of the masked PGD engine, on one model and one set of pairs.
 
 Two targets:
 

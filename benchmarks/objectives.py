@@ -2,7 +2,7 @@
 
 Attacks the same (image, prototype) pairs with each variant of a preset and
 prints, per variant, where the prototype's peak lies afterwards (the rates
-of SPEC section 6), the prediction kept, and the time:
+of docs/metrics.md), the prediction kept, and the time:
 
     python benchmarks/objectives.py --model synth-resnet18 [--first-image 100 --images 48]
         pgd-local pgd-local:objective=displace,method=pgd pgd-local:temperature=0.25 noise

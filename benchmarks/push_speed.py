@@ -1,6 +1,6 @@
 """Push, vectorised over prototypes, against the original's per-prototype loop.
 
-SPEC section 8: at least 10x faster on the same model and data.
+The bar: at least 10x faster on the same model and data.
 
     python benchmarks/push_speed.py [--backbone smallcnn] [--classes 10] [--device cpu]
 

@@ -14,7 +14,7 @@ or, in the style of torchattacks::
 ``model`` is any :class:`~protobench.model.protocol.PrototypeModel` (protobench's
 ProtoPNet, a model name, or a foreign model wrapped in a
 :class:`~protobench.model.protocol.PrototypeAdapter`). The report holds every
-metric of SPEC section 6 per pair; :meth:`AttackReport.summary` aggregates
+metric of docs/metrics.md per pair; :meth:`AttackReport.summary` aggregates
 them with the runner's intervals.
 """
 
@@ -39,7 +39,7 @@ from protobench.metrics import RATE_METRICS, PairMetrics, summarize
 from protobench.model.protocol import check_prototype_model
 from protobench.paths import check_keys
 
-# What each rate counts, in the words of the tables (SPEC section 6).
+# What each rate counts, in the words of the tables (docs/metrics.md).
 RATE_MEANINGS = {
     "peak_moved": "peak leaves R (the clean high-activation cells)",
     "out_of_box": "peak leaves the clean high-activation box (cells counted by their centre)",
@@ -59,7 +59,7 @@ class AttackReport:
     preset     the attack as run (its threat model, objective, target rule)
     pairs      the pairs and their regions on the clean images
     x_adv      (N, 3, H, W) the attacked image of each pair, in [0, 1]
-    metrics    every metric of SPEC section 6, one value per pair
+    metrics    every metric of docs/metrics.md, one value per pair
     sim_after  (N, h, w) S_j of each pair's prototype on its attacked image
     seconds    wall time of the attack (not of the measurement)
     control    the same metrics for the uniform-noise control of the same

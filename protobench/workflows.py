@@ -134,7 +134,7 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
 class EvaluationReport:
     """What ``python -m protobench.evaluate`` prints (``to_dict()``: its --json object).
 
-    realism: the realism figures (SPEC section 6), None on a data set without object masks.
+    realism: the realism figures (docs/metrics.md), None on a data set without object masks.
     """
 
     model: str
@@ -163,7 +163,7 @@ class EvaluationReport:
 def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = None,
                    data_root: str | None = None, split: str = "test",
                    device: str = "auto") -> EvaluationReport:
-    """Accuracy, prototypes on the object and realism (SPEC section 6) of a model on a split."""
+    """Accuracy, prototypes on the object and realism (docs/metrics.md) of a model on a split."""
     from protobench.realism import model_realism
     from protobench.stability import latent_saturation, noise_stability
     from protobench.training import model_split

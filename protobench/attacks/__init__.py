@@ -1,4 +1,4 @@
-"""Attacks on ProtoPNet's explanations and predictions (SPEC section 5).
+"""Attacks on ProtoPNet's explanations and predictions (attacks/README.md).
 
 The runner's two calls::
 

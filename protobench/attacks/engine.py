@@ -335,7 +335,7 @@ MASKED_METHODS = {"pgd": MaskedPGD, "apgd": MaskedAPGD}  # preset key `method` o
 
 
 def check_finite(value: torch.Tensor, grad: torch.Tensor | None = None) -> None:
-    """NaN in the objective or its gradient means NaN in the model's output (SPEC 9).
+    """NaN in the objective or its gradient means NaN in the model's output.
 
     Checked at every step: a NaN score never wins a comparison, so an attack
     that met NaN after its first step would otherwise return an earlier point

@@ -1,4 +1,4 @@
-"""Every per-pair metric of SPEC section 6 for attacked images of a batch of pairs."""
+"""Every per-pair metric (docs/metrics.md) for attacked images of a batch of pairs."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ _INT_TUPLES = ("target_box", "qualities")
 
 @dataclass(frozen=True)
 class AttackPreset:
-    """One named attack (SPEC section 5). All lengths in pixels, eps and alpha in [0, 1].
+    """One named attack (attacks/README.md). All lengths in pixels, eps and alpha in [0, 1].
 
     name, description     the preset's name and what it is (with its paper)
     kind                  masked-pgd | ensemble | whole-image | jpeg | noise

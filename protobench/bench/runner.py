@@ -3,7 +3,7 @@
 ``run(...)`` is what ``python -m protobench.run`` calls. For every attack
 and model it selects the (image, prototype) pairs once on the clean images,
 then for every configuration (eps, steps; or JPEG quality) attacks them,
-measures every metric of SPEC section 6 and attacks the same pairs with the
+measures every metric of docs/metrics.md and attacks the same pairs with the
 uniform-noise control of the same mask and eps. A configuration's pairs
 are cut into batches, its work units; each finished unit is written at once
 (``parts/<configuration>/batch<i>.csv`` and ``.npz``, atomically), and a run

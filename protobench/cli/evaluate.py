@@ -1,5 +1,5 @@
 """python -m protobench.evaluate --model NAME_OR_PATH: test accuracy of a ProtoPNet,
-the share of its prototypes on the object, and its realism (SPEC section 6):
+the share of its prototypes on the object, and its realism (docs/metrics.md):
 the clean top-1 similarity and d(best irrelevant cell) / d(best cell), as
 median and quartiles, beside Hoffmann et al.'s CUB ResNet18 figures."""
 

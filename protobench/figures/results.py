@@ -1,4 +1,4 @@
-"""The figures of a benchmark run (SPEC section 7).
+"""The figures of a benchmark run.
 
 - ``sweep-<attack>.png``: similarity shift and success rates (peak leaves the box, peak
   in an irrelevant cell, peak in the target) against eps, per

@@ -1,4 +1,4 @@
-"""Aggregates of per-pair metrics over one configuration (SPEC section 6).
+"""Aggregates of per-pair metrics over one configuration (docs/metrics.md).
 
 Continuous metrics get mean, standard deviation and a percentile bootstrap
 interval of the mean; rates get a Wilson score interval. All rates and

@@ -1,4 +1,4 @@
-"""Per-pair metrics of an attack on a prototype (SPEC section 6).
+"""Per-pair metrics of an attack on a prototype (docs/metrics.md).
 
 A *pair* is an image x with one prototype j; x' is its attacked version.
 Every function here is pure and batched over N pairs: tensors in, tensors
@@ -285,7 +285,7 @@ def perturbation_norms(x: torch.Tensor, x_adv: torch.Tensor,
 
 @dataclass
 class PairMetrics:
-    """All metrics of N pairs, one 1-D tensor of length N per field (SPEC section 6)."""
+    """All metrics of N pairs, one 1-D tensor of length N per field (docs/metrics.md)."""
 
     sim_before: torch.Tensor
     sim_after: torch.Tensor
@@ -339,7 +339,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
                  labels: torch.Tensor, x: torch.Tensor, x_adv: torch.Tensor,
                  mask: torch.Tensor,
                  img_size: int | tuple[int, int] | None = None) -> PairMetrics:
-    """Every metric of SPEC section 6 for a batch of N pairs (shapes: module docstring).
+    """Every metric of docs/metrics.md for a batch of N pairs (shapes: module docstring).
 
     img_size, the size PLC upsamples to, defaults to the size of x. The clean
     side of PRC is j's rank (``rank_before``), not every prototype's maximum:

@@ -1,4 +1,4 @@
-"""What the attacks, metrics and runner need of a model (SPEC section 3.x).
+"""What the attacks, metrics and runner need of a model.
 
 Everything after the model talks to a :class:`PrototypeModel`: protobench's
 own :class:`~protobench.model.ProtoPNet` meets it, and any other prototype
