@@ -15,7 +15,7 @@ CANDIDATES = sorted((Path(__file__).parents[1] / "benchmarks" / "recipes").glob(
 
 
 def test_the_default_models_are_committed():
-    assert {"synth-smallcnn", "synth-resnet18"} <= set(CHECKPOINTS)
+    assert {"synth-smallcnn", "synth-efficientnet-lite0", "synth-resnet18"} <= set(CHECKPOINTS)
 
 
 @pytest.mark.parametrize("name", RECIPES)
