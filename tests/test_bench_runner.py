@@ -25,8 +25,9 @@ def test_end_to_end_writes_every_output(tmp_path, capsys):
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| attack |" in printed and f"results in {out}" in printed
-    for name in ["pairs.csv", "summary.csv", "summary.md", "summary.tex", "run.json"]:
+    for name in ["pairs.csv", "summary.csv", "summary.md", "summary.tex", "compact.md", "compact.tex", "run.json"]:
         assert (out / name).is_file(), name
+    assert r"\label{tab:run}" in (out / "compact.tex").read_text()
     pairs = pd.read_csv(out / "pairs.csv")
     summary = pd.read_csv(out / "summary.csv")
     # 2 eps x (attack + noise control), 4 images x top-1 prototype

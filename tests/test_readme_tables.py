@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-SOURCE = re.compile(r"results/([\w-]+)/(summary\.md|summary\.csv|defences\.md)")
+SOURCE = re.compile(r"results/([\w-]+)/(summary\.md|summary\.csv|compact\.md|defences\.md)")
 KEYS = ("attack", "model", "eps", "steps", "defence")
 CONTROL_COLUMN = "its noise control"
 
@@ -50,7 +50,7 @@ def markdown_tables(text: str) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def committed_table(suite: str, name: str) -> tuple[list[str], list[list[str]]]:
     """The file's markdown table (summary.md stands for summary.csv: the same numbers, formatted)."""
-    path = ROOT / "results" / suite / ("defences.md" if name == "defences.md" else "summary.md")
+    path = ROOT / "results" / suite / (name if name in ("defences.md", "compact.md") else "summary.md")
     [(_, header, rows)] = markdown_tables(path.read_text())
     return header, rows
 

@@ -25,7 +25,8 @@ def finished_parts(out: Path) -> list[Path]:
 
 # what a finished run writes at the top of its folder (runner.write_outputs); a test runs the
 # whole runner and checks that remove_results leaves no file of it behind
-OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "models.json", "run.json")
+OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "compact.md", "compact.tex",
+           "models.json", "run.json")
 # the figures a run draws into figures/ (protobench.figures.results.make_figures; a test checks
 # that it draws no other); a figure another command drew there (protobench.explain) stays
 FIGURES = ("sweep-*.png", "panel-*.png", "jpeg.png", "local-analysis-*.png", "defences.png")

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import re
 import sys
 import time
 import zlib
@@ -45,7 +46,9 @@ from protobench.bench.ranks import Ranks, current_ranks
 from protobench.bench.records import AttackPanel, LocalAnalysisRecord
 from protobench.bench.streaming import ImageBatch, check_workers, image_batches, select_streamed
 from protobench.bench.suite import Suite, load_suite, replace
-from protobench.bench.tables import CONFIG_COLUMNS, headline_table, to_latex, to_markdown
+from protobench.bench.tables import (
+    COMPACT_CAPTION, CONFIG_COLUMNS, compact_table, headline_table, to_latex, to_latex_table, to_markdown,
+)
 from protobench.devices import ThreadChoice, choose_threads, resolve_device, restores_threads
 from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
@@ -481,14 +484,18 @@ def summarize_pairs(pairs_frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_outputs(out: Path, pairs_frame: pd.DataFrame, summary: pd.DataFrame,
                   models: dict[str, Any] | None = None, run_info: dict[str, Any] | None = None) -> None:
-    """pairs.csv, summary.csv/.md/.tex, models.json (model reports) and run.json, all or
-    none (a full disk changes none)."""
-    table = headline_table(summary)
+    """pairs.csv, summary.csv/.md/.tex, the compact table (compact.md/.tex: each attack beside
+    its noise control, the table a paper prints, labelled tab:<folder name>), models.json
+    (model reports) and run.json, all or none (a full disk changes none)."""
+    table, compact = headline_table(summary), compact_table(summary)
+    label = "tab:" + re.sub(r"[^A-Za-z0-9-]+", "-", out.resolve().name)
     writers = {
         out / "pairs.csv": lambda tmp: pairs_frame.to_csv(tmp, index=False),
         out / "summary.csv": lambda tmp: summary.to_csv(tmp, index=False),
         out / "summary.md": lambda tmp: tmp.write_text(to_markdown(table)),
         out / "summary.tex": lambda tmp: tmp.write_text(to_latex(table)),
+        out / "compact.md": lambda tmp: tmp.write_text(to_markdown(compact)),
+        out / "compact.tex": lambda tmp: tmp.write_text(to_latex_table(compact, COMPACT_CAPTION, label)),
     }
     if models is not None:
         writers[out / "models.json"] = lambda tmp: tmp.write_text(storage.json_text(models))

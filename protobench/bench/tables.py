@@ -2,7 +2,8 @@
 
 The summary keeps every aggregate (see :func:`protobench.metrics.summarize`);
 the Markdown and LaTeX versions show the headline columns with their 95%
-intervals, which is what a reader of a paper or a terminal wants.
+intervals. The compact table is the one a paper prints: per model and attack,
+the peak in the target and the prediction kept, each beside its noise control.
 """
 
 from __future__ import annotations
@@ -77,13 +78,54 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def to_latex(table: pd.DataFrame) -> str:
-    def esc(s: str) -> str:
-        return (str(s).replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")
-                .replace("&", r"\&").replace("#", r"\#"))
+def _escape(s: str) -> str:
+    return (str(s).replace("\\", r"\textbackslash{}").replace("%", r"\%").replace("_", r"\_")
+            .replace("&", r"\&").replace("#", r"\#"))
 
+
+def to_latex(table: pd.DataFrame) -> str:
+    esc = _escape
     lines = [r"\begin{tabular}{" + "l" * 4 + "r" * (len(table.columns) - 4) + "}", r"\toprule",
              " & ".join(esc(c) for c in table.columns) + r" \\", r"\midrule"]
     lines += [" & ".join(esc(v) for v in row) + r" \\" for row in table.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+# (column, header) of the compact table; each is followed by its noise control's cell
+COMPACT = [("peak_in_target", "peak in the target"), ("pred_kept", "pred kept")]
+CONTROL_HEADER = "its noise control"
+
+
+def compact_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per model, attack, eps and steps: the peak in the target and the prediction kept, each
+    with its 95% interval and beside the same cell of the attack's noise control ("-" where
+    the attack has none)."""
+    controls = {(r["model"], r["attack"], r["eps"]): r for _, r in summary[summary["control"]].iterrows()}
+    rows = []
+    for _, row in summary[~summary["control"]].iterrows():
+        control = controls.get((row["model"], row["attack"], row["eps"]))
+        cells = {"model": row["model"], "attack": row["attack"], "eps": eps_label(row["eps"]),
+                 "steps": "-" if pd.isna(row["steps"]) or row["steps"] == 0 else str(int(row["steps"]))}
+        if summary["quality"].notna().any():
+            cells["quality"] = "-" if pd.isna(row["quality"]) else str(int(row["quality"]))
+        cells["pairs"] = str(int(row["n_pairs"]))
+        values = []
+        for column, header in COMPACT:
+            values.append((header, _cell(row, column, "rate")))
+            values.append((CONTROL_HEADER, "-" if control is None else _cell(control, column, "rate")))
+        rows.append(list(cells.values()) + [v for _, v in values])
+    columns = list(cells) + [h for h, _ in values] if rows else []
+    return pd.DataFrame(rows, columns=columns)
+
+
+def to_latex_table(table: pd.DataFrame, caption: str, label: str) -> str:
+    """A floating booktabs table with caption and label (\\usepackage{booktabs})."""
+    return "\n".join([r"\begin{table}[t]", r"\centering", r"\small",
+                      rf"\caption{{{_escape(caption)}}}", rf"\label{{{label}}}",
+                      to_latex(table).rstrip("\n"), r"\end{table}"]) + "\n"
+
+
+COMPACT_CAPTION = ("Each attack on the top-1 prototype's explanation beside uniform noise of the same "
+                   "mask and budget (its noise control): the share of pairs whose peak lies in the "
+                   "attack's target cells, and whose prediction is kept, with 95% Wilson intervals.")
