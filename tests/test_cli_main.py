@@ -77,3 +77,24 @@ def test_a_negative_fraction_is_read_as_a_value_and_named():
                            "--eps", "-1/255"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
     assert "eps=-0.0039" in done.stderr and "allowed: numbers in (0, 1]" in done.stderr, done.stderr
+
+
+def test_version_and_list(capsys):
+    from protobench import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"protobench {__version__}\n"
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("models:", "attacks:", "suites:", "backbones:"):
+        assert heading in out
+    assert main(["list", "attacks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pgd = next(line for line in lines if line.split()[0] == "pgd-local")
+    assert "high-activation box" in pgd                    # the preset's own description
+    assert main(["list", "models"]) == 0
+    assert "synth-efficientnet-lite0" in capsys.readouterr().out
+    import pytest
+    with pytest.raises(SystemExit) as exit_:                # argparse names the choices
+        main(["list", "recipes"])
+    assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err

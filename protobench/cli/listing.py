@@ -1,0 +1,53 @@
+"""protobench list [models|attacks|suites|backbones]: what can be named, with one line each."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from protobench.cli import ArgumentParser, prog
+from protobench.errors import cli_entry
+
+KINDS = ("models", "attacks", "suites", "backbones")
+
+
+def _description(path: Path) -> str:
+    with path.open("rb") as f:
+        return str(tomllib.load(f).get("description", "")).strip()
+
+
+def entries(kind: str) -> list[tuple[str, str]]:
+    """(name, one-line description) of every model recipe, attack preset, suite or backbone."""
+    from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, CHECKPOINTS_DIR, MODELS_DIR
+
+    if kind == "backbones":
+        from protobench.model.backbones import BACKBONES
+
+        out = []
+        for name in BACKBONES.names():
+            doc = (BACKBONES.get(name).__doc__ or "").strip().splitlines()
+            out.append((name, doc[0] if doc else ""))
+        return out
+    folder = {"models": MODELS_DIR, "attacks": ATTACKS_DIR, "suites": BENCHMARKS_DIR}[kind]
+    out = []
+    for path in sorted(folder.glob("*.toml")):
+        text = _description(path)
+        if kind == "models" and not (CHECKPOINTS_DIR / f"{path.stem}.pt").is_file():
+            text += " (recipe only: train it with protobench train)"
+        out.append((path.stem, text))
+    return out
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog=prog("list"), description=__doc__)
+    parser.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: all four)")
+    args = parser.parse_args(argv)
+    for i, kind in enumerate([args.kind] if args.kind else KINDS):
+        if not args.kind:
+            print(("\n" if i else "") + f"{kind}:")
+        rows = entries(kind)
+        width = max((len(name) for name, _ in rows), default=0)
+        for name, text in rows:
+            print(f"  {name:<{width}}  {text}".rstrip())
+    return 0
