@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from protobench.attacks.whole_image import make_torchattack, whole_image_attack
+from protobench.attacks.whole_image import whole_image_attack, whole_image_engine
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, ProtoPNet
 
@@ -40,6 +40,29 @@ def test_pgd_lowers_the_true_class_logit_margin(model):
 
 def test_bad_methods_are_refused(model):
     with pytest.raises(ProtobenchError, match="unknown whole-image method 'cw'"):
-        make_torchattack(model, "cw")
+        whole_image_engine(model, "cw")
     with pytest.raises(ProtobenchError, match="fgsm supports norm 'Linf' only"):
-        make_torchattack(model, "fgsm", norm="L2")
+        whole_image_engine(model, "fgsm", norm="L2")
+
+
+def test_fgsm_is_one_signed_step_of_eps_from_the_clean_image(model):
+    """Goodfellow et al. 2015: x + eps * sign(grad CE), clipped to [0, 1]."""
+    x, labels = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    adv = whole_image_attack(model, x, labels, "fgsm", eps=8 / 255)
+    x_ = x.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(model(x_), labels, reduction="sum").backward()
+    expected = (x + 8 / 255 * x_.grad.sign()).clamp(0, 1)
+    torch.testing.assert_close(adv, expected, rtol=0, atol=1e-6)
+
+
+def test_the_whole_image_attacks_need_no_torchattacks():
+    import subprocess
+    import sys
+    code = ("import sys, torch; sys.modules['torchattacks'] = None\n"
+            "from protobench.attacks.whole_image import whole_image_attack\n"
+            "from protobench.model import Architecture, ProtoPNet\n"
+            "m = ProtoPNet.build(Architecture(img_size=32, num_classes=3, prototypes_per_class=2, "
+            "prototype_depth=16)).eval()\n"
+            "whole_image_attack(m, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), 'apgd', steps=2)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

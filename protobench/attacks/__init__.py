@@ -19,7 +19,7 @@ Modules: ``pairs`` (Pairs, select_pairs), ``perturb`` (run_attack,
 ensembles, the noise control), ``measure`` (every metric of the attacked
 pairs), ``regions`` (R, I, T, M), ``objectives`` (displace, suppress, raise,
 the margins, cross-entropy; a registry), ``engine`` (masked PGD and APGD),
-``noise``, ``jpeg``, ``whole_image`` (torchattacks), ``presets``
+``noise``, ``jpeg``, ``whole_image`` (classification attacks on the whole image), ``presets``
 (attacks/*.toml). This package face only re-exports them.
 """
 

@@ -85,7 +85,7 @@ class AttackPreset:
     prototypes, k         top-k (over all prototypes) | class-top-k (of the
                           true class) | an explicit list of prototype indices
     method                masked-pgd: pgd | apgd (the engine); whole-image:
-                          pgd | fgsm | apgd (torchattacks)
+                          pgd | fgsm | apgd (the engine, every pixel)
     qualities             jpeg: the qualities of the sweep
     members               ensemble: tables of MEMBER_KEYS; each member is this
                           preset (its threat model, steps, success) with those

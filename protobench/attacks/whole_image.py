@@ -1,12 +1,15 @@
-"""Whole-image classification attacks through torchattacks, for robust accuracy.
+"""Whole-image classification attacks, for robust accuracy: the masked engine with every
+pixel in the mask and the cross-entropy as its objective.
 
 :class:`~protobench.model.ProtoPNet` takes images in [0, 1] and returns
-logits, so torchattacks sees it as any classifier and eps means the same as
-in the masked engine (pixel units). The perturbation covers the whole image.
+logits, and eps means the same as in the masked attacks (pixel units).
 
-- ``pgd``: Madry et al. 2018 (torchattacks ``PGD``, ``PGDL2`` for L2);
-- ``fgsm``: Goodfellow et al. 2015 (``FGSM``, Linf only);
-- ``apgd``: Croce & Hein 2020 (``APGD``, cross-entropy loss).
+- ``pgd``: Madry et al. 2018 (Linf or L2; per image the restart with the highest loss);
+- ``fgsm``: Goodfellow et al. 2015 (one step of size eps from the clean image, Linf only);
+- ``apgd``: Croce & Hein 2020 (Auto-PGD's step-size schedule and momentum, cross-entropy).
+
+The engine equals torchattacks' PGD and PGDL2 step for step on the same random start
+(tests/test_attacks_engine.py), so torchattacks is needed only by those tests.
 """
 
 from __future__ import annotations
@@ -14,33 +17,27 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from protobench.attacks.engine import frozen
+from protobench.attacks.engine import MASKED_METHODS, MaskedAttack, frozen
+from protobench.attacks.objectives import CrossEntropyObjective
 from protobench.errors import ProtobenchError
 from protobench.threat import check_threat_model
 
 METHODS = ("pgd", "fgsm", "apgd")
 
 
-def make_torchattack(model: nn.Module, method: str, norm: str = "Linf", eps: float = 8 / 255,
-                     alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
-                     restarts: int = 1, seed: int = 0):
-    """The torchattacks attack named ``method`` with protobench's argument names.
-
-    torchattacks is imported here, on first use, not when presets are read.
-    """
-    import torchattacks
-
+def whole_image_engine(model: nn.Module, method: str, norm: str = "Linf", eps: float = 8 / 255,
+                       alpha: float = 2 / 255, steps: int = 10, random_start: bool = True,
+                       restarts: int = 1) -> MaskedAttack:
+    """The engine of a whole-image attack ``method``, with protobench's argument names."""
     check_threat_model(norm, eps, alpha, steps, restarts)
     if method == "pgd":
-        cls = torchattacks.PGD if norm == "Linf" else torchattacks.PGDL2
-        return cls(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
+        return MASKED_METHODS["pgd"](model, norm, eps, alpha, steps, random_start, restarts)
     if method == "fgsm":
         if norm != "Linf":
             raise ProtobenchError(f"fgsm supports norm 'Linf' only, got {norm!r}")
-        return torchattacks.FGSM(model, eps=eps)
+        return MASKED_METHODS["pgd"](model, norm, eps, eps, 1, False, 1)
     if method == "apgd":
-        return torchattacks.APGD(model, norm=norm, eps=eps, steps=steps, n_restarts=restarts,
-                                 seed=seed, loss="ce")
+        return MASKED_METHODS["apgd"](model, norm, eps, alpha, steps, random_start, restarts)
     raise ProtobenchError(f"unknown whole-image method {method!r}; choose one of: {', '.join(METHODS)}")
 
 
@@ -50,14 +47,11 @@ def whole_image_attack(model: nn.Module, images: torch.Tensor, labels: torch.Ten
                        restarts: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
     """Untargeted whole-image attack on the labels; (B, 3, H, W) -> (B, 3, H, W) in [0, 1].
 
-    torchattacks draws from torch's global random state; it is seeded from
-    ``generator`` inside ``torch.random.fork_rng``, so the caller's global
-    state is left as it was and the same generator gives the same images.
+    Seeded by ``generator`` (default: seed 0); torch's global random state is not touched.
     """
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
-    attack = make_torchattack(model, method, norm, eps, alpha, steps, random_start, restarts, seed)
-    devices = [images.device] if images.device.type == "cuda" else []
-    with frozen(model), torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        return attack(images.detach(), labels).detach()
+    engine = whole_image_engine(model, method, norm, eps, alpha, steps, random_start, restarts)
+    images = images.detach()
+    everywhere = torch.ones(len(images), 1, *images.shape[-2:], dtype=torch.bool, device=images.device)
+    with frozen(model):
+        x_adv, _ = engine(images, everywhere, CrossEntropyObjective(labels.to(images.device)), generator)
+    return x_adv.detach()
