@@ -119,3 +119,22 @@ def test_a_tolerance_that_could_never_fail_or_never_pass_exits_2(tmp_path, basel
         f"[tolerances]\nsim_shift_mean = 0.05\npeak_moved_rate = {tolerance}\n")
     assert main([str(_run(tmp_path)), "--baseline", str(baseline)]) == 2
     assert "bad: peak_moved_rate" in capsys.readouterr().err
+
+
+def test_the_verdict_goes_to_json_and_junit_for_ci_services(tmp_path, baseline, capsys):
+    import json
+    from xml.etree import ElementTree as ET
+
+    run = _run(tmp_path, shift=0.2)
+    out_json, out_xml = tmp_path / "gate.json", tmp_path / "gate.xml"
+    assert main([str(run), "--baseline", str(baseline), "--json", str(out_json),
+                 "--junit", str(out_xml), "--quiet"]) == 1
+    assert "REGRESSION" not in capsys.readouterr().out      # --quiet: the verdict only
+    record = json.loads(out_json.read_text())
+    assert not record["passed"] and record["failed"] == 1 and len(record["checks"]) == 4
+    [bad] = [c for c in record["checks"] if c["status"] != "ok"]
+    assert bad["metric"] == "sim_shift_mean" and bad["status"] == "regression"
+    suite = ET.parse(out_xml).getroot()
+    assert suite.tag == "testsuite" and suite.get("tests") == "4" and suite.get("failures") == "1"
+    failures = [case.get("name") for case in suite if case.find("failure") is not None]
+    assert failures == ["sim_shift_mean"]

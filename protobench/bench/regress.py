@@ -175,3 +175,37 @@ def format_checks(checks: list[Check]) -> str:
         "status": "ok" if c.passed else "MISSING" if c.missing else "REGRESSION",
     } for c in checks])
     return table.to_string(index=False)
+
+
+def _number(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def checks_record(checks: list[Check], baseline: Path) -> dict:
+    """The checks as plain data, for ``--json``: what a CI job reads."""
+    return {
+        "baseline": str(baseline), "passed": all(c.passed for c in checks),
+        "failed": sum(not c.passed for c in checks), "checks": [{
+            "configuration": c.configuration, "metric": c.metric, "baseline": _number(c.baseline),
+            "value": _number(c.value), "difference": _number(c.difference), "tolerance": c.tolerance,
+            "status": "ok" if c.passed else "missing" if c.missing else "regression",
+        } for c in checks],
+    }
+
+
+def junit_xml(checks: list[Check], name: str = "protobench.regress") -> str:
+    """The checks as a JUnit XML test suite (one test case per pinned metric), which CI
+    services show as test results."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element("testsuite", name=name, tests=str(len(checks)),
+                       failures=str(sum(not c.passed for c in checks)), errors="0")
+    for c in checks:
+        case = ET.SubElement(suite, "testcase", classname=c.configuration, name=c.metric)
+        if not c.passed:
+            what = ("the run has no such configuration or metric" if c.missing else
+                    f"{c.value:.4f} against the pinned {c.baseline:.4f}: {c.difference:+.4f}, "
+                    f"beyond the tolerance {c.tolerance:.4f}")
+            ET.SubElement(case, "failure", message=what).text = what
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -21,16 +21,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, required=True, help="results/baselines/NAME.csv")
     parser.add_argument("--update", action="store_true",
                         help="rewrite the baseline's values from this run (deliberately)")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the checks as JSON (status, values, tolerances)")
+    parser.add_argument("--junit", type=Path, metavar="FILE",
+                        help="also write the checks as JUnit XML, one test case per pinned metric")
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict")
     args = parser.parse_args(argv)
 
-    from protobench.bench.regress import compare, format_checks, update_baseline
+    from protobench.bench.regress import checks_record, compare, format_checks, junit_xml, update_baseline
+    from protobench.storage import atomic_write, json_text
 
     if args.update:
         path = update_baseline(args.results_dir, args.baseline)
         print(f"baseline {path} rewritten from {args.results_dir}")
         return 0
     checks = compare(args.results_dir, args.baseline)
-    print(format_checks(checks))
+    if args.json:
+        atomic_write(args.json, lambda tmp: tmp.write_text(json_text(checks_record(checks, args.baseline))))
+    if args.junit:
+        atomic_write(args.junit, lambda tmp: tmp.write_text(junit_xml(checks)))
+    if not args.quiet:
+        print(format_checks(checks))
     failed = [c for c in checks if not c.passed]
     if failed:
         print(f"\n{len(failed)} of {len(checks)} pinned metrics regressed")
