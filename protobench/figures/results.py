@@ -162,10 +162,10 @@ def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def plot_attack_panel(panel: AttackPanel, title: str):
-    """Hoffmann et al. 2021, fig. 2: one row per stored pair."""
+    """Hoffmann et al. 2021, fig. 2: one row per stored pair, at a page's width (7 in)."""
     n = len(panel)
-    cols = ["original", "perturbed", "perturbation (magnified)", "activation before", "activation after"]
-    fig = Figure(figsize=(11, 2.3 * n + 0.5))
+    cols = ["original", "perturbed", "perturbation\n(magnified)", "activation\nbefore", "activation\nafter"]
+    fig = Figure(figsize=(7, 1.5 * n + 0.9))
     axes = fig.subplots(n, 5, squeeze=False)
     for i, row in enumerate(axes):
         x, xa = torch.from_numpy(panel.x[i]), torch.from_numpy(panel.x_adv[i])
@@ -182,15 +182,16 @@ def plot_attack_panel(panel: AttackPanel, title: str):
         after = draw_box(after, panel.box_after[i], (1.0, 0.0, 1.0))
         images = [draw_box(to_hwc(x), panel.box_before[i]), to_hwc(xa), magnified, before, after]
         for ax, img, name in zip(row, images, cols):
-            ax.imshow(np.clip(img, 0, 1))
+            # nearest: each pixel a flat block, as the model sees it (and a PNG a third the size)
+            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
             ax.axis("off")
             if i == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(name, fontsize=7)
         row[0].text(-0.08, 0.5, f"img {int(panel.image[i])}\np{int(panel.prototype[i])}\n"
                     f"pred {int(panel.pred_before[i])}->{int(panel.pred_after[i])}",
-                    transform=row[0].transAxes, ha="right", va="center", fontsize=8)
+                    transform=row[0].transAxes, ha="right", va="center", fontsize=6)
     fig.suptitle(f"{title}\nyellow: high-activation box before; cyan: perturbed region; "
-                 "magenta: high-activation box after", fontsize=9)
+                 "magenta: high-activation box after", fontsize=7)
     fig.tight_layout()
     return fig
 
