@@ -7,12 +7,13 @@ from matplotlib.figure import Figure
 from torch.utils.data import Dataset
 
 from protobench.explanations import LocalAnalysis
+from protobench.figures.plotting import interpolation_for
 from protobench.imaging import draw_box, overlay, to_hwc
 
 
 def plot_local_analysis(analysis: LocalAnalysis, push_set: Dataset | None = None):
     """One row per top prototype: this (box on the image), its activation, that (source patch).
-    A page wide (7 in); every image drawn pixel for pixel (nearest), as the model sees it."""
+    A page wide (7 in); small images drawn pixel for pixel (``interpolation_for``)."""
     rows = len(analysis.evidence)
     fig = Figure(figsize=(7, 1.75 * rows + 0.6))
     axes = fig.subplots(rows, 4, squeeze=False)
@@ -21,15 +22,15 @@ def plot_local_analysis(analysis: LocalAnalysis, push_set: Dataset | None = None
     truth = f", true {names[analysis.label]}" if analysis.label is not None else ""
     fig.suptitle(f"predicted {names[analysis.predicted]}{truth}: this looks like that", fontsize=11)
     for row, ev in zip(axes, analysis.evidence):
-        row[0].imshow(draw_box(img, ev.box), interpolation="nearest")
+        row[0].imshow(draw_box(img, ev.box), interpolation=interpolation_for(img))
         row[0].set_title("this", fontsize=9)
-        row[1].imshow(overlay(analysis.image, ev.similarity_map), interpolation="nearest")
+        row[1].imshow(overlay(analysis.image, ev.similarity_map), interpolation=interpolation_for(img))
         row[1].set_title(f"activation of p{ev.prototype}", fontsize=9)
         if push_set is not None and ev.source_image is not None:
             src = to_hwc(push_set[ev.source_image][0])
             y0, y1, x0, x1 = ev.source_box
-            row[2].imshow(src[y0:y1, x0:x1], interpolation="nearest")
-            row[3].imshow(draw_box(src, ev.source_box), interpolation="nearest")
+            row[2].imshow(src[y0:y1, x0:x1], interpolation=interpolation_for(src))
+            row[3].imshow(draw_box(src, ev.source_box), interpolation=interpolation_for(src))
         row[2].set_title("looks like that", fontsize=9)
         row[3].set_title(f"p{ev.prototype} ({names[ev.prototype_class]}) source", fontsize=9)
         row[3].text(1.05, 0.5, f"sim {ev.similarity:.2f}\nweight {ev.weight:.2f}\n"

@@ -19,3 +19,10 @@ def eps_errorbar(ax, rows: pd.DataFrame, metric: str, kind: str, **style) -> Non
     err = np.vstack([y - rows[f"{metric}_ci_low"].to_numpy(float),
                      rows[f"{metric}_ci_high"].to_numpy(float) - y])
     ax.errorbar(rows["eps"] * 255, y, yerr=np.nan_to_num(err), capsize=3, ms=4, **style)
+
+
+def interpolation_for(image: np.ndarray) -> str:
+    """How imshow resamples an image drawn about 150 px wide (a fifth of a page at 120 dpi):
+    a small image (64 px) pixel for pixel, as the model sees it, which also keeps a PNG small;
+    a large one (224 px) antialiased, so that its one-pixel box outlines survive the shrinking."""
+    return "nearest" if max(image.shape[:2]) <= 128 else "antialiased"

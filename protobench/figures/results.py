@@ -27,9 +27,12 @@ from protobench.bench.tables import eps_label, to_markdown
 from protobench.figures.defences import defence_table, load_model_reports, plot_defences
 from protobench.errors import ProtobenchError
 from protobench.figures.io import save_figure
-from protobench.figures.plotting import eps_errorbar
+from protobench.figures.plotting import eps_errorbar, interpolation_for
 from protobench.imaging import draw_box, overlay, to_hwc
 from protobench.storage import safe_name
+
+# the palette of the figures of images (panels, local analyses): see save_figure
+PHOTO_COLORS = 256
 
 SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
                  ("out_of_box", "rate", "peak leaves the box (rate)"),
@@ -73,10 +76,11 @@ def make_figures(results_dir: Path) -> list[Path]:
         npz = parts / f"{config_id(chosen)}.npz"
         if npz.is_file():
             fig = plot_attack_panel(AttackPanel.load(npz), _panel_title(chosen))
-            written.append(save_figure(fig, out / f"panel-{attack}-{safe_name(model)}.png"))
+            written.append(save_figure(fig, out / f"panel-{attack}-{safe_name(model)}.png", colors=PHOTO_COLORS))
     for npz in sorted(parts.glob("local-*.npz")):
         fig = plot_stored_local_analysis(LocalAnalysisRecord.load(npz))
-        written.append(save_figure(fig, out / f"local-analysis-{npz.stem[len('local-'):]}.png"))
+        written.append(save_figure(fig, out / f"local-analysis-{npz.stem[len('local-'):]}.png",
+                                   colors=PHOTO_COLORS))
     models = load_model_reports(results_dir)
     if models:  # the suite measured its models: what each defence buys and costs
         written.append(save_figure(plot_defences(summary, models), out / "defences.png"))
@@ -182,8 +186,7 @@ def plot_attack_panel(panel: AttackPanel, title: str):
         after = draw_box(after, panel.box_after[i], (1.0, 0.0, 1.0))
         images = [draw_box(to_hwc(x), panel.box_before[i]), to_hwc(xa), magnified, before, after]
         for ax, img, name in zip(row, images, cols):
-            # nearest: each pixel a flat block, as the model sees it (and a PNG a third the size)
-            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
+            ax.imshow(np.clip(img, 0, 1), interpolation=interpolation_for(img))
             ax.axis("off")
             if i == 0:
                 ax.set_title(name, fontsize=7)
