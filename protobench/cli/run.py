@@ -141,5 +141,5 @@ def main(argv: list[str] | None = None) -> int:
     resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
     print(f"{len(result.computed)} configurations computed{resumed} in {result.seconds:.0f} s")
     figures = "" if args.no_figures else ", figures/"
-    print(f"results in {result.out}/ (pairs.csv, summary.csv, summary.md, summary.tex, run.json{figures})")
+    print(f"results in {result.out}/ (pairs.csv, summary.csv/.md/.tex, compact.md/.tex, run.json{figures})")
     return 0
