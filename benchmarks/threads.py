@@ -33,7 +33,8 @@ def timed_run(threads: str, out: Path) -> tuple[float, str]:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     info = json.loads((out / "run.json").read_text())
-    return seconds, f"{info['threads']} ({info['threads_chosen_by']})"
+    per_unit = ", ".join(f"{units} units on {n}" for n, units in info["threads_units"].items())
+    return seconds, per_unit
 
 
 def main() -> None:

@@ -58,10 +58,15 @@ def _local_rank() -> int:
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """How many threads torch computes with on the CPU, and why (recorded in run.json)."""
+    """How many threads torch computes with on the CPU, and why (recorded in run.json).
+
+    ``adaptive``: chosen anew before each work unit from the load the others put on the
+    machine (:func:`free_cores`), so that a run keeps up with jobs that start or end beside it.
+    """
 
     threads: int
     chosen_by: str
+    adaptive: bool = False
 
 
 def usable_cores() -> int:
@@ -71,9 +76,23 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def free_cores(own_threads: int = 0) -> tuple[int, str] | None:
+    """The cores the others leave free: the usable cores minus the 1-minute load average,
+    less the ``own_threads`` this process keeps busy, rounded, at least 1 (None where the
+    system has no load average)."""
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    others = max(0.0, load - own_threads)
+    free = max(1, min(cores, round(cores - others)))
+    return free, f"{cores} usable cores, load average {load:.2f} ({others:.2f} of it others'): {free} free"
+
+
 def choose_threads(requested: int | None = None) -> ThreadChoice:
-    """``requested`` threads, or as many as there are free cores: the usable cores minus the
-    1-minute load average, rounded, at least 1.
+    """``requested`` threads, or as many as there are free cores (:func:`free_cores`), chosen
+    anew before each work unit.
 
     On a shared machine, torch's default (one thread per core) oversubscribes the cores that
     other work holds, and its threads then wait on each other: measured in
@@ -83,13 +102,21 @@ def choose_threads(requested: int | None = None) -> ThreadChoice:
         if requested < 1:
             raise ProtobenchError(f"--threads {requested}: give a number of threads >= 1")
         return ThreadChoice(requested, "--threads")
-    cores = usable_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this system
+    free = free_cores()
+    if free is None:
+        cores = usable_cores()
         return ThreadChoice(cores, f"{cores} usable cores (no load average here)")
-    threads = max(1, min(cores, round(cores - load)))
-    return ThreadChoice(threads, f"{cores} usable cores, load average {load:.2f}: {threads} free")
+    return ThreadChoice(free[0], free[1] + "; chosen anew before each work unit", adaptive=True)
+
+
+def retune_threads(choice: ThreadChoice) -> int:
+    """Before a work unit: an adaptive choice takes the cores that are free now (counting
+    this process's own threads as its own); returns the threads in use."""
+    if choice.adaptive:
+        free = free_cores(torch.get_num_threads())
+        if free is not None:
+            torch.set_num_threads(free[0])
+    return torch.get_num_threads()
 
 
 def restores_threads(function):

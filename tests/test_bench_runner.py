@@ -38,6 +38,7 @@ def test_end_to_end_writes_every_output(tmp_path, capsys):
     run = json.loads((out / "run.json").read_text())
     assert run["versions"]["torch"] and run["versions"]["opencv"] and run["device"] == "cpu" and run["seed"] == 0
     assert run["threads"] >= 1 and "usable cores" in run["threads_chosen_by"]  # the command's policy
+    assert sum(run["threads_units"].values()) == 4                            # each unit's threads
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"sweep-pgd-local.png", "panel-pgd-local-synth-smallcnn.png",
             "local-analysis-synth-smallcnn.png"} <= figures

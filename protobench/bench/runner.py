@@ -49,7 +49,7 @@ from protobench.bench.suite import Suite, load_suite, replace
 from protobench.bench.tables import (
     COMPACT_CAPTION, CONFIG_COLUMNS, compact_table, headline_table, to_latex, to_latex_table, to_markdown,
 )
-from protobench.devices import ThreadChoice, choose_threads, resolve_device, restores_threads
+from protobench.devices import ThreadChoice, choose_threads, resolve_device, restores_threads, retune_threads
 from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
 from protobench.metrics import summarize
@@ -191,20 +191,25 @@ def run_unit(unit: WorkUnit, batch: ImageBatch, seed: int, panels: int
 
 
 def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int,
-                  progress: bool, device: torch.device, workers: int = 0) -> None:
+                  progress: bool, device: torch.device, workers: int = 0,
+                  threading: ThreadChoice | None = None) -> list[int]:
     """Compute and store the units not yet done (panel first, then the csv that marks it done),
-    each on its images, read ahead by ``workers`` DataLoader processes per model."""
+    each on its images, read ahead by ``workers`` DataLoader processes per model. An adaptive
+    ``threading`` is chosen anew before each unit; returns the threads each unit used."""
     todo = [u for u in units if not u.csv(parts).exists()]
+    used = []
     with tqdm(total=len(todo), desc="work units", disable=not progress, unit="unit") as bar:
         for _, group in itertools.groupby(todo, key=lambda u: id(u.md)):
             group = list(group)
             batches = image_batches(group[0].md.data, [u.images for u in group], device, workers)
             for unit, batch in zip(group, batches):
+                used.append(retune_threads(threading) if threading else torch.get_num_threads())
                 rows, panel = run_unit(unit, batch, seed, panels)
                 if panel is not None:
                     panel.save(unit.panel(parts))
                 storage.write_csv(unit.csv(parts), rows)
                 bar.update()
+    return used
 
 
 def merge_units(units: Sequence[WorkUnit], parts: Path, panels: int) -> list[tuple[Configuration, pd.DataFrame]]:
@@ -385,8 +390,8 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
                     store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
         mine = [u for i, u in enumerate(units) if ranks.owns(i)]
         try:
-            compute_units(mine, parts, suite_obj.seed, suite_obj.panels, progress and ranks.main,
-                          dev, workers)
+            used = compute_units(mine, parts, suite_obj.seed, suite_obj.panels,
+                                 progress and ranks.main, dev, workers, threading)
         except BaseException:
             if ranks.main and not resume.finished_parts(out):  # nothing of this run to resume:
                 resume.remove_results(out)                      # leave no half-written folder
@@ -407,6 +412,8 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
             **settings, "seed": suite_obj.seed, "device": str(dev),
             "device_name": provenance.device_name(dev), "ranks": ranks.world,
             "threads": threading.threads, "threads_chosen_by": threading.chosen_by,
+            # how many of this run's work units ran on each number of threads
+            "threads_units": {str(n): used.count(n) for n in sorted(set(used))},
             "versions": provenance.versions(), "git_commit": provenance.git_commit(),
             "images_per_model": {name: len(md.indices) for name, _, md, _ in loaded},
             "data_workers": workers,
