@@ -1,8 +1,8 @@
-"""How many torch threads the default run should use: 1, 2 and the default policy
-(``protobench.devices.choose_threads``: the free cores), on an idle machine and beside a
-concurrent test suite.
+"""How many torch threads the default run should use: 1, 2, torch's default and the policy
+(``--threads auto``, ``protobench.devices.choose_threads``: the free cores), on an idle
+machine and beside a concurrent test suite.
 
-    python benchmarks/threads.py [--variants 1 2 auto] [--load "python -m pytest -q -x"]
+    python benchmarks/threads.py [--variants 1 2 default auto] [--load "python -m pytest -q -x"]
 
 Each variant runs ``python -m protobench.run --out <tmp> --fresh --no-figures --quiet`` (the
 default sweep, as ``make run`` but with nothing drawn) and prints its wall time, then the
@@ -27,7 +27,7 @@ from pathlib import Path
 def timed_run(threads: str, out: Path) -> tuple[float, str]:
     command = [sys.executable, "-m", "protobench.run", "--out", str(out), "--fresh",
                "--no-figures", "--quiet"]
-    if threads != "auto":
+    if threads != "default":
         command += ["--threads", threads]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -40,7 +40,7 @@ def timed_run(threads: str, out: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", nargs="+", default=["1", "2", "auto"])
+    parser.add_argument("--variants", nargs="+", default=["1", "2", "default", "auto"])
     parser.add_argument("--load", default="python -m pytest -q -x -p no:cacheprovider",
                         help="the concurrent load (default: the test suite)")
     parser.add_argument("--settle", type=float, default=60.0,

@@ -90,15 +90,15 @@ def free_cores(own_threads: int = 0) -> tuple[int, str] | None:
     return free, f"{cores} usable cores, load average {load:.2f} ({others:.2f} of it others'): {free} free"
 
 
-def choose_threads(requested: int | None = None) -> ThreadChoice:
-    """``requested`` threads, or as many as there are free cores (:func:`free_cores`), chosen
-    anew before each work unit.
+def choose_threads(requested: int | str | None = None) -> ThreadChoice:
+    """``requested`` threads, or (None or "auto") as many as there are free cores
+    (:func:`free_cores`), chosen anew before each work unit.
 
     On a shared machine, torch's default (one thread per core) oversubscribes the cores that
     other work holds, and its threads then wait on each other: measured in
     benchmarks/threads.py, where the numbers behind this rule are.
     """
-    if requested is not None:
+    if requested is not None and requested != "auto":
         if requested < 1:
             raise ProtobenchError(f"--threads {requested}: give a number of threads >= 1")
         return ThreadChoice(requested, "--threads")

@@ -37,7 +37,7 @@ def test_end_to_end_writes_every_output(tmp_path, capsys):
     assert (pairs["linf"] <= pairs["eps"] + 1e-6).all()
     run = json.loads((out / "run.json").read_text())
     assert run["versions"]["torch"] and run["versions"]["opencv"] and run["device"] == "cpu" and run["seed"] == 0
-    assert run["threads"] >= 1 and "usable cores" in run["threads_chosen_by"]  # the command's policy
+    assert run["threads"] >= 1 and run["threads_chosen_by"] == "the caller's torch setting"
     assert sum(run["threads_units"].values()) == 4                            # each unit's threads
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"sweep-pgd-local.png", "panel-pgd-local-synth-smallcnn.png",

@@ -39,6 +39,7 @@ def test_threads_are_the_free_cores_or_what_is_asked(monkeypatch):
     monkeypatch.setattr(devices.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
     assert devices.choose_threads().threads == 1          # never fewer than 1
     assert devices.choose_threads(3) == devices.ThreadChoice(3, "--threads")
+    assert devices.choose_threads("auto").adaptive                     # --threads auto
     with pytest.raises(ProtobenchError, match="--threads 0"):
         devices.choose_threads(0)
 

@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs out; 'auto' fills the GPU's free memory (a run with another batch "
                         "size is another run: use another --out; auto keeps a resumed run's)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="CPU threads of torch (default: the free cores, the usable cores "
-                        "minus the 1-minute load average; run.json records the choice)")
+    p.add_argument("--threads", type=_threads, metavar="N|auto",
+                   help="CPU threads of torch (default: torch's own, one per core); 'auto': the free "
+                        "cores (usable cores minus the load others make), chosen anew before each "
+                        "work unit, faster on a shared machine but its numbers can differ in the last "
+                        "digits from run to run; run.json records the choice")
     p.add_argument("--workers", type=_non_negative_int, default=0, metavar="N",
                    help="DataLoader processes that read and decode the images ahead of the "
                         "attack, per rank (default 0: the main process reads them); the results "
@@ -110,6 +112,11 @@ def _settings(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _threads(text: str) -> int | str:
+    """--threads N (>= 1) or 'auto'."""
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def _joined(values: list[str] | None) -> str | None:
     """--eps 2/255 8/255 and --eps 2/255,8/255 mean the same."""
     return None if values is None else ",".join(values)
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                  device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
-                 threads=choose_threads(args.threads),
+                 threads=None if args.threads is None else choose_threads(args.threads),
                  command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
     if result.summary is None:  # a rank other than 0 of a sharded run: rank 0 reports
         return 0
