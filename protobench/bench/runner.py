@@ -191,8 +191,8 @@ def run_unit(unit: WorkUnit, batch: ImageBatch, seed: int, panels: int
 
 
 def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int,
-                  progress: bool, device: torch.device, workers: int = 0,
-                  threading: ThreadChoice | None = None) -> list[int]:
+                  progress: bool, device: torch.device, workers: int,
+                  threading: ThreadChoice) -> list[int]:
     """Compute and store the units not yet done (panel first, then the csv that marks it done),
     each on its images, read ahead by ``workers`` DataLoader processes per model. An adaptive
     ``threading`` is chosen anew before each unit; returns the threads each unit used."""
@@ -203,7 +203,7 @@ def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int
             group = list(group)
             batches = image_batches(group[0].md.data, [u.images for u in group], device, workers)
             for unit, batch in zip(group, batches):
-                used.append(retune_threads(threading) if threading else torch.get_num_threads())
+                used.append(retune_threads(threading))
                 rows, panel = run_unit(unit, batch, seed, panels)
                 if panel is not None:
                     panel.save(unit.panel(parts))
