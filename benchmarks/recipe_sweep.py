@@ -7,7 +7,7 @@
 For each recipe, in its own process (``--jobs`` at a time; synth is generated
 once per process and shared by the three steps):
 
-1. ``protobench.train --model RECIPE --out DIR/NAME.pt`` (test
+1. ``protobench.train --recipe RECIPE --out DIR/NAME.pt`` (test
    accuracy, prototypes on the object); a training stopped earlier resumes
    from DIR/NAME.pt.resume, and a checkpoint in DIR that this very recipe
    finished is measured without training again;
@@ -80,7 +80,7 @@ def measure(recipe: Path, out: Path, device: str) -> dict:
     with open(out / f"{name}.log", "w") as log:
         try:
             report = trained_report(recipe, checkpoint) or json.loads(
-                _call(train, ["--model", str(recipe), "--out", str(checkpoint), "--device", device,
+                _call(train, ["--recipe", str(recipe), "--out", str(checkpoint), "--device", device,
                               "--quiet", "--no-prototype-images"], log).strip().splitlines()[-1])
             row.update(accuracy=report["test_accuracy"], on_object=report["prototypes_on_object"],
                        train_s=report["train_seconds"])

@@ -6,8 +6,8 @@ machine and beside a concurrent test suite.
 
 Each variant runs ``python -m protobench.run --out <tmp> --fresh --no-figures --quiet`` (the
 default sweep, as ``make run`` but with nothing drawn) and prints its wall time, then the
-same again while the load command runs (started --settle seconds before, so that the load
-average sees it). The load is stopped after the last run. Time it on an otherwise idle
+same again while the load command runs over and over (started --settle seconds before, so that
+the load average sees it). The load's whole process group is stopped after the last run. Time it on an otherwise idle
 machine: anything else running shifts both columns.
 """
 
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,8 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["1", "2", "default", "auto"])
-    parser.add_argument("--load", default="python -m pytest -q -x -p no:cacheprovider",
-                        help="the concurrent load (default: the test suite)")
+    parser.add_argument("--load", default="python -m pytest -q -p no:cacheprovider",
+                        help="the concurrent load, repeated until the last run ends "
+                             "(default: the test suite)")
     parser.add_argument("--settle", type=float, default=60.0,
                         help="seconds between starting the load and the first run under it")
     args = parser.parse_args()
@@ -52,18 +54,14 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         idle = {v: timed_run(v, Path(tmp) / f"idle-{v}") for v in args.variants}
-        load = subprocess.Popen(shlex.split(args.load), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        repeat = f"while true; do {args.load}; done"
+        load = subprocess.Popen(["bash", "-c", repeat], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             time.sleep(args.settle)
-            loaded = {}
-            for v in args.variants:
-                if load.poll() is not None:
-                    print(f"the load ended before variant {v}; rerun with a longer load")
-                    break
-                loaded[v] = timed_run(v, Path(tmp) / f"load-{v}")
+            loaded = {v: timed_run(v, Path(tmp) / f"load-{v}") for v in args.variants}
         finally:
-            load.terminate()
+            os.killpg(load.pid, signal.SIGTERM)
             load.wait()
     for v in args.variants:
         (t0, used0) = idle[v]

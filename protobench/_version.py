@@ -1,3 +1,3 @@
-"""The version of protobench (one place; setup.cfg reads it)."""
+"""The version of protobench (one place; pyproject.toml reads it)."""
 
 __version__ = "0.1.0"

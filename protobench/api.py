@@ -36,20 +36,12 @@ from protobench.attacks.perturb import attack_in_batches
 from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
 from protobench.metrics import RATE_METRICS, PairMetrics, summarize
+from protobench.metrics.criteria import RATES
 from protobench.model.protocol import check_prototype_model
 from protobench.paths import check_keys
 
 # What each rate counts, in the words of the tables (docs/metrics.md).
-RATE_MEANINGS = {
-    "peak_moved": "peak leaves R (the clean high-activation cells)",
-    "out_of_box": "peak leaves the clean high-activation box (cells counted by their centre)",
-    "peak_irrelevant": "peak in an irrelevant cell (no object pixel, ground truth)",
-    "peak_in_target": "peak in the target cells T",
-    "target_above_clean_peak": "max over T after the attack exceeds the clean global max",
-    "pred_kept": "prediction unchanged",
-    "in_target_kept": "peak in the target cells T and prediction unchanged (Hoffmann et al.'s case)",
-    "outside_unchanged": "no pixel outside the mask changed",
-}
+RATE_MEANINGS = {rate.column: rate.meaning for rate in RATES}
 
 
 @dataclass

@@ -44,6 +44,20 @@ def draw_box(image: np.ndarray, box, color=(1.0, 1.0, 0.0), thickness: int = 1) 
     return out
 
 
+def draw_cells(image: np.ndarray, cells: np.ndarray, color=(1.0, 0.0, 0.0),
+               thickness: int = 1) -> np.ndarray:
+    """A copy of (H, W, 3) ``image`` with the outline of the (h, w) bool cell map drawn, each
+    latent cell taken as its H/h x W/w block of pixels."""
+    out = np.ascontiguousarray(image.copy())
+    if not cells.any():
+        return out
+    blocks = cv2.resize(cells.astype(np.uint8), (out.shape[1], out.shape[0]),
+                        interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(blocks, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, color, thickness)
+    return out
+
+
 def save_png(path: str | Path, image: np.ndarray) -> None:
     """Write (H, W, 3) RGB in [0, 1] as PNG."""
     rgb = np.uint8(np.clip(image, 0, 1) * 255 + 0.5)

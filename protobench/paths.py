@@ -8,7 +8,8 @@ Presets are data in the project's top-level folders (``attacks/``,
 3. the presets installed with the package (``protobench/_presets/``, found
    with importlib.resources). Then trained checkpoints are looked for, and
    written, in ./models/ and results go to ./results/, under the working
-   directory: nothing is written into site-packages.
+   directory: nothing is written into site-packages. A checkpoint not in
+   ./models/ is looked for among the packaged ones (the default suite's).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _root() -> tuple[Path, bool]:
     if os.environ.get("PROTOBENCH_ROOT"):
         return Path(os.environ["PROTOBENCH_ROOT"]), True
     checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "attacks").is_dir() and (checkout / "setup.cfg").is_file():
+    if (checkout / "attacks").is_dir() and (checkout / "pyproject.toml").is_file():
         return checkout, True
     return Path(str(files("protobench").joinpath("_presets"))), False
 
@@ -37,6 +38,7 @@ MODELS_DIR = ROOT / "models"            # recipes (and, in a checkout, their che
 BENCHMARKS_DIR = ROOT / "benchmarks"
 CHECKPOINTS_DIR = MODELS_DIR if IN_CHECKOUT else Path("models")   # <name>.pt, by model name
 RESULTS_DIR = ROOT / "results" if IN_CHECKOUT else Path("results")
+CARDS_DIR = CHECKPOINTS_DIR / "cards"   # <name>.md, a model card per checkpoint
 
 
 def preset_names(folder: Path) -> list[str]:
@@ -98,12 +100,20 @@ def model_checkpoint(name_or_path: str | Path) -> Path:
     path = CHECKPOINTS_DIR / f"{name_or_path}.pt"
     if path.is_file():
         return path
+    if (MODELS_DIR / f"{name_or_path}.pt").is_file():  # packaged with an installed protobench
+        return MODELS_DIR / f"{name_or_path}.pt"
     if (MODELS_DIR / f"{name_or_path}.toml").exists():
         raise ProtobenchError(f"model {name_or_path!r} has no trained checkpoint {path}; "
-                              f"train it with: python -m protobench.train --model {name_or_path}")
-    known = ", ".join(sorted(p.stem for p in CHECKPOINTS_DIR.glob("*.pt"))) or "none"
+                              f"train it with: python -m protobench.train --recipe {name_or_path}")
+    known = ", ".join(trained_models()) or "none"
     raise ProtobenchError(f"unknown model {name_or_path!r}: checkpoint {path} does not exist "
                           f"(trained models: {known})")
+
+
+def trained_models() -> list[str]:
+    """The names of the models with a checkpoint: ./models/ (a checkout's models/) and, in an
+    installed package, the packaged ones."""
+    return sorted({p.stem for folder in (CHECKPOINTS_DIR, MODELS_DIR) for p in folder.glob("*.pt")})
 
 
 def file_digest(path: Path) -> str:

@@ -48,7 +48,8 @@ def _checkpoint_path(name: str, out: str | Path | None) -> Path:
 
 
 def train_model(recipe: str | Path, out: str | Path | None = None, device: str = "auto",
-                progress: bool = True, prototype_images: bool = True, fresh: bool = False) -> TrainingReport:
+                progress: bool = True, prototype_images: bool = True, fresh: bool = False,
+                seed: int | None = None, settings: dict[str, str] | None = None) -> TrainingReport:
     """Train a ProtoPNet from a recipe (models/<name>.toml or a path) and write its checkpoint.
 
     ``out`` defaults to models/<name>.pt (in an installed package, ./models/);
@@ -56,7 +57,13 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     While it trains, ``out`` + '.resume' keeps its state: a training of the
     same recipe toward the same ``out`` that was stopped goes on from there,
     unless ``fresh`` (training/resume.py).
+
+    ``seed`` replaces the recipe's training seed ([train] seed: initialisation, batch order;
+    the images are [data] seed's); the model is then NAME-seedS (models/NAME-seedS.pt).
+    ``settings`` ({"train.epochs": "3"}) change any other recipe value; such a model is
+    another model, so it needs its own ``out``. The checkpoint records the recipe as trained.
     """
+    from protobench.bench.provenance import device_name
     from protobench.devices import resolve_device
     from protobench.model import save_checkpoint
     from protobench.storage import check_writable_file, file_claim
@@ -66,7 +73,15 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     from protobench.training.resume import resume_path
     from protobench.training.trainer import stopped_training, train
 
-    loaded = load_recipe(recipe)
+    overrides = dict(settings or {})
+    if overrides and out is None:
+        raise ProtobenchError(f"--set changes recipe {Path(recipe).stem}: give --out, so that "
+                              "the recipe's own checkpoint is not replaced by another model")
+    if seed is not None:
+        overrides["train.seed"] = str(seed)
+    loaded = load_recipe(recipe, overrides)
+    if seed is not None:
+        loaded = replace(loaded, name=f"{loaded.name}-seed{seed}")
     dev = resolve_device(device)
     out = check_writable_file(_checkpoint_path(loaded.name, out))
     state = resume_path(out)
@@ -81,6 +96,7 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
                        progress=progress, pretrain_set=data.pretrain, resume=state)
         on_object = prototypes_on_object(result.model.meta.push_records, data.push)
         result.model.meta.history["prototypes_on_object"] = on_object
+        result.model.meta.history["device"] = device_name(dev)
         save_checkpoint(result.model, out)
         state.unlink(missing_ok=True)
         folder = (save_prototype_images(result.model, data.push, out.with_suffix("") / "prototypes")
@@ -184,6 +200,33 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
                             latent_saturation(model, data))
 
 
+def write_model_card(model: str | Path, out: str | Path | None = None, device: str = "auto",
+                     command: str | None = None) -> tuple[EvaluationReport, Path]:
+    """Evaluate a checkpoint on its test split and write its card (protobench.report.card):
+    by default models/cards/NAME.md. Returns the evaluation and the card's path."""
+    from protobench.paths import CARDS_DIR, ROOT, file_digest, model_checkpoint, read_toml
+    from protobench.report import model_card
+    from protobench.storage import atomic_write
+
+    path = model_checkpoint(model)
+    loaded = _ready(path, device)
+    name = loaded.meta.name or path.stem
+    report = evaluate_model(loaded, split="test", device=device)
+    meta = loaded.meta.to_dict()
+    devices = CARDS_DIR / "training-devices.toml"
+    if "device" not in meta["history"] and devices.is_file():
+        known = read_toml(devices).get(name)
+        if known:
+            meta["history"]["device"] = known
+    shown = path.resolve()
+    if shown.is_relative_to(ROOT.resolve()):
+        shown = shown.relative_to(ROOT.resolve())
+    text = model_card(meta, report.to_dict(), file_digest(path), shown.as_posix(),
+                      command or f"protobench evaluate --model {model} --card")
+    out = Path(out) if out is not None else CARDS_DIR / f"{name}.md"
+    return report, atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def explain_image(model: torch.nn.Module | str | Path, image: int | str | Path | torch.Tensor = 0,
                   top_k: int = 5, out: str | Path | None = None, global_k: int = 0,
                   device: str = "auto"):
@@ -235,9 +278,10 @@ def explain_jpeg(model: torch.nn.Module | str | Path, image: int | str | Path | 
     source = model_data_source(model)
     push = source.load("push") if source else None
     tensor, label = _image(model, source and source.without_jpeg(), image)
-    clean = _local_figure(model, push, tensor, label, top_k, out)
+    clean = _local_figure(model, push, tensor, label, top_k, out, "clean image")
     compressed = _local_figure(model, push, jpeg_compress(tensor[None], quality)[0], label, top_k,
-                               None if out is None else jpeg_path(out, quality))
+                               None if out is None else jpeg_path(out, quality),
+                               f"JPEG-compressed at quality {quality}")
     return clean, compressed
 
 
@@ -273,15 +317,16 @@ def _check_figure(top_k: int, out: str | Path | None, global_k: int = 0) -> None
 
 
 def _local_figure(model, push, image: torch.Tensor, label: int | None, top_k: int,
-                  out: str | Path | None):
-    """The local analysis of ``image``, and its figure at ``out`` when given."""
+                  out: str | Path | None, note: str = ""):
+    """The local analysis of ``image``, and its figure at ``out`` when given (``note``: what
+    the image is, in the figure's title)."""
     from protobench.explanations import local_analysis
     from protobench.figures.explanations import plot_local_analysis
     from protobench.figures.io import save_figure
 
     analysis = local_analysis(model, image, label, top_k)
     if out is not None:
-        save_figure(plot_local_analysis(analysis, push), out)
+        save_figure(plot_local_analysis(analysis, push, note), out)
     return analysis
 
 

@@ -1,6 +1,6 @@
 """The attacks on the trained default model: they must beat the noise control.
 
-Needs models/synth-smallcnn.pt (``python -m protobench.train --model
+Needs models/synth-smallcnn.pt (``python -m protobench.train --recipe
 synth-smallcnn``); skipped only when that file is missing.
 """
 
@@ -22,7 +22,7 @@ IMAGES = 24
 def trained():
     if not (MODELS_DIR / f"{MODEL}.pt").is_file():
         pytest.skip(f"models/{MODEL}.pt is not trained yet "
-                    f"(python -m protobench.train --model {MODEL})")
+                    f"(python -m protobench.train --recipe {MODEL})")
     model = protobench.load(MODEL)
     recipe = load_recipe(MODEL)
     test = load_dataset(recipe.dataset, "test", img_size=model.img_size, **recipe.data_options)

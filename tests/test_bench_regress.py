@@ -138,3 +138,21 @@ def test_the_verdict_goes_to_json_and_junit_for_ci_services(tmp_path, baseline, 
     assert suite.tag == "testsuite" and suite.get("tests") == "4" and suite.get("failures") == "1"
     failures = [case.get("name") for case in suite if case.find("failure") is not None]
     assert failures == ["sim_shift_mean"]
+
+
+def test_other_library_versions_are_a_warning_not_a_failure(tmp_path, capsys):
+    import json
+
+    run = _run(tmp_path)
+    versions = {"protobench": "0.1.0", "torch": "2.14.1", "opencv": "5.1.0"}
+    (run / "run.json").write_text(json.dumps({"versions": versions}))
+    (tmp_path / "base.tolerances.toml").write_text("[tolerances]\npeak_moved_rate = 0.1\n")
+    update_baseline(run, tmp_path / "base.csv")
+    assert json.loads((tmp_path / "base.versions.json").read_text()) == versions
+    assert main([str(run), "--baseline", str(tmp_path / "base.csv")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    versions.update(torch="2.15.0", protobench="0.2.0")        # protobench's own version is no warning
+    (run / "run.json").write_text(json.dumps({"versions": versions}))
+    assert main([str(run), "--baseline", str(tmp_path / "base.csv")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: torch 2.15.0 (the baseline's: 2.14.1): a number may move for that reason alone"]

@@ -39,8 +39,9 @@ def test_end_to_end_writes_every_output(tmp_path, capsys):
     assert run["versions"]["torch"] and run["versions"]["opencv"] and run["device"] == "cpu" and run["seed"] == 0
     assert run["threads"] >= 1 and run["threads_chosen_by"] == "the caller's torch setting"
     assert sum(run["threads_units"].values()) == 4                            # each unit's threads
-    figures = {p.name for p in (out / "figures").glob("*.png")}
-    assert {"sweep-pgd-local.png", "panel-pgd-local-synth-smallcnn.png",
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {"sweep-pgd-local.png", "sweep-pgd-local.pdf", "sweep-pgd-local-column.png",
+            "sweep-pgd-local-column.pdf", "panel-pgd-local-synth-smallcnn.png",
             "local-analysis-synth-smallcnn.png"} <= figures
     from protobench.bench.resume import run_figures   # what --fresh removes: every figure drawn here
     assert {p.name for p in run_figures(out)} == figures
@@ -194,7 +195,7 @@ def test_the_source_digest_follows_the_code():
     ["--dataset", "folder", "--data-root", "/no/such/folder"],
     ["--first-image", "100000"],
     ["--backbone", "vgg11"],
-    ["--k", "1000", "--prototypes", "top-k"],
+    ["--top-k", "1000", "--prototypes", "top-k"],
 ])
 def test_a_failed_run_leaves_no_folder_that_blocks_the_corrected_one(tmp_path, capsys, bad):
     out = tmp_path / "run"
@@ -334,13 +335,15 @@ def test_a_folder_without_finished_configurations_is_not_protected(tmp_path):
 def test_figures_are_regenerated_from_stored_results_alone(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert main(["--attack", "pgd-local", *TINY, "--out", str(out)]) == 0
-    for png in (out / "figures").glob("*.png"):
-        png.unlink()
+    drawn = sorted(p.name for p in (out / "figures").iterdir())
+    for figure in (out / "figures").iterdir():
+        figure.unlink()
     import protobench
     monkeypatch.setattr(protobench, "load", lambda *a, **k: pytest.fail("figures loaded a model"))
     from protobench.cli.figures import main as figures_main
     assert figures_main([str(out)]) == 0
-    assert len(list((out / "figures").glob("*.png"))) == 3
+    # the sweep (a page and a column wide, PNG and PDF), the panel and the local analysis
+    assert sorted(p.name for p in (out / "figures").iterdir()) == drawn and len(drawn) == 6
 
 
 @pytest.mark.faults
@@ -483,7 +486,8 @@ def test_a_suite_with_model_reports_draws_what_each_defence_buys_and_costs(tmp_p
     assert models["synth-smallcnn"]["jpeg"] is None
     assert (out / "figures" / "defences.png").is_file()
     from protobench.bench.resume import run_figures
-    assert set(run_figures(out)) == set((out / "figures").glob("*.png"))
+    assert set(run_figures(out)) == set((out / "figures").iterdir())
+    assert (out / "figures" / "defences.pdf").is_file()
     table = (out / "defences.md").read_text()
     assert "| synth-smallcnn | none | 91.6% | - |" in table
     assert "pgd-suppress 8/255" in table  # the suite's attacks, as none was named
@@ -520,7 +524,7 @@ def test_a_suite_sets_preset_values_for_its_attacks_and_the_command_line_wins(tm
     assert main(["--suite", str(suite), "--attack", "noise", "--quiet", "--no-figures",
                  "--out", str(out)]) == 0
     assert len(pd.read_csv(out / "pairs.csv")) == 3 * 2  # top-2 prototypes of 3 images
-    assert main(["--suite", str(suite), "--attack", "noise", "--k", "1", "--quiet",
+    assert main(["--suite", str(suite), "--attack", "noise", "--top-k", "1", "--quiet",
                  "--no-figures", "--out", str(tmp_path / "k1")]) == 0
     assert len(pd.read_csv(tmp_path / "k1" / "pairs.csv")) == 3
     suite.write_text('models = ["synth-smallcnn"]\n[attack_options]\nsteps = 3\n')

@@ -12,8 +12,12 @@ def test_console_script_lists_commands(capsys):
 
 
 def test_console_script_unknown_command(capsys):
-    assert main(["attack"]) == 2
-    assert "unknown command 'attack'" in capsys.readouterr().err
+    import pytest
+    with pytest.raises(SystemExit) as exit_:
+        main(["attack"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'attack'" in err and "run" in err and len(err.strip().splitlines()) == 1
 
 
 def test_console_script_dispatches(capsys):
@@ -22,7 +26,7 @@ def test_console_script_dispatches(capsys):
 
 
 def test_python_m_entry_points_show_help():
-    for module in ["run", "train", "evaluate", "explain", "figures", "regress", "convert"]:
+    for module in ["run", "train", "evaluate", "explain", "figures", "report", "regress", "convert"]:
         done = subprocess.run([sys.executable, "-m", f"protobench.{module}", "--help"], cwd=ROOT,
                               capture_output=True, text=True)
         assert done.returncode == 0 and "usage: python -m protobench." in done.stdout, module
@@ -41,7 +45,7 @@ def test_mistyped_names_fail_before_torch_is_imported():
     cases = {"run": (["--attack", "pgd-locl"], "unknown attack 'pgd-locl'"),
              "run ": (["--suite", "headlin"], "unknown benchmark suite 'headlin'"),
              "run  ": (["--model", "synth-smalcnn"], "unknown model 'synth-smalcnn'"),
-             "train": (["--model", "synth-smalcnn"], "unknown model recipe 'synth-smalcnn'"),
+             "train": (["--recipe", "synth-smalcnn"], "unknown model recipe 'synth-smalcnn'"),
              "evaluate": (["--model", "nope.pt"], "checkpoint nope.pt does not exist"),
              "explain": (["--model", "synth-smalcnn"], "unknown model 'synth-smalcnn'")}
     for command, (argv, message) in cases.items():
@@ -56,7 +60,7 @@ def test_mistyped_names_fail_before_torch_is_imported():
 def test_a_bad_argument_is_one_error_line_and_exit_2():
     """argparse's own errors follow the contract too: no usage block before the line."""
     for module, args, named in [("run", ["--limit", "0"], "argument --limit: 0 must be >= 1"),
-                                ("train", [], "the following arguments are required: --model"),
+                                ("train", [], "the following arguments are required: --recipe"),
                                 ("explain", ["--model", "synth-smallcnn", "--top-k", "x"], "--top-k")]:
         done = subprocess.run([sys.executable, "-m", f"protobench.{module}", *args], cwd=ROOT,
                               capture_output=True, text=True)
@@ -80,10 +84,13 @@ def test_a_negative_fraction_is_read_as_a_value_and_named():
 
 
 def test_version_and_list(capsys):
+    import pytest
+
     from protobench import __version__
 
-    assert main(["--version"]) == 0
-    assert capsys.readouterr().out == f"protobench {__version__}\n"
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"protobench {__version__}\n"
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for heading in ("models:", "attacks:", "suites:", "backbones:"):
@@ -94,7 +101,6 @@ def test_version_and_list(capsys):
     assert "high-activation box" in pgd                    # the preset's own description
     assert main(["list", "models"]) == 0
     assert "synth-efficientnet-lite0" in capsys.readouterr().out
-    import pytest
     with pytest.raises(SystemExit) as exit_:                # argparse names the choices
         main(["list", "recipes"])
     assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err

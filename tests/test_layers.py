@@ -16,11 +16,11 @@ LAYERS = [
     ["protobench.model"],
     ["protobench.training", "protobench.explanations", "protobench.realism", "protobench.attacks"],
     ["protobench.api", "protobench.bench", "protobench.stability"],
-    ["protobench.figures"],
+    ["protobench.figures", "protobench.report"],
     ["protobench.bench.runner", "protobench.workflows"],  # they end by drawing figures
     ["protobench.cli", "protobench.run", "protobench.train", "protobench.evaluate",
      "protobench.explain", "protobench.regress", "protobench.convert", "protobench.__main__",
-     "protobench.figures.__main__", "protobench"],
+     "protobench.figures.__main__", "protobench.report.__main__", "protobench"],
 ]
 
 

@@ -5,9 +5,10 @@ import subprocess
 import sys
 import sysconfig
 
+from protobench.bench.suite import load_suite
 from protobench.paths import ROOT
 
-SOURCES = ["setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md"]
+SOURCES = ["setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "LICENSE"]
 FOLDERS = ["protobench", "attacks", "models", "benchmarks"]
 
 
@@ -16,9 +17,14 @@ def test_the_wheel_in_a_fresh_venv_runs_a_named_preset(tmp_path):
     source.mkdir()
     for name in SOURCES:
         shutil.copy(ROOT / name, source / name)
-    for name in FOLDERS:  # the code and the presets; no checkpoint, no result
-        shutil.copytree(ROOT / name, source / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pt", "prototypes", "*.egg-info"))
+    packaged = {f"{name}.pt" for name in load_suite("default").models}
+
+    def left_out(folder, names):  # the code and the presets, the default checkpoints; no result
+        return {n for n in names if n in ("__pycache__", "prototypes", "cards") or n.endswith(".egg-info")
+                or (n.endswith(".pt") and n not in packaged)}
+
+    for name in FOLDERS:
+        shutil.copytree(ROOT / name, source / name, ignore=left_out)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                             "--no-build-isolation", "-w", str(tmp_path / "dist"), str(source)],
                            capture_output=True, text=True)
@@ -54,11 +60,49 @@ def test_the_wheel_in_a_fresh_venv_runs_a_named_preset(tmp_path):
         "                                 prototype_depth=8)).eval()\n"
         "report = protobench.attack(m, torch.rand(2, 3, 32, 32), [0, 1], 'pgd-local', steps=2)\n"
         "assert len(report) == 2\n"
+        "assert protobench.load('synth-smallcnn').meta.name == 'synth-smallcnn'  # packaged\n"
         "try:\n"
-        "    protobench.load('synth-smallcnn')\n"
+        "    protobench.load('synth-tesnet')\n"
         "except protobench.errors.ProtobenchError as e:\n"
         "    assert 'train it with' in str(e), e\n"
     )
-    done = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
+
+    # the main command, from an empty folder: presets and the default models are found
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = subprocess.run([str(venv / "bin" / "protobench"), "run", "--attack", "pgd-local", "--limit", "2",
+                           "--steps", "2", "--eps", "8/255", "--quiet", "--no-figures"],
+                          cwd=empty, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (empty / "results" / "pgd-local" / "summary.csv").is_file()
+    assert "synth-efficientnet-lite0" in (empty / "results" / "pgd-local" / "compact.md").read_text()
+
+
+def test_the_core_install_leaves_a_users_requests_alone():
+    """No core dependency, nor any of theirs, pins requests (torchattacks pins it to 2.25:
+    it is the [torchattacks] extra); walked through the installed distributions' metadata."""
+    from importlib.metadata import PackageNotFoundError, requires
+    from packaging.requirements import Requirement
+
+    seen, todo, pins = set(), ["protobench"], []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            needs = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for text in needs:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue  # an extra (protobench[test], [torchattacks]) or another platform's
+            if req.name.lower() == "requests" and str(req.specifier):
+                pins.append(f"{name}: {text}")
+            todo.append(req.name.lower())
+    assert "torch" in seen and "torchattacks" not in seen
+    assert pins == []

@@ -86,7 +86,7 @@ def _stopped_command(tmp_path, monkeypatch, passes):
     file, checkpoint path, argv)."""
     path, out = tmp_path / "tiny.toml", tmp_path / "tiny.pt"
     path.write_text(_toml(TWO_PUSHES))
-    argv = ["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
+    argv = ["--recipe", str(path), "--out", str(out), "--quiet", "--device", "cpu", "--no-prototype-images"]
     _stop_at(monkeypatch, passes)
     with pytest.raises(Stop):
         train_main(argv)
@@ -135,7 +135,7 @@ def test_an_interrupted_training_says_how_to_resume(tmp_path, capsys, monkeypatc
     path, out = tmp_path / "tiny.toml", tmp_path / "tiny.pt"
     path.write_text(_toml(TWO_PUSHES))
     monkeypatch.setattr(trainer, "run_epoch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
-    assert train_main(["--model", str(path), "--out", str(out), "--quiet", "--device", "cpu"]) == 130
+    assert train_main(["--recipe", str(path), "--out", str(out), "--quiet", "--device", "cpu"]) == 130
     assert "the same command goes on from the last finished epoch" in capsys.readouterr().err
     assert not out.exists() and resume_path(out).is_file()
 
@@ -197,7 +197,7 @@ def test_a_snapshot_is_the_stopped_training_as_a_checkpoint(tmp_path, capsys, mo
     capsys.readouterr()
 
     elsewhere = tmp_path / "elsewhere.pt"  # no training toward it
-    assert train_main(["--model", str(path), "--out", str(elsewhere), "--snapshot", str(tmp_path / "s.pt")]) == 2
+    assert train_main(["--recipe", str(path), "--out", str(elsewhere), "--snapshot", str(tmp_path / "s.pt")]) == 2
     assert "no training of tiny toward" in capsys.readouterr().err and not (tmp_path / "s.pt").exists()
     assert train_main(argv + ["--snapshot", str(out)]) == 2
     assert "is --out" in capsys.readouterr().err and not out.exists()

@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from protobench.attacks.progress import step_taken
 from protobench.errors import ProtobenchError
 from protobench.model.modes import frozen
 from protobench.threat import check_threat_model
@@ -162,6 +163,7 @@ class MaskedAttack:
         check_finite(value, grad)
         if check and not torch.where(mask, grad, 0).any():
             raise ProtobenchError(ZERO_GRADIENT)
+        step_taken()
         return value.detach(), grad
 
     def start(self, images: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,

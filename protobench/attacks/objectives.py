@@ -54,6 +54,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from protobench.metrics.criteria import CRITERIA, peak_margin, smooth_max  # noqa: F401 (smooth_max: re-exported)
 from protobench.model.protocol import attack_maps, attack_maps_and_logits
 
 
@@ -81,7 +82,7 @@ class MapObjective:
 
 MAP_OBJECTIVES: dict[str, MapObjective] = {}
 SOURCES = ("high-activation", "box")
-CRITERIA = ("in-target", "out-of-box", "irrelevant", "moved", "objective")
+CRITERION_NAMES = (*CRITERIA, "objective")
 
 
 def map_objective(name: str, *, uses_target: bool, source: str = "high-activation",
@@ -97,8 +98,8 @@ def map_objective(name: str, *, uses_target: bool, source: str = "high-activatio
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+    if criterion not in CRITERION_NAMES:
+        raise ValueError(f"criterion must be one of {CRITERION_NAMES}, not {criterion!r}")
 
     def register(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         if name in MAP_OBJECTIVES or name == "cross-entropy":
@@ -125,24 +126,9 @@ def masked_max(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     return sim.masked_fill(~region, float("-inf")).flatten(1).amax(dim=1)
 
 
-def smooth_max(sim: torch.Tensor, region: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
-    """max of S over a region (temperature 0), or tau * logsumexp(S / tau) over it (-inf if empty).
-
-    The smooth version is an upper bound of the max, within tau * log(#cells).
-    """
-    if temperature == 0:
-        return masked_max(sim, region)
-    scaled = (sim / temperature).masked_fill(~region, float("-inf"))
-    return temperature * torch.logsumexp(scaled.flatten(1), dim=1)
-
-
-def region_margin(sim: torch.Tensor, region: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
-    """max_{c in region} S_c - max_{c not in region} S_c: > 0 exactly when the peak is in the region.
-
-    sim (N, h, w), region (N, h, w) bool -> (N,). An empty region gives -inf,
-    a region holding every cell +inf.
-    """
-    return smooth_max(sim, region, temperature) - smooth_max(sim, ~region, temperature)
+# the success margin of the criteria (protobench.metrics.criteria): > 0 exactly when the peak
+# is in the region; the objectives that aim at a criterion maximise it (smoothly, with a temperature)
+region_margin = peak_margin
 
 
 @map_objective("displace", uses_target=True, criterion="in-target")

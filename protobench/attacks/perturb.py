@@ -26,6 +26,7 @@ from protobench.attacks.objectives import (
 from protobench.attacks.pairs import Pairs, retarget
 from protobench.attacks.presets import AttackPreset
 from protobench.attacks.whole_image import whole_image_attack
+from protobench.metrics.criteria import CRITERIA
 
 
 @dataclass
@@ -78,12 +79,10 @@ def success_margin(preset: AttackPreset, pairs: Pairs) -> PeakMargin | None:
     irrelevant cell (irrelevant) or outside R (moved); with ``keep_prediction``,
     and the clean prediction kept.
     """
-    regions = {"in-target": pairs.target, "out-of-box": ~pairs.box_cells,
-               "irrelevant": pairs.irrelevant, "moved": ~pairs.high_activation}
-    criterion = preset.success_criterion
-    if criterion not in regions:
+    criterion = CRITERIA.get(preset.success_criterion)  # "objective": none
+    if criterion is None:
         return None
-    return PeakMargin(pairs.prototype, regions[criterion], kept_prediction(preset, pairs))
+    return PeakMargin(pairs.prototype, criterion.region(pairs), kept_prediction(preset, pairs))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
 from protobench.attacks.whole_image import METHODS
 from protobench.errors import ProtobenchError
+from protobench.metrics.criteria import CRITERIA
 from protobench.fractions import parse_fraction
 from protobench.threat import NORMS, threat_model_problem
 from protobench.paths import ATTACKS_DIR, check_keys, preset_names, read_preset
@@ -32,7 +33,7 @@ SELECTIONS = ("top-k", "class-top-k")
 # What restarts and ensembles keep per pair: the largest margin of a success criterion
 # (the peak lies in T / outside the clean box / in an irrelevant cell / outside R), or the
 # objective itself; "auto" follows the objective (see AttackPreset.success_criterion).
-SUCCESS = ("auto", "in-target", "out-of-box", "irrelevant", "moved", "objective")
+SUCCESS = ("auto", *CRITERIA, "objective")  # protobench.metrics.criteria
 # An ensemble member inherits the ensemble's threat model; it may set only these.
 MEMBER_KEYS = ("name", "description", "method", "objective", "temperature", "target",
                "target_size", "restarts", "random_start", "backward")

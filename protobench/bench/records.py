@@ -46,7 +46,11 @@ class AttackPanel:
 
     image (k,) index in the split; prototype, label, pred_before, pred_after
     (k,); x, x_adv (k, 3, H, W); mask (k, H, W); sim_before, sim_after
-    (k, h, w); box_before, box_after (k, 4) high-activation boxes (y0, y1, x0, x1).
+    (k, h, w); box_before, box_after (k, 4) high-activation boxes (y0, y1, x0, x1);
+    target (k, h, w) the attack's target cells T; object_cells (k, h, w) the cells that
+    hold object pixels (none where the data set has no masks); peak_in_target (k,) whether
+    the peak after the attack lies in T. The last three are None in panels stored before
+    they were recorded (the figure then draws without them).
     """
 
     image: np.ndarray
@@ -61,11 +65,16 @@ class AttackPanel:
     box_after: np.ndarray
     pred_before: np.ndarray
     pred_after: np.ndarray
+    target: np.ndarray | None = None
+    object_cells: np.ndarray | None = None
+    peak_in_target: np.ndarray | None = None
+
+    OPTIONAL = ("target", "object_cells", "peak_in_target")
 
     @classmethod
     def of_pairs(cls, pairs: Pairs, images: torch.Tensor, x_adv: torch.Tensor,
                  sim_after: torch.Tensor, pred_after: torch.Tensor, img_size: int, k: int,
-                 first_image: int = 0) -> "AttackPanel":
+                 first_image: int = 0, peak_in_target: torch.Tensor | None = None) -> "AttackPanel":
         """The first ``k`` of the attacked pairs; ``images`` is the batch they were selected from."""
         k = min(k, len(pairs))
 
@@ -79,23 +88,30 @@ class AttackPanel:
                    box_before=cpu(pairs.box),
                    box_after=high_activation_box(sim_after[:k], img_size).cpu().numpy(),
                    pred_before=pairs.logits_before[:k].argmax(1).cpu().numpy(),
-                   pred_after=cpu(pred_after))
+                   pred_after=cpu(pred_after), target=cpu(pairs.target),
+                   object_cells=cpu(~pairs.irrelevant & pairs.has_relevance.view(-1, 1, 1)),
+                   peak_in_target=None if peak_in_target is None else cpu(peak_in_target))
 
     @classmethod
     def concat(cls, panels: list["AttackPanel"]) -> "AttackPanel":
         """One panel of the pairs of ``panels`` in order (a configuration's work units' shares)."""
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in panels])
-                      for f in fields(cls)})
+        def joined(name: str):
+            parts = [getattr(p, name) for p in panels]
+            return None if any(part is None for part in parts) else np.concatenate(parts)
+        return cls(**{f.name: joined(f.name) for f in fields(cls)})
 
     def __len__(self) -> int:
         return len(self.prototype)
 
     def save(self, path: Path) -> Path:
-        return _save(path, asdict(self))
+        return _save(path, {k: v for k, v in asdict(self).items() if v is not None})
 
     @classmethod
     def load(cls, path: Path) -> "AttackPanel":
-        return cls(**_load(path, [f.name for f in fields(cls)]))
+        names = [f.name for f in fields(cls) if f.name not in cls.OPTIONAL]
+        with np.load(path) as stored:
+            optional = {n: stored[n] for n in cls.OPTIONAL if n in stored}
+        return cls(**_load(path, names), **optional)
 
 
 @dataclass

@@ -4,6 +4,7 @@ A baseline is two files in ``results/baselines/``:
 
     NAME.csv               pinned values: one row per (configuration, metric)
     NAME.tolerances.toml   [tolerances] metric = absolute tolerance
+    NAME.versions.json     the library versions the pinned run was made with (run.json's)
 
 ``compare`` matches every pinned row with the same configuration of a fresh
 run's summary.csv and flags a metric whose value moved by more than its
@@ -12,18 +13,21 @@ column fails; a value pinned as NaN passes only while it stays NaN). A
 metric with a tolerance but no pinned value, or a tolerance that is not a
 finite number >= 0, makes the baseline malformed. ``update_baseline``
 rewrites the pinned values deliberately, for the metrics the tolerance file
-names.
+names, and records the run's library versions; ``version_differences`` names
+the libraries whose version differs from them (another torch or OpenCV can move
+a number by a pair: a warning, not a failure).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from protobench.storage import write_csv
+from protobench.storage import write_csv, write_json
 from protobench.bench.tables import CONFIG_COLUMNS
 from protobench.errors import ProtobenchError
 from protobench.paths import read_toml
@@ -164,7 +168,38 @@ def update_baseline(results_dir: Path, baseline: Path) -> Path:
         for metric in tolerances:
             records.append({**{c: row.get(c) for c in KEY_COLUMNS}, "metric": metric,
                             "value": row[metric]})
+    versions = run_versions(results_dir)
+    if versions:
+        write_json(versions_path(baseline), versions)
     return write_csv(baseline, pd.DataFrame(records))
+
+
+def versions_path(baseline: Path) -> Path:
+    return baseline.with_name(baseline.stem + ".versions.json")
+
+
+def run_versions(results_dir: Path) -> dict[str, str]:
+    """The library versions run.json records ({} for a run folder without one)."""
+    path = Path(results_dir) / "run.json"
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text()).get("versions") or {})
+    except (json.JSONDecodeError, AttributeError):
+        return {}
+
+
+def version_differences(results_dir: Path, baseline: Path) -> list[str]:
+    """'torch 2.14.1 (the baseline's: 2.13.0)' for each library whose version differs from
+    the one the baseline was pinned with; [] when they agree or either side is unknown."""
+    path = versions_path(Path(baseline))
+    if not path.is_file():
+        return []
+    pinned = json.loads(path.read_text())
+    ours = run_versions(results_dir)
+    return [f"{name} {ours[name]} (the baseline's: {pinned[name]})"
+            for name in sorted(pinned) if name in ours and ours[name] != pinned[name]
+            and name != "protobench"]
 
 
 def format_checks(checks: list[Check]) -> str:

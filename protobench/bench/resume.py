@@ -25,11 +25,12 @@ def finished_parts(out: Path) -> list[Path]:
 
 # what a finished run writes at the top of its folder (runner.write_outputs); a test runs the
 # whole runner and checks that remove_results leaves no file of it behind
-OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "compact.md", "compact.tex",
+OUTPUTS = ("pairs.csv", "summary.csv", "summary.md", "summary.tex", "compact.md", "compact.tex", "report.html",
            "models.json", "run.json")
 # the figures a run draws into figures/ (protobench.figures.results.make_figures; a test checks
 # that it draws no other); a figure another command drew there (protobench.explain) stays
-FIGURES = ("sweep-*.png", "panel-*.png", "jpeg.png", "local-analysis-*.png", "defences.png")
+FIGURES = ("sweep-*.png", "sweep-*.pdf", "panel-*.png", "jpeg.png", "jpeg.pdf", "local-analysis-*.png",
+           "defences.png", "defences.pdf")
 
 
 def run_figures(out: Path) -> list[Path]:

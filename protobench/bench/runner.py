@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from protobench.attacks import (
     AttackPreset, Pairs, attack_in_batches, load_attack, measure, pair_batches,
 )
+from protobench.attacks.progress import reporting_steps
 from protobench import storage
 from protobench.bench import provenance, resume
 from protobench.source import code_identity
@@ -47,7 +48,8 @@ from protobench.bench.records import AttackPanel, LocalAnalysisRecord
 from protobench.bench.streaming import ImageBatch, check_workers, image_batches, select_streamed
 from protobench.bench.suite import Suite, load_suite, replace
 from protobench.bench.tables import (
-    COMPACT_CAPTION, CONFIG_COLUMNS, compact_table, headline_table, to_latex, to_latex_table, to_markdown,
+    COMPACT_CAPTION, CONFIG_COLUMNS, compact_table, eps_label, headline_table, to_latex, to_latex_table,
+    to_markdown,
 )
 from protobench.devices import ThreadChoice, choose_threads, resolve_device, restores_threads, retune_threads
 from protobench.errors import ProtobenchError
@@ -119,6 +121,26 @@ class WorkUnit:
     batch: int          # its index among the configuration's batches
     first_pair: int     # its offset among the configuration's pairs
 
+    def describe(self) -> str:
+        """What the progress bar says the unit is: attack, model, eps, steps and pairs."""
+        cfg = self.cfg
+        setting = [f"eps {eps_label(cfg.eps)}"] if cfg.eps is not None else []
+        if cfg.steps and not cfg.control:
+            setting.append(f"{cfg.steps} steps")
+        if cfg.quality is not None:
+            setting.append(f"quality {cfg.quality}")
+        what = f"{cfg.attack} noise control" if cfg.control else cfg.attack
+        pairs = f"pairs {self.first_pair + 1}-{self.first_pair + len(self.pairs)}"
+        return f"{what} on {cfg.model}, {', '.join(setting + [pairs])}"
+
+    def step_budget(self) -> int:
+        """The gradient steps the unit takes at most (each restart of each ensemble member;
+        early exit takes fewer); 0 for a noise control, which takes none."""
+        if self.cfg.control:
+            return 0
+        preset = self.preset
+        return preset.steps * max(preset.restarts, 1) * max(len(preset.members), 1)
+
     def csv(self, parts: Path) -> Path:
         """The unit's pair rows; written last, it marks the unit done."""
         return parts / self.cfg.id / f"batch{self.batch:05d}.csv"
@@ -186,7 +208,8 @@ def run_unit(unit: WorkUnit, batch: ImageBatch, seed: int, panels: int
     panel = None
     if unit.first_pair < panels:
         panel = AttackPanel.of_pairs(local, batch.images, x_adv, sim_after, metrics.pred_after,
-                                     md.model.img_size, panels - unit.first_pair, batch.first)
+                                     md.model.img_size, panels - unit.first_pair, batch.first,
+                                     peak_in_target=metrics.peak_in_target)
     return rows, panel
 
 
@@ -204,7 +227,11 @@ def compute_units(units: Sequence[WorkUnit], parts: Path, seed: int, panels: int
             batches = image_batches(group[0].md.data, [u.images for u in group], device, workers)
             for unit, batch in zip(group, batches):
                 used.append(retune_threads(threading))
-                rows, panel = run_unit(unit, batch, seed, panels)
+                bar.set_description_str(unit.describe())
+                budget = unit.step_budget()
+                with tqdm(total=budget, desc="  gradient steps", unit="step", position=1, leave=False,
+                          disable=not progress or budget == 0) as steps, reporting_steps(steps.update):
+                    rows, panel = run_unit(unit, batch, seed, panels)
                 if panel is not None:
                     panel.save(unit.panel(parts))
                 storage.write_csv(unit.csv(parts), rows)

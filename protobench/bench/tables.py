@@ -12,23 +12,23 @@ import math
 
 import pandas as pd
 
+from protobench.metrics.criteria import RATES
+
 CONFIG_COLUMNS = ["attack", "control", "model", "backbone", "eps", "steps", "quality"]
 
 # (column in summary.csv, header, kind): "mean" shows mean [ci], "rate" shows % [ci].
 # A rate's header says where the prototype's peak (the argmax cell of S_j after the
 # attack) lies: outside R, outside the clean high-activation box, in a cell with no
 # object pixel (ground truth), in the attack's target cells T.
+RATE_HEADERS = {rate.column: rate.header for rate in RATES}  # protobench.metrics.criteria
 HEADLINE = [
     ("sim_shift", "sim shift", "mean"),
-    ("peak_moved", "peak leaves R", "rate"),
-    ("out_of_box", "peak leaves the box", "rate"),
-    ("peak_irrelevant", "peak in an irrelevant cell", "rate"),
-    ("peak_in_target", "peak in the target", "rate"),
-    ("target_above_clean_peak", "target above clean peak", "rate"),
+    *((column, RATE_HEADERS[column], "rate") for column in
+      ("peak_moved", "out_of_box", "peak_irrelevant", "peak_in_target", "target_above_clean_peak")),
     ("pac", "PAC %", "mean"),
     ("plc", "PLC %", "mean"),
     ("prc", "PRC", "mean"),
-    ("pred_kept", "pred kept", "rate"),
+    ("pred_kept", RATE_HEADERS["pred_kept"], "rate"),
     ("accuracy_after", "acc after", "acc"),
 ]
 HEADERS = {column: header for column, header, _ in HEADLINE}
@@ -42,7 +42,9 @@ def eps_label(eps: float) -> str:
     return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
 
 
-def _cell(row: pd.Series, column: str, kind: str) -> str:
+def format_cell(row: pd.Series, column: str, kind: str) -> str:
+    """One cell of a table: a rate as "59% [42, 74]", a mean as "0.12 [0.05, 0.20]", an
+    accuracy as "91.6%"; "-" where the summary has no value."""
     if kind == "acc":
         v = row.get(column)
         return "-" if v is None or pd.isna(v) else f"{100 * v:.1f}%"
@@ -67,7 +69,7 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         out["quality"] = ["-" if pd.isna(q) else str(int(q)) for q in summary["quality"]]
     out["pairs"] = summary["n_pairs"].astype(int).astype(str)
     for column, header, kind in HEADLINE:
-        out[header] = [_cell(row, column, kind) for _, row in summary.iterrows()]
+        out[header] = [format_cell(row, column, kind) for _, row in summary.iterrows()]
     return out
 
 
@@ -93,7 +95,7 @@ def to_latex(table: pd.DataFrame) -> str:
 
 
 # (column, header) of the compact table; each is followed by its noise control's cell
-COMPACT = [("peak_in_target", "peak in the target"), ("pred_kept", "pred kept")]
+COMPACT = [(column, RATE_HEADERS[column]) for column in ("peak_in_target", "pred_kept")]
 CONTROL_HEADER = "its noise control"
 
 
@@ -112,8 +114,8 @@ def compact_table(summary: pd.DataFrame) -> pd.DataFrame:
         cells["pairs"] = str(int(row["n_pairs"]))
         values = []
         for column, header in COMPACT:
-            values.append((header, _cell(row, column, "rate")))
-            values.append((CONTROL_HEADER, "-" if control is None else _cell(control, column, "rate")))
+            values.append((header, format_cell(row, column, "rate")))
+            values.append((CONTROL_HEADER, "-" if control is None else format_cell(control, column, "rate")))
         rows.append(list(cells.values()) + [v for _, v in values])
     columns = list(cells) + [h for h, _ in values] if rows else []
     return pd.DataFrame(rows, columns=columns)

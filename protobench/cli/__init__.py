@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-
-# set by the ``protobench`` console script, so that help and usage lines name what the user typed
-console_script = False
-
-
-def prog(command: str) -> str:
-    """The program name shown in help: ``protobench run`` or ``python -m protobench.run``."""
-    return f"protobench {command}" if console_script else f"python -m protobench.{command}"
-
+from collections.abc import Callable
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with protobench's error contract: one line ``error: ...`` naming the bad
@@ -30,6 +22,26 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
+
+
+def command(name: str, description: str | None,
+            add_arguments: Callable[[argparse.ArgumentParser], None],
+            execute: Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+            ) -> Callable[[list[str] | None], int]:
+    """The ``main(argv)`` of ``python -m protobench.NAME``: its own parser, the same arguments
+    and the same ``execute`` as ``protobench NAME`` (protobench.cli.main). ``args.argv``
+    holds the command's arguments as given (run.json records them)."""
+    def main(argv: list[str] | None = None) -> int:
+        parser = ArgumentParser(prog=f"python -m protobench.{name}", description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_arguments(parser)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
+        args.argv = argv
+        return execute(args, parser)
+
+    main.__doc__ = f"python -m protobench.{name} [ARGS]: see --help"
+    return main
 
 
 def check_names(attacks=None, suite=None, models=None, recipes=None) -> None:
@@ -49,3 +61,16 @@ def check_names(attacks=None, suite=None, models=None, recipes=None) -> None:
         model_checkpoint(name)
     for name in recipes or []:
         read_preset(MODELS_DIR, name, "model recipe")
+
+
+def settings(items: list[str] | None) -> dict[str, str]:
+    """--set KEY=VALUE pairs as a dict (the values are read later, as TOML values are)."""
+    from protobench.errors import ProtobenchError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ProtobenchError(f"--set {item!r}: write KEY=VALUE, e.g. --set restarts=3")
+        out[key.strip()] = value.strip()
+    return out

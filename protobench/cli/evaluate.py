@@ -5,15 +5,14 @@ median and quartiles, beside Hoffmann et al.'s CUB ResNet18 figures."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from protobench.cli import ArgumentParser, check_names, prog
+from protobench.cli import check_names, command
 from protobench.errors import cli_entry
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=prog("evaluate"), description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name (models/NAME.pt) or checkpoint path")
     parser.add_argument("--dataset", help="synth, cub200 or folder (default: the model's recipe)")
     parser.add_argument("--data-root", help="folder of cub200 / folder data sets")
@@ -21,12 +20,27 @@ def main(argv: list[str] | None = None) -> int:
                              "class subfolders whole")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
+    parser.add_argument("--card", nargs="?", const="", metavar="FILE",
+                        help="also write the model card, a Markdown page of the checkpoint and "
+                             "these numbers (default FILE: models/cards/NAME.md); needs the "
+                             "model's own test split")
+
+
+@cli_entry
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     check_names(models=[args.model])
+    if args.card is not None and (args.dataset or args.data_root or args.split != "test"):
+        parser.error("--card describes the model on its own test split: leave out --dataset, "
+                     "--data-root and --split")
 
-    from protobench.workflows import evaluate_model
+    from protobench.workflows import evaluate_model, write_model_card
 
-    report = evaluate_model(args.model, args.dataset, args.data_root, args.split, args.device)
+    if args.card is not None:
+        written_by = f"protobench evaluate --model {args.model} --card" + (f" {args.card}" if args.card else "")
+        report, card = write_model_card(args.model, args.card or None, args.device, written_by)
+        print(f"wrote {card}")
+    else:
+        report = evaluate_model(args.model, args.dataset, args.data_root, args.split, args.device)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
@@ -58,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  gap on the compressed classes: {j['gap']:+.1%} (Hoffmann et al., VGG19 on CUB: "
               "81.08% / 49.60%)")
     return 0
+
+
+main = command('evaluate', __doc__, add_arguments, execute)
 
 
 def _realism_text(r) -> str:

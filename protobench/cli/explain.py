@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 
-from protobench.cli import ArgumentParser, check_names, prog
+from protobench.cli import check_names, command
 from protobench.errors import cli_entry
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=prog("explain"), description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name or checkpoint path")
     parser.add_argument("--image", default="0",
                         help="an image file, or an index into the model's test split (default 0)")
@@ -23,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also explain the image JPEG-compressed at QUALITY (Hoffmann et al.'s "
                              "JPEG figure): OUT is the clean image, OUT-jpegQUALITY.png the "
                              "compressed one; an index means the clean test image")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+
+
+@cli_entry
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     check_names(models=[args.model])
     from protobench.workflows import (explain_image, explain_jpeg, explanation_path, global_path,
                                       jpeg_path)
@@ -41,3 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.global_k:
         print(f"wrote {global_path(args.out)}")
     return 0
+
+
+main = command('explain', __doc__, add_arguments, execute)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from protobench.cli import ArgumentParser, prog
+from protobench.cli import command
 from protobench.errors import ProtobenchError, cli_entry
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=prog("figures"), description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dir", type=Path, help="a run folder (results/<run-name>)")
-    args = parser.parse_args(argv)
+
+
+@cli_entry
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not args.results_dir.is_dir():
         raise ProtobenchError(f"{args.results_dir} is not a folder")
     from protobench.figures import make_figures
     for path in make_figures(args.results_dir):
         print(path)
     return 0
+
+
+main = command('figures', __doc__, add_arguments, execute)

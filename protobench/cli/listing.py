@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from pathlib import Path
 
-from protobench.cli import ArgumentParser, prog
+from protobench.cli import command
 from protobench.errors import cli_entry
 
 KINDS = ("models", "attacks", "suites", "backbones")
@@ -18,7 +19,7 @@ def _description(path: Path) -> str:
 
 def entries(kind: str) -> list[tuple[str, str]]:
     """(name, one-line description) of every model recipe, attack preset, suite or backbone."""
-    from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, CHECKPOINTS_DIR, MODELS_DIR
+    from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, MODELS_DIR, trained_models
 
     if kind == "backbones":
         from protobench.model.backbones import BACKBONES
@@ -30,19 +31,21 @@ def entries(kind: str) -> list[tuple[str, str]]:
         return out
     folder = {"models": MODELS_DIR, "attacks": ATTACKS_DIR, "suites": BENCHMARKS_DIR}[kind]
     out = []
+    trained = trained_models() if kind == "models" else []
     for path in sorted(folder.glob("*.toml")):
         text = _description(path)
-        if kind == "models" and not (CHECKPOINTS_DIR / f"{path.stem}.pt").is_file():
+        if kind == "models" and path.stem not in trained:
             text += " (recipe only: train it with protobench train)"
         out.append((path.stem, text))
     return out
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=prog("list"), description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: all four)")
-    args = parser.parse_args(argv)
+
+
+@cli_entry
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for i, kind in enumerate([args.kind] if args.kind else KINDS):
         if not args.kind:
             print(("\n" if i else "") + f"{kind}:")
@@ -51,3 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         for name, text in rows:
             print(f"  {name:<{width}}  {text}".rstrip())
     return 0
+
+
+main = command('list', __doc__, add_arguments, execute)

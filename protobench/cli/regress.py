@@ -7,16 +7,14 @@ by more than its absolute tolerance (NAME.tolerances.toml beside the baseline).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from protobench.cli import ArgumentParser, prog
+from protobench.cli import command
 from protobench.errors import cli_entry
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog=prog("regress"), description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dir", type=Path, help="a run folder holding summary.csv")
     parser.add_argument("--baseline", type=Path, required=True, help="results/baselines/NAME.csv")
     parser.add_argument("--update", action="store_true",
@@ -26,9 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--junit", type=Path, metavar="FILE",
                         help="also write the checks as JUnit XML, one test case per pinned metric")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
-    args = parser.parse_args(argv)
 
-    from protobench.bench.regress import checks_record, compare, format_checks, junit_xml, update_baseline
+
+@cli_entry
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+
+    from protobench.bench.regress import (checks_record, compare, format_checks, junit_xml,
+                                          update_baseline, version_differences)
     from protobench.storage import atomic_write, json_text
 
     if args.update:
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline {path} rewritten from {args.results_dir}")
         return 0
     checks = compare(args.results_dir, args.baseline)
+    for difference in version_differences(args.results_dir, args.baseline):
+        print(f"warning: {difference}: a number may move for that reason alone", file=sys.stderr)
     if args.json:
         atomic_write(args.json, lambda tmp: tmp.write_text(json_text(checks_record(checks, args.baseline))))
     if args.junit:
@@ -48,3 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"\nall {len(checks)} pinned metrics within tolerance")
     return 0
+
+
+main = command('regress', __doc__, add_arguments, execute)

@@ -10,9 +10,9 @@ A sweep that is stopped and started again with the same arguments resumes.
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 
-from protobench.cli import ArgumentParser, check_names, prog
+from protobench.cli import check_names, command, settings
 from protobench.errors import cli_entry
 
 
@@ -42,11 +42,9 @@ def _batch_size(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1 or 'auto'") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, preset_names
 
-    p = ArgumentParser(prog=prog("run"), description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--attack", nargs="+", action="extend", metavar="NAME",
                    help=f"attack preset(s) from attacks/: {', '.join(preset_names(ATTACKS_DIR))} "
                         "(default: the suite's attacks, else pgd-local)")
@@ -65,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eps values, e.g. '2/255,8/255' or 2/255 8/255 (pixel units in (0, 1])")
     p.add_argument("--steps", nargs="+", metavar="STEPS", help="PGD step counts, e.g. '10,40' or 10 40")
     p.add_argument("--prototypes", help="top-k, class-top-k, or a list of indices '3,17'")
-    p.add_argument("--k", type=_positive_int, help="how many prototypes per image for top-k")
+    p.add_argument("--top-k", dest="k", type=_positive_int, metavar="K",
+                   help="how many prototypes per image for top-k and class-top-k (default: the "
+                        "preset's, 1)")
+    p.add_argument("--k", dest="k", type=_positive_int, help=argparse.SUPPRESS)  # its old name
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
                    help="any other preset value, for every attack of the run, e.g. --set "
                         "method=apgd --set restarts=3 --set objective=target-margin "
@@ -96,20 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recompute everything into --out, replacing the results of an earlier run there")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
-
-
-def _settings(items: list[str] | None) -> dict[str, str]:
-    """--set KEY=VALUE pairs as a dict (values are parsed by the preset, as TOML values are)."""
-    from protobench.errors import ProtobenchError
-
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ProtobenchError(f"--set {item!r}: write KEY=VALUE, e.g. --set restarts=3")
-        out[key.strip()] = value.strip()
-    return out
+    p.add_argument("--json", action="store_true",
+                   help="end with one JSON object (the folder, the report, the compact table's "
+                        "rows) instead of the table")
 
 
 def _threads(text: str) -> int | str:
@@ -123,26 +113,42 @@ def _joined(values: list[str] | None) -> str | None:
 
 
 @cli_entry
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     check_names(attacks=args.attack, suite=args.suite, models=args.model)
 
     from protobench.bench.runner import run
-    from protobench.bench.tables import headline_table, to_markdown
+    from protobench.bench.tables import compact_table, to_markdown
     from protobench.devices import choose_threads
 
     result = run(attacks=args.attack, suite=args.suite, models=args.model,
                  backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
-                 prototypes=args.prototypes, k=args.k, attack_options=_settings(args.settings),
+                 prototypes=args.prototypes, k=args.k, attack_options=settings(args.settings),
                  limit=args.limit, seed=args.seed, split=args.split,
                  batch_size=args.batch_size, first_image=args.first_image,
                  device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
                  dataset=args.dataset, data_root=args.data_root,
                  figures=not args.no_figures, progress=not args.quiet,
                  threads=None if args.threads is None else choose_threads(args.threads),
-                 command=["python", "-m", "protobench.run", *(argv if argv is not None else sys.argv[1:])])
+                 command=["python", "-m", "protobench.run", *args.argv])
     if result.summary is None:  # a rank other than 0 of a sharded run: rank 0 reports
         return 0
+    from protobench.report import write_run_page
+
+    page = write_run_page(result.out)
+    compact = compact_table(result.summary)
+    if args.json:
+        print(json.dumps({"out": str(result.out), "report": str(page), "seconds": round(result.seconds, 1),
+                          "computed": len(result.computed), "resumed": len(result.skipped),
+                          "rows": compact.to_dict(orient="records")}))
+        return 0
+    print()
+    print(to_markdown(compact))
+    resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
+    print(f"{len(result.computed)} configurations computed{resumed} in {result.seconds:.0f} s")
+    figures = "" if args.no_figures else ", figures/"
+    print(f"results in {result.out}/ (pairs.csv, summary.csv/.md/.tex, compact.md/.tex, run.json{figures})")
+    print(f"report: {page}")
+    return 0
     print()
     print(to_markdown(headline_table(result.summary)))
     resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
@@ -150,3 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     figures = "" if args.no_figures else ", figures/"
     print(f"results in {result.out}/ (pairs.csv, summary.csv/.md/.tex, compact.md/.tex, run.json{figures})")
     return 0
+
+
+main = command("run", __doc__, add_arguments, execute)

@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 
 from protobench.bench.tables import HEADERS, eps_label
 from protobench.figures.plotting import eps_errorbar
+from protobench.figures.io import PAGE_WIDTH
 
-LEGEND_WIDTH = 1.9  # inches beside the panels for the shared legend
 RATE = "peak_in_target"  # the benchmark's effect: the attack moved the peak where nothing of the class is
 
 
@@ -94,8 +94,11 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
     intervals; the noise control dotted."""
     attacked = summary[~summary["control"].astype(bool)]
     attacks = list(dict.fromkeys(attacked["attack"]))
-    fig = Figure(figsize=(4.2 * (len(attacks) + 1) + LEGEND_WIDTH, 3.8))
-    axes = fig.subplots(1, len(attacks) + 1, squeeze=False)[0]
+    rows = (len(attacks) + 2) // 2
+    fig = Figure(figsize=(PAGE_WIDTH, 2.7 * rows + 1.0))
+    axes = list(fig.subplots(rows, 2, squeeze=False).flat)
+    for ax in axes[len(attacks) + 1:]:
+        ax.axis("off")
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     names = list(models)
     x = np.arange(len(names))
@@ -125,12 +128,13 @@ def plot_defences(summary: pd.DataFrame, models: dict[str, dict]):
         ax.set_ylabel(f"{HEADERS[RATE]} (rate)")
         ax.set_title(f"what it buys: {attack}", fontsize=9)
         ax.grid(alpha=0.3)
-    # one legend for the attack panels, beside them, where it hides no curve
-    handles, labels = axes[-1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=6)
     fig.suptitle("Defences side by side (lower is more robust; dotted: uniform noise of the same "
-                 "mask and eps)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1 - LEGEND_WIDTH / fig.get_figwidth(), 1))
+                 "mask and eps)", fontsize=9)
+    fig.tight_layout()
+    # one legend for the attack panels, below them, where it hides no curve
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=6,
+               frameon=False)
     return fig
 
 

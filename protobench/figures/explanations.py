@@ -11,16 +11,18 @@ from protobench.figures.plotting import interpolation_for
 from protobench.imaging import draw_box, overlay, to_hwc
 
 
-def plot_local_analysis(analysis: LocalAnalysis, push_set: Dataset | None = None):
+def plot_local_analysis(analysis: LocalAnalysis, push_set: Dataset | None = None, note: str = ""):
     """One row per top prototype: this (box on the image), its activation, that (source patch).
-    A page wide (7 in); small images drawn pixel for pixel (``interpolation_for``)."""
+    A page wide (7 in); small images drawn pixel for pixel (``interpolation_for``). ``note``
+    says what the image is ("JPEG-compressed at quality 20"), in the title."""
     rows = len(analysis.evidence)
     fig = Figure(figsize=(7, 1.75 * rows + 0.6))
     axes = fig.subplots(rows, 4, squeeze=False)
     img = to_hwc(analysis.image)
     names = analysis.class_names
     truth = f", true {names[analysis.label]}" if analysis.label is not None else ""
-    fig.suptitle(f"predicted {names[analysis.predicted]}{truth}: this looks like that", fontsize=11)
+    about = f"{note}: " if note else ""
+    fig.suptitle(f"{about}predicted {names[analysis.predicted]}{truth}: this looks like that", fontsize=11)
     for row, ev in zip(axes, analysis.evidence):
         row[0].imshow(draw_box(img, ev.box), interpolation=interpolation_for(img))
         row[0].set_title("this", fontsize=9)

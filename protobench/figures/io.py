@@ -8,6 +8,22 @@ from pathlib import Path
 from protobench.storage import atomic_write
 
 
+# the widths a paper prints a figure at: one column, and the whole text width
+COLUMN_WIDTH, PAGE_WIDTH = 3.3, 7.0
+
+
+def save_vector_figure(fig, path: str | Path, dpi: int = 200) -> list[Path]:
+    """Write a plot (lines, points, text) as ``path`` (PNG) and beside it as PDF, the form a
+    paper includes; both or neither (atomically)."""
+    from protobench.storage import atomic_write_all
+
+    path = Path(path)
+    return atomic_write_all({
+        path: lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"),
+        path.with_suffix(".pdf"): lambda tmp: fig.savefig(tmp, bbox_inches="tight", format="pdf"),
+    })
+
+
 def save_figure(fig, path: str | Path, dpi: int = 120, colors: int | None = None) -> Path:
     """Write a matplotlib Figure as a PNG, atomically (figures never go through pyplot,
     so the user's backend and open windows are left alone).

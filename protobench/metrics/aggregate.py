@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from protobench.metrics.criteria import RATES
 from protobench.metrics.pairs import PairMetrics
 
 # Metrics summarised by mean, std and bootstrap interval, in table order.
@@ -23,9 +24,8 @@ CONTINUOUS_METRICS = (
     "pac", "prc", "plc",
     "linf", "l2", "frac_changed",
 )
-# Boolean metrics summarised by a rate and its Wilson interval.
-RATE_METRICS = ("peak_moved", "out_of_box", "peak_irrelevant", "peak_in_target",
-                "target_above_clean_peak", "pred_kept", "in_target_kept", "outside_unchanged")
+# Boolean metrics summarised by a rate and its Wilson interval (protobench.metrics.criteria).
+RATE_METRICS = tuple(rate.column for rate in RATES)
 
 # Memory bound of one bootstrap chunk: resamples x values drawn at once.
 _BOOTSTRAP_CHUNK = 1 << 22

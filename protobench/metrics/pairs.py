@@ -28,11 +28,13 @@ some cell outside R is strictly more similar than every cell in R.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Iterable, NamedTuple
 
 import numpy as np
 import torch
 
+from protobench.metrics.criteria import CRITERIA, peak_in
 from protobench.model.receptive_field import upsample_maps
 
 PLC_QUANTILE = 0.9  # top-10% region of an upsampled map (Sacha et al.)
@@ -85,13 +87,16 @@ def region_max(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
 
 
 def _peak_in(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """max over region > max over its complement (strict); empty region: False."""
+    """max over region > max over its complement (strict); empty region: False
+    (protobench.metrics.criteria.peak_in, the attacks' success margin > 0)."""
     _check_same_shape(sim, region, "sim", "region")
-    region = region.bool()
-    inside = sim.masked_fill(~region, float("-inf")).flatten(1).amax(dim=1)
-    outside = sim.masked_fill(region, float("-inf")).flatten(1).amax(dim=1)
-    # An empty complement gives -inf, so a non-empty region always wins.
-    return region.flatten(1).any(dim=1) & (inside > outside)
+    return peak_in(sim, region)
+
+
+def _located(criterion: str, sim_after: torch.Tensor, **cells: torch.Tensor) -> torch.Tensor:
+    """Whether the peak of S_j(x') lies in the region of CRITERIA[criterion], from the cells
+    it reads (high_activation, box_cells, irrelevant or target)."""
+    return _peak_in(sim_after, CRITERIA[criterion].region(SimpleNamespace(**cells)))
 
 
 def peak_moved(sim_after: torch.Tensor, high_activation: torch.Tensor) -> torch.Tensor:
@@ -102,7 +107,7 @@ def peak_moved(sim_after: torch.Tensor, high_activation: torch.Tensor) -> torch.
     attack 1). False when every cell is in R; True when R is empty.
     sim_after (N, h, w), high_activation (N, h, w) bool -> bool (N,).
     """
-    return _peak_in(sim_after, ~high_activation.bool())
+    return _located("moved", sim_after, high_activation=high_activation)
 
 
 def peak_irrelevant(sim_after: torch.Tensor, irrelevant: torch.Tensor) -> torch.Tensor:
@@ -115,7 +120,7 @@ def peak_irrelevant(sim_after: torch.Tensor, irrelevant: torch.Tensor) -> torch.
     from ground-truth masks. sim_after (N, h, w), irrelevant (N, h, w) bool
     -> bool (N,).
     """
-    return _peak_in(sim_after, irrelevant)
+    return _located("irrelevant", sim_after, irrelevant=irrelevant)
 
 
 def out_of_box(sim_after: torch.Tensor, box_cells: torch.Tensor) -> torch.Tensor:
@@ -131,7 +136,7 @@ def out_of_box(sim_after: torch.Tensor, box_cells: torch.Tensor) -> torch.Tensor
     :func:`peak_moved`, which only asks the peak to leave R (every cell of R is
     inside the box). False when the box holds every cell. sim_after (N, h, w), box_cells (N, h, w) bool -> bool (N,).
     """
-    return _peak_in(sim_after, ~box_cells.bool())
+    return _located("out-of-box", sim_after, box_cells=box_cells)
 
 
 def peak_in_target(sim_after: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -140,7 +145,7 @@ def peak_in_target(sim_after: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     peak_in_target = max_{c in T} S_j(x')_c > max_{c not in T} S_j(x')_c,
     strictly. False when T is empty. (N, h, w), (N, h, w) bool -> bool (N,).
     """
-    return _peak_in(sim_after, target)
+    return _located("in-target", sim_after, target=target)
 
 
 def target_above_clean_peak(sim_before: torch.Tensor, sim_after: torch.Tensor,
@@ -349,7 +354,10 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         img_size = (int(x.shape[-2]), int(x.shape[-1]))
     shift = similarity_shift(sim_before, sim_after)
     preds = predictions(logits_before, logits_after, labels)
-    in_target = peak_in_target(sim_after, target)
+    regions = SimpleNamespace(high_activation=high_activation, box_cells=box_cells,
+                              irrelevant=irrelevant, target=target)
+    located = {c.column: _peak_in(sim_after, c.region(regions)) for c in CRITERIA.values()}
+    in_target = located["peak_in_target"]
     norms = perturbation_norms(x, x_adv, mask)
     return PairMetrics(
         sim_before=shift.sim_before,
@@ -360,10 +368,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         sim_I_before=region_max(sim_before, irrelevant),
         sim_I_after=region_max(sim_after, irrelevant),
         sim_T_after=region_max(sim_after, target),
-        peak_moved=peak_moved(sim_after, high_activation),
-        out_of_box=out_of_box(sim_after, box_cells),
-        peak_irrelevant=peak_irrelevant(sim_after, irrelevant),
-        peak_in_target=in_target,
+        **located,
         target_above_clean_peak=target_above_clean_peak(sim_before, sim_after, target),
         pac=pac(shift.sim_before, shift.sim_after),
         prc=prototype_rank(all_after, prototype, prototype_class) - rank_before.to(all_after.device),

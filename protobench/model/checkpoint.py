@@ -46,7 +46,7 @@ def _check_torch_file(path: Path) -> None:
     if zipfile.is_zipfile(path) or head == b"\x80":  # a zip archive, or a pickle (protocol >= 2)
         return
     what = ("it is empty" if not head else
-            "it is a model recipe (TOML); train it first: python -m protobench.train --model "
+            "it is a model recipe (TOML); train it first: python -m protobench.train --recipe "
             f"{path}" if path.suffix == ".toml" else
             "it is neither a zip archive nor a pickle, as torch.save writes (a truncated copy, "
             "or another format)")

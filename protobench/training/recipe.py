@@ -206,6 +206,32 @@ def _build(cls: type, table: dict[str, Any], where: str):
 FAMILY_LOSS_DEFAULTS = {"tesnet": {"orthogonal": 1e-4}}
 
 
+def with_value(raw: dict[str, Any], key: str, text: str, where: str) -> dict[str, Any]:
+    """A copy of the recipe ``raw`` with the dotted ``key`` (``train.seed``) set to ``text``
+    read as a TOML value. Only a key of a table the recipe format knows; an unknown key of a
+    known table is refused when the recipe is built."""
+    import copy
+    import tomllib
+
+    *tables, leaf = key.split(".")
+    known = {"model", "data", "train", "train.lr", "train.loss"}
+    if not leaf or (tables and ".".join(tables) not in known) or (not tables and leaf != "description"):
+        raise ProtobenchError(f"--set {key}: name a recipe value as TABLE.KEY, TABLE one of "
+                              f"{', '.join(sorted(known))} (e.g. --set train.seed=1)")
+    try:
+        value = tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = text  # a bare word: a string, as on the command line of run --set
+    out = copy.deepcopy(raw)
+    table = out
+    for name in tables:
+        table = table.setdefault(name, {})
+        if not isinstance(table, dict):
+            raise ProtobenchError(f"{where}: --set {key}: {name} is not a table")
+    table[leaf] = value
+    return out
+
+
 def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> Recipe:
     model = dict(raw.get("model", {}))
     pretrained = bool(model.pop("pretrained", False))
@@ -256,9 +282,16 @@ def check_trainable(recipe: Recipe, where: str | None = None) -> None:
             f"epochs or move the push")
 
 
-def load_recipe(name_or_path: str | Path) -> Recipe:
-    """A recipe by name (``models/<name>.toml``) or by path, checked for training."""
+def load_recipe(name_or_path: str | Path, overrides: dict[str, str] | None = None) -> Recipe:
+    """A recipe by name (``models/<name>.toml``) or by path, checked for training.
+
+    ``overrides``: {"train.seed": "1", "data.distractors": "3", ...}, each value read as a
+    TOML value (a bare word as a string), set into the recipe before it is checked; the
+    checkpoint records the recipe as trained.
+    """
     path, raw = read_preset(MODELS_DIR, name_or_path, "model recipe")
+    for key, text in (overrides or {}).items():
+        raw = with_value(raw, key, text, str(path))
     recipe = recipe_from_dict(path.stem, raw, str(path))
     check_trainable(recipe, str(path))
     return recipe
