@@ -19,7 +19,7 @@ import torch
 import protobench
 from protobench.errors import ProtobenchError
 from protobench.training import model_data_source
-from protobench.training.quality import jpeg_correct
+from protobench.evaluation.quality import jpeg_correct
 
 
 def flips(model) -> dict[str, object]:

@@ -4,7 +4,7 @@ A diagnostic of the realism figures (models/README.md). For the first test
 images of a model, every latent cell z (the add-on layers' output, in
 [0, 1] after the bottleneck's sigmoid) is split into object cells (the
 cell's pixel block holds an object pixel) and irrelevant cells (it holds
-none, as in :mod:`protobench.realism`). Printed per group:
+none, as in :mod:`protobench.evaluation.realism`). Printed per group:
 
     |a|            median magnitude of the values at the add-on's last
                    sigmoid (its input a, z = sigmoid(a))

@@ -212,14 +212,14 @@ def choose(table: pd.DataFrame) -> str | None:
     that is not saturated (below ``SATURATED``, where measured), the one whose
     median realism ratio is closest, on a log scale, to the one latent-distance
     ratio Hoffmann et al.'s notebooks allow (10.7x,
-    :func:`protobench.realism.peer_window_ratio`: a window on the bird, 2+
+    :func:`protobench.evaluation.realism.peer_window_ratio`: a window on the bird, 2+
     cells from the peak): d(object 2+ cells away) / d(best) where measured, else
     d(best irrelevant cell) / d(best cell); when none passes every bar, the most
     accurate of those with the most prototypes on the object.
     """
     import math
 
-    from protobench.realism import peer_window_ratio
+    from protobench.evaluation.realism import peer_window_ratio
 
     reference = peer_window_ratio()
     done = table.dropna(subset=["accuracy", "on_object"]) if "accuracy" in table else table.iloc[:0]

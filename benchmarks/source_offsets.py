@@ -27,7 +27,7 @@ import torch.nn.functional as F
 import protobench
 from protobench.errors import ProtobenchError
 from protobench.training import model_data_source
-from protobench.training.quality import box_centre, source_distances
+from protobench.evaluation.quality import box_centre, source_distances
 
 CHANGED = 0.02  # a pixel differs from its distractor-free drawing by more than this
 GROW = 2        # px: the distractor mask is grown by this, for the blur of the photograph

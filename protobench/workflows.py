@@ -69,7 +69,7 @@ def train_model(recipe: str | Path, out: str | Path | None = None, device: str =
     from protobench.storage import check_writable_file, file_claim
     from protobench.training import load_recipe, recipe_data
     from protobench.training.prototype_images import save_prototype_images
-    from protobench.training.quality import prototypes_on_object
+    from protobench.evaluation.quality import prototypes_on_object
     from protobench.training.resume import resume_path
     from protobench.training.trainer import stopped_training, train
 
@@ -117,9 +117,9 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     from protobench.model import ProtoPNet, save_checkpoint
     from protobench.storage import check_writable_file
     from protobench.training import load_recipe, recipe_data
-    from protobench.training.quality import prototypes_on_object
+    from protobench.evaluation.quality import prototypes_on_object
     from protobench.training.resume import load_state, recipe_key, resume_path
-    from protobench.training.trainer import accuracy
+    from protobench.evaluation.accuracy import accuracy
 
     loaded = load_recipe(recipe)
     out = _checkpoint_path(loaded.name, out)
@@ -159,9 +159,9 @@ class EvaluationReport:
     images: int
     accuracy: float
     prototypes_on_object: float | None
-    realism: Any = None  # protobench.realism.RealismReport
-    jpeg: dict[str, Any] | None = None  # the JPEG experiment's accuracies (training.quality.jpeg_experiment)
-    noise_stability: Any = None  # protobench.stability.NoiseStability; None without object masks
+    realism: Any = None  # protobench.evaluation.realism.RealismReport
+    jpeg: dict[str, Any] | None = None  # the JPEG experiment's accuracies (evaluation.quality.jpeg_experiment)
+    noise_stability: Any = None  # protobench.evaluation.stability.NoiseStability; None without object masks
     latent_saturation: float | None = None  # mean |z - 0.5|; None without a sigmoid latent
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,11 +180,11 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
                    data_root: str | None = None, split: str = "test",
                    device: str = "auto") -> EvaluationReport:
     """Accuracy, prototypes on the object and realism (docs/metrics.md) of a model on a split."""
-    from protobench.realism import model_realism
-    from protobench.stability import latent_saturation, noise_stability
+    from protobench.evaluation.quality import accuracy_report
+    from protobench.evaluation.quality import prototypes_on_object
+    from protobench.evaluation.realism import model_realism
+    from protobench.evaluation.stability import latent_saturation, noise_stability
     from protobench.training import model_split
-    from protobench.training.quality import jpeg_experiment, prototypes_on_object
-    from protobench.training.trainer import accuracy
 
     name = str(model) if isinstance(model, (str, Path)) else None
     model = _ready(model, device)
@@ -193,10 +193,10 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
     push = source.load("push") if model.meta.push_records else None
     has_masks = len(data) > 0 and getattr(data, "relevance_mask", lambda i: None)(0) is not None
     realism = model_realism(model, data) if has_masks else None
-    return EvaluationReport(name, source.dataset, split, len(data), accuracy(model, data),
+    scores = accuracy_report(model, source, data, split)
+    return EvaluationReport(name, source.dataset, split, scores["images"], scores["accuracy"],
                             prototypes_on_object(model.meta.push_records, push), realism,
-                            jpeg_experiment(model, source) if split == "test" else None,
-                            noise_stability(model, data) if has_masks else None,
+                            scores["jpeg"], noise_stability(model, data) if has_masks else None,
                             latent_saturation(model, data))
 
 
@@ -222,7 +222,7 @@ def write_model_card(model: str | Path, out: str | Path | None = None, device: s
     if shown.is_relative_to(ROOT.resolve()):
         shown = shown.relative_to(ROOT.resolve())
     text = model_card(meta, report.to_dict(), file_digest(path), shown.as_posix(),
-                      command or f"protobench evaluate --model {model} --card")
+                      command or f"protobench evaluate --model {model} --card", loaded.num_prototypes)
     out = Path(out) if out is not None else CARDS_DIR / f"{name}.md"
     return report, atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

@@ -130,7 +130,7 @@ def test_defences_train_through_the_full_schedule_and_are_recorded_in_the_checkp
     assert recorded["data"]["jpeg_classes"] == "odd"
     # the paper's evaluation: accuracy per class group on compressed and on clean test images
     from protobench.training import model_data_source
-    from protobench.training.quality import jpeg_experiment
+    from protobench.evaluation.quality import jpeg_experiment
     report = jpeg_experiment(result.model, model_data_source(result.model))
     assert report["classes"] == [1] and report["quality"] == 20
     group = report["compressed_classes"]
@@ -191,7 +191,7 @@ def test_the_defence_table_rates_the_peak_in_the_target_with_noise_beside_it():
 def test_jpeg_flips_account_for_the_jpeg_gap_and_refuse_a_model_without_compression(benchmark_script):
     import protobench
     from protobench.training import model_data_source
-    from protobench.training.quality import jpeg_experiment
+    from protobench.evaluation.quality import jpeg_experiment
 
     jpeg_flips = benchmark_script("jpeg_flips")
     model = protobench.load("synth-jpeg-30")

@@ -14,8 +14,8 @@ LAYERS = [
      "protobench.model.receptive_field", "protobench.source"],
     ["protobench.imaging", "protobench.data", "protobench.metrics"],
     ["protobench.model"],
-    ["protobench.training", "protobench.explanations", "protobench.realism", "protobench.attacks"],
-    ["protobench.api", "protobench.bench", "protobench.stability"],
+    ["protobench.training", "protobench.explanations", "protobench.evaluation", "protobench.attacks"],
+    ["protobench.api", "protobench.bench", "protobench.evaluation.stability"],
     ["protobench.figures", "protobench.report"],
     ["protobench.bench.runner", "protobench.workflows"],  # they end by drawing figures
     ["protobench.cli", "protobench.run", "protobench.train", "protobench.evaluate",

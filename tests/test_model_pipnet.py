@@ -7,7 +7,7 @@ from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, PIPNet, ProtoPNet
-from protobench.realism import model_realism
+from protobench.evaluation.realism import model_realism
 from protobench.training.pipnet import (align_loss, colour_views, early_backbone_parameters,
                                        pipnet_loss, train_pipnet_stages)
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, ProtoPNet, TesNet
-from protobench.realism import model_realism
+from protobench.evaluation.realism import model_realism
 from protobench.training.losses import (
     LossCoefficients, basis_orthogonality, subspace_separation, tesnet_loss, training_loss,
 )

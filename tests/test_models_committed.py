@@ -71,8 +71,8 @@ def test_a_card_renders_the_checkpoint_and_its_evaluation():
                   "noise_stability": {"eps": 8 / 255, "peak_stays_in_r": 0.9, "peak_stays_in_r_ci": [0.7, 0.97],
                                       "prediction_kept": 1.0, "prediction_kept_ci": [0.83, 1.0]},
                   "latent_saturation": 0.25, "jpeg": None}
-    card = model_card(meta, evaluation, "ab" * 32, "models/m.pt", "protobench evaluate --model m --card")
-    for line in ["# m", "a tiny model", "| sha256 | `" + "ab" * 32 + "` |", "| family | protopnet |",
+    card = model_card(meta, evaluation, "ab" * 32, "models/m.pt", "protobench evaluate --model m --card", 4)
+    for line in ["# m", "a tiny model", "| sha256 | `" + "ab" * 32 + "` |", "| family | protopnet |", "| prototypes | 4 (2 per class) |",
                  "| data | synth, 20 test images, data seed 3 |", "| training time | 125 s (2 min 5 s) |",
                  "| training device | not recorded in the checkpoint |", "| test accuracy | 85.0% |",
                  "| prototypes on the object (their high-activation box centre) | 75% |",

@@ -11,7 +11,7 @@ column before it.
 Model tables: a row that names a committed checkpoint quotes the test
 accuracy and the share of prototypes on the object that its training
 recorded (``meta.history``); the peer's row quotes the figures of
-``protobench.realism.PEER_FIGURES``.
+``protobench.evaluation.realism.PEER_FIGURES``.
 """
 
 import functools
@@ -194,7 +194,7 @@ def test_every_realism_table_has_the_peers_row():
 
 @pytest.mark.parametrize("path,row", PEER_ROWS, ids=[str(p) for p, _ in PEER_ROWS])
 def test_the_peers_row_quotes_what_their_notebooks_print(path, row):
-    from protobench.realism import PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1, peer_window_ratio
+    from protobench.evaluation.realism import PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1, peer_window_ratio
 
     resnet18, vgg19 = peer_top1(PEER_RESNET18), Spread.of(peer_top1(PEER_VGG19_JPEG))
     top1 = next(v for k, v in row.items() if k.startswith("top-1 similarity"))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from protobench.errors import ProtobenchError
-from protobench.realism import (PEER_FIGURES, PEER_RESNET18, PEER_VGG19_JPEG, log_distance,
+from protobench.evaluation.realism import (PEER_FIGURES, PEER_RESNET18, PEER_VGG19_JPEG, log_distance,
                                 log_similarity, model_realism, peer_top1, peer_window_ratio,
                                 summarize, top1_realism)
 

@@ -5,7 +5,7 @@ import torch
 
 import protobench
 from protobench.training import model_data_source
-from protobench.training.quality import prototypes_on_object, source_distances
+from protobench.evaluation.quality import prototypes_on_object, source_distances
 
 
 class Masks:

@@ -1,9 +1,9 @@
-"""A model's noise stability and latent saturation (protobench.stability)."""
+"""A model's noise stability and latent saturation (protobench.evaluation.stability)."""
 
 import pytest
 import torch
 
-from protobench.stability import latent_saturation, noise_stability
+from protobench.evaluation.stability import latent_saturation, noise_stability
 
 
 @pytest.fixture(scope="module")

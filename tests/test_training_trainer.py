@@ -102,7 +102,7 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == report["test_accuracy"]
     assert evaluated["prototypes_on_object"] == report["prototypes_on_object"]
-    realism = evaluated["realism"]  # the realism report (protobench.realism), on the test split
+    realism = evaluated["realism"]  # the realism report (protobench.evaluation.realism), on the test split
     assert realism["images"] == evaluated["images"]
     assert realism["top1_similarity"]["n"] == evaluated["images"]
     spread = realism["distance_ratio"]
@@ -188,10 +188,34 @@ def test_cell_pretraining_needs_masks_and_a_known_head():
 def test_the_synth_tiny_recipe_trains_well_above_chance(tmp_path, capsys):
     """models/synth-tiny.toml, the recipe for trying the pipeline (4 classes)."""
     out = tmp_path / "tiny.pt"
-    assert train_main(["--model", "synth-tiny", "--out", str(out), "--quiet", "--device", "cpu",
+    assert train_main(["--recipe", "synth-tiny", "--out", str(out), "--quiet", "--device", "cpu",
                        "--no-prototype-images"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["test_accuracy"] > 0.6  # chance 0.25; measured 0.79
+
+
+def test_train_takes_a_seed_and_any_recipe_value(tmp_path, capsys):
+    """--seed replaces [train] seed and names the model NAME-seedS; --set changes any other
+    value; the checkpoint records the recipe as trained."""
+    import protobench
+
+    out = tmp_path / "tiny.pt"
+    short = ["--set", "train.epochs=2", "--set", "train.push_epochs=[1]", "--set", "train.last_layer_epochs=1",
+             "--set", "train.pretrain_epochs=1"]
+    assert train_main(["--recipe", "synth-tiny", "--seed", "1", *short, "--out", str(out), "--quiet",
+                       "--device", "cpu", "--no-prototype-images"]) == 0
+    model = protobench.load(out)
+    assert model.meta.name == "synth-tiny-seed1" and model.meta.history["device"].startswith("cpu")
+    assert model.meta.recipe["train"]["seed"] == 1 and model.meta.recipe["train"]["push_epochs"] == [1]
+    from protobench.paths import MODELS_DIR, read_toml
+    assert model.meta.recipe["data"] == read_toml(MODELS_DIR / "synth-tiny.toml")["data"]  # the same images
+    capsys.readouterr()
+    assert train_main(["--recipe", "synth-tiny", "--set", "train.epochs=2", "--quiet"]) == 2
+    assert "give --out" in capsys.readouterr().err                     # models/synth-tiny.pt stays its own
+    assert train_main(["--recipe", "synth-tiny", "--set", "epochs=2", "--out", str(out)]) == 2
+    assert "TABLE.KEY" in capsys.readouterr().err
+    assert train_main(["--recipe", "synth-tiny", "--set", "train.epoch=2", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "epoch" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
 
 
 def test_other_classes_pretraining_reads_no_task_image():

@@ -264,12 +264,10 @@ def _model_report(md: ModelData, path: Path) -> dict[str, Any]:
     """Accuracy on the model's whole split and the JPEG experiment's accuracies (stored; resumed)."""
     if path.exists():
         return json.loads(path.read_text())
-    from protobench.training.quality import jpeg_experiment
-    from protobench.training.trainer import accuracy
+    from protobench.evaluation.quality import accuracy_report
 
-    data = md.source.load("test")
-    report = {"accuracy": round(accuracy(md.model, data), 4), "images": len(data),
-              "jpeg": jpeg_experiment(md.model, md.source),
+    scores = accuracy_report(md.model, md.source)   # what evaluate reports, on the test split
+    report = {"accuracy": round(scores["accuracy"], 4), "images": scores["images"], "jpeg": scores["jpeg"],
               "recipe_train": {k: md.model.meta.recipe.get("train", {}).get(k)
                                for k in ("adversarial", "adversarial_eps", "adversarial_steps",
                                          "jpeg_augment")}}

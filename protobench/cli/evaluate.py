@@ -79,7 +79,7 @@ main = command('evaluate', __doc__, add_arguments, execute)
 
 def _realism_text(r) -> str:
     from protobench.attacks.regions import ELSEWHERE
-    from protobench.realism import (PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
+    from protobench.evaluation.realism import (PEER_RESNET18, PEER_VGG19_JPEG, Spread, peer_top1,
                                     peer_window_ratio)
 
     def spread(s, fmt):

@@ -125,7 +125,7 @@ def _draw_metric(ax, group: pd.DataFrame, metric: str, kind: str, label: str) ->
     if group["eps"].nunique() > 1:
         for name, rows, style in series:
             eps_errorbar(ax, rows, metric, kind, label=name, **style)
-        ax.set_xlabel("eps (x/255)")
+        ax.set_xlabel("eps (x/255)", fontsize=8)
     else:
         models = list(dict.fromkeys(group["model"]))
         per_model = max(sum(1 for name, _, _ in series if name.startswith(m)) for m in models)
@@ -143,7 +143,7 @@ def _draw_metric(ax, group: pd.DataFrame, metric: str, kind: str, label: str) ->
                         capsize=3, ms=5, label=name)
         ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=7)
         ax.set_xlim(-0.6, len(models) - 0.4)
-        ax.set_xlabel(f"model (eps {eps_label(float(group['eps'].iloc[0]))})")
+        ax.set_xlabel(f"model (eps {eps_label(float(group['eps'].iloc[0]))})", fontsize=8)
     ax.set_ylabel(label, fontsize=8)
     if kind == "rate":  # every rate on one scale, so the panels compare at a glance
         ax.set_ylim(-0.02, 1.02)
@@ -168,7 +168,8 @@ def plot_sweep(group: pd.DataFrame, attack: str, width: str = "page"):
     for ax, (metric, kind, label) in zip(axes, metrics):
         _draw_metric(ax, group, metric, kind, label)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.suptitle(f"{attack}: 95% intervals (bootstrap for means, Wilson for rates)",
+    fig.suptitle(f"{attack}: 95% Wilson intervals" if width == "column" else
+                 f"{attack}: 95% intervals (bootstrap for means, Wilson for rates)",
                  fontsize=8 if width == "column" else 10)
     fig.tight_layout()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),

@@ -33,13 +33,24 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s ({minutes} min {rest} s)" if minutes else f"{seconds:.0f} s"
 
 
+def _prototypes(arch: dict[str, Any], count: int) -> str:
+    per_class = arch.get("prototypes_per_class", "-")
+    family = arch.get("family", "protopnet")
+    if family == "protopool":
+        return f"{count}, a pool shared by the classes ({per_class} slots per class)"
+    if family == "pipnet":
+        return f"{count} (the backbone's channels)"
+    return f"{count} ({per_class} per class)"
+
+
 def model_card(meta: dict[str, Any], evaluation: dict[str, Any], sha256: str,
-               checkpoint: str, command: str) -> str:
+               checkpoint: str, command: str, prototypes: int) -> str:
     """The card of one model.
 
     meta: the checkpoint's ModelMeta as a dict; evaluation: EvaluationReport.to_dict() on
     the test split; sha256: the checkpoint file's; checkpoint: its path as the card names
-    it; command: the command that wrote the card (so that anyone can write it again).
+    it; command: the command that wrote the card (so that anyone can write it again);
+    prototypes: how many the network has.
     """
     arch = meta.get("architecture", {})
     recipe = meta.get("recipe", {}) or {}
@@ -58,8 +69,7 @@ def model_card(meta: dict[str, Any], evaluation: dict[str, Any], sha256: str,
         f"| family | {arch.get('family', 'protopnet')} |",
         f"| backbone | {arch.get('backbone', '-')} |",
         f"| input | {arch.get('img_size', '-')} px |",
-        f"| prototypes | {arch.get('num_prototypes', '-')} "
-        f"({arch.get('prototypes_per_class', '-')} per class) |",
+        f"| prototypes | {_prototypes(arch, prototypes)} |",
         f"| classes | {len(meta.get('classes', []))} |",
         f"| data | {evaluation.get('dataset', data.get('dataset', '-'))}, "
         f"{evaluation.get('images', '-')} test images"

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from protobench.data.augment import draw_augmentation
 from protobench.errors import ProtobenchError
+from protobench.evaluation.accuracy import accuracy, correct_predictions  # noqa: F401 (re-exported)
 from protobench.model.ppnet import PPNet
 from protobench.model.protopnet import ProtoPNet
 from protobench.model.pipnet import PIPNetwork
@@ -322,22 +323,6 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
                         clst=f"{terms['clst']:.3f}", sep=f"{terms['sep']:.3f}")
     return EpochStats(stage, epoch, correct / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()},
                       seconds=time.perf_counter() - start)
-
-
-@torch.no_grad()
-def accuracy(model: ProtoPNet, data: Dataset, batch_size: int = 100) -> float:
-    """Top-1 accuracy of ``model`` on ``data``."""
-    correct = correct_predictions(model, data, batch_size)
-    return int(correct.sum()) / max(len(correct), 1)
-
-
-@torch.no_grad()
-def correct_predictions(model: ProtoPNet, data: Dataset, batch_size: int = 100) -> torch.Tensor:
-    """(N,) bool on the CPU: whether ``model`` classifies each image of ``data`` correctly."""
-    model.eval()
-    out = [model(images.to(model.device)).argmax(1).cpu() == labels
-           for images, labels in DataLoader(data, batch_size=batch_size, shuffle=False)]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 A prototype "means something" when its source patch lies on the object: the
 centre of its high-activation box on its source image is inside the object
-mask. Data sets without masks give no answer (None).
+mask. Data sets without masks give no answer (None). Also the JPEG experiment
+(Hoffmann et al. 2021) and ``accuracy_report``, the accuracy and JPEG
+experiment that evaluate, the runner's model reports and the cards share.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def jpeg_correct(model, source) -> tuple[list[int], Any, dict[str, Any]] | None:
     import torch
 
     from protobench.data.jpeg import parse_jpeg_classes
-    from protobench.training.trainer import correct_predictions
+    from protobench.evaluation.accuracy import correct_predictions
 
     if source is None or source.options.get("jpeg_classes") is None:
         return None
@@ -93,3 +95,14 @@ def jpeg_experiment(model, source) -> dict[str, Any] | None:
     group = out["compressed_classes"]
     out["gap"] = round(group["compressed"] - group["clean"], 4)  # the paper's headline difference
     return out
+
+
+def accuracy_report(model, source, data: Dataset | None = None, split: str = "test") -> dict[str, Any]:
+    """{"accuracy", "images", "jpeg"}: the accuracy on ``split`` of ``source`` (``data``, when
+    already loaded) and, on the test split, the JPEG experiment's accuracies (None for a data
+    set without JPEG classes, or another split)."""
+    from protobench.evaluation.accuracy import accuracy
+
+    data = source.load(split) if data is None else data
+    return {"accuracy": accuracy(model, data), "images": len(data),
+            "jpeg": jpeg_experiment(model, source) if split == "test" else None}
