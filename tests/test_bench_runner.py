@@ -440,7 +440,7 @@ def test_benchmark_takes_a_model_in_memory_and_matches_its_checkpoint(tmp_path):
     model.meta.name = "mine"  # the name is the table's and seeds the configuration
     renamed = protobench.benchmark(models=[model], out=tmp_path / "renamed", **common)
     assert set(renamed.summary["model"]) == {"mine"}
-    with pytest.raises(Exception, match="protobench.attack"):
+    with pytest.raises(Exception, match="give its images with data="):   # tests/test_bench_foreign_model.py
         protobench.benchmark(models=[protobench.PrototypeAdapter(
             model, similarity_maps=model.similarity_maps, prototype_class=model.prototype_class,
             img_size=model.img_size)], out=tmp_path / "foreign", **common)

@@ -48,3 +48,20 @@ def state_digest(model: nn.Module) -> str:
         digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
+
+
+def data_digest(data, first: int, count: int) -> str:
+    """SHA-256 of the images, labels and masks ``first`` to ``first + count`` of a data set:
+    what identifies a caller's images in a run's settings."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    masks = getattr(data, "relevance_mask", None)
+    for i in range(first, min(first + count, len(data))):
+        x, y = data[i]
+        digest.update(torch.as_tensor(x).detach().float().cpu().numpy().tobytes())
+        digest.update(str(int(y)).encode())
+        if masks is not None:
+            mask = masks(i)
+            digest.update(b"-" if mask is None else torch.as_tensor(mask).bool().cpu().numpy().tobytes())
+    return digest.hexdigest()

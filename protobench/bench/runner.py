@@ -79,10 +79,10 @@ class ModelData:
     """A model and the images of the run: ``indices`` of its split ``data``, read in
     batches when needed (``protobench.bench.streaming``), never held whole."""
 
-    model: ProtoPNet
+    model: nn.Module              # a ProtoPNet, or any PrototypeModel (protobench.PrototypeAdapter)
     data: Dataset                 # the split
     indices: range                # the run's images, split indices from first_image on
-    source: DataSource            # where they come from (and the push set, when needed)
+    source: DataSource | None     # where they come from (and the push set); None: the caller's data
     undecodable: list[str] = field(default_factory=list)  # files of the split that were skipped
 
     @property
@@ -91,13 +91,18 @@ class ModelData:
         return self.indices.start
 
 
-def load_model_data(name: str, model: ProtoPNet, suite: Suite, dataset: str | None,
-                    data_root: str | None) -> ModelData:
-    """The model's split and the ``suite.images`` images of it from ``suite.first_image`` on."""
-    source, data = model_split(model, suite.split, dataset, data_root, name)
+def load_model_data(name: str, model: nn.Module, suite: Suite, dataset: str | None,
+                    data_root: str | None, data: Dataset | None = None) -> ModelData:
+    """The model's split (or the caller's ``data``) and the ``suite.images`` images of it from
+    ``suite.first_image`` on."""
+    if data is None:
+        source, data = model_split(model, suite.split, dataset, data_root, name)
+        where = f"the {suite.split} split of {name}"
+    else:
+        source, where = None, "the data given"
     if suite.first_image >= len(data):
-        raise ProtobenchError(f"first_image {suite.first_image} is past the end of the "
-                              f"{suite.split} split of {name} ({len(data)} images)")
+        raise ProtobenchError(f"first_image {suite.first_image} is past the end of "
+                              f"{where} ({len(data)} images)")
     indices = range(suite.first_image, min(suite.first_image + suite.images, len(data)))
     undecodable = [str(p) for p in getattr(data, "skipped", [])]
     return ModelData(model, data, indices, source, undecodable)
@@ -295,7 +300,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
         out: str | Path | None = None, fresh: bool = False,
         dataset: str | None = None, data_root: str | None = None, figures: bool = True,
         progress: bool = True, command: Sequence[str] | None = None,
-        threads: int | ThreadChoice | None = None) -> RunResult:
+        threads: int | ThreadChoice | None = None, data: Dataset | None = None) -> RunResult:
     """Run a benchmark sweep and write its results; see the module docstring.
 
     Every argument left as None takes the suite's (or the preset's) value;
@@ -304,8 +309,14 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     the main process); the numbers do not depend on it.
     ``attack_options`` sets any other preset value for every attack (the
     command line's ``--set KEY=VALUE``).
-    ``models`` are names, checkpoint paths or ProtoPNet modules in memory
-    (named by their ``meta.name``; they record their data set and classes).
+    ``models`` are names, checkpoint paths or modules in memory: a ProtoPNet (named by its
+    ``meta.name``; it records its data set and classes), or any other prototype model
+    (``protobench.PrototypeAdapter``; named by its ``name`` attribute, else model<i>), which
+    reads its images from ``data``.
+    ``data``: a data set of (image (3, H, W) in [0, 1], label), with ``relevance_mask(i)``
+    (H, W) bool where the objects' masks are known; every model of the run then reads its
+    images from it (the suite's split and ``dataset`` do not apply). run.json records a
+    digest of the images the run used.
     ``out`` defaults to results/<attacks joined by '+'>[-<suite>]. A folder
     that holds finished configurations of another run (other settings,
     checkpoints or code) is refused unless ``fresh``, which recomputes
@@ -314,7 +325,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     ``devices.choose_threads``); None leaves the caller's setting. run.json records it.
     """
     start = time.perf_counter()
-    in_memory, models = _models_in_memory(models)
+    in_memory, models = _models_in_memory(models, data is not None)
     auto_batch = batch_size == "auto"
     suite_obj = load_suite(suite, models=models, eps=eps, steps=steps, images=limit, seed=seed,
                            batch_size=None if auto_batch else batch_size, first_image=first_image,
@@ -359,6 +370,8 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
                 "checkpoints_sha256": checkpoints,
                 "backbones": list(backbones) if backbones else None, "dataset": dataset,
                 "data_root": data_root, "code": code_identity(dev)}
+    if data is not None:  # the caller's images: a run on other images is another run
+        settings["data_sha256"] = provenance.data_digest(data, suite_obj.first_image, suite_obj.images)
     resume.check_same_run(out, settings, fresh)
 
     # everything that can fail on the user's input is loaded before the folder is touched
@@ -366,10 +379,11 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     loaded: list[tuple[str, str, ModelData, list[Pairs]]] = []
     for model_name in suite_obj.models:
         model = model_on_device(model_name)
-        backbone = model.meta.architecture.backbone
+        backbone = (model.meta.architecture.backbone if isinstance(model, ProtoPNet)
+                    else getattr(model, "backbone", "custom"))
         if backbones and backbone not in backbones:
             continue
-        md = load_model_data(model_name, model, suite_obj, dataset, data_root)
+        md = load_model_data(model_name, model, suite_obj, dataset, data_root, data)
         if len(md.indices) < suite_obj.images:
             print(f"note: {model_name}: {suite_obj.images} images asked for, the {suite_obj.split} "
                   f"split has {len(md.indices)} from image {suite_obj.first_image} on; using those",
@@ -408,10 +422,11 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
         reports = {}
         if ranks.main:
             for model_name, _, md, _ in loaded:
-                if suite_obj.model_report:
+                own = isinstance(md.model, ProtoPNet) and md.source is not None
+                if suite_obj.model_report and own:  # a foreign model's data set is not known
                     reports[model_name] = _model_report(md, parts / f"model-{storage.safe_name(model_name)}.json")
                 local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
-                if figures and not local_path.exists():
+                if figures and own and not local_path.exists():  # ProtoPNet's push sources
                     store_local_analysis(md, suite_obj.local_analysis_k).save(local_path)
         mine = [u for i, u in enumerate(units) if ranks.owns(i)]
         try:
@@ -472,25 +487,33 @@ def _resolve_auto_batch(suite_obj: Suite, out: Path, fresh: bool, presets, dev: 
     return replace(suite_obj, batch_size=size)
 
 
-def _models_in_memory(models: Sequence[str | Path | nn.Module] | None
-                      ) -> tuple[dict[str, ProtoPNet], list[str] | None]:
-    """The ProtoPNet modules among ``models`` by name, and every model's name."""
+def _models_in_memory(models: Sequence[str | Path | nn.Module] | None, with_data: bool = False
+                      ) -> tuple[dict[str, nn.Module], list[str] | None]:
+    """The modules among ``models`` by name, and every model's name. A module that is not a
+    ProtoPNet must be a prototype model (protobench.PrototypeModel) and needs ``data``."""
+    from protobench.model.protocol import check_prototype_model
+
     if models is None:
         return {}, None
-    modules: dict[str, ProtoPNet] = {}
+    modules: dict[str, nn.Module] = {}
     names = []
     for i, model in enumerate(models):
         if not isinstance(model, nn.Module):
             names.append(str(model))
             continue
-        if not isinstance(model, ProtoPNet):
-            raise ProtobenchError(
-                f"models[{i}] is a {type(model).__name__}: the runner needs protobench ProtoPNet "
-                "models (they record their data set and classes); attack any prototype model "
-                "with protobench.attack(model, images, labels, ...)")
-        name = model.meta.name or f"model{i}"
+        if isinstance(model, ProtoPNet):
+            name = model.meta.name or f"model{i}"
+        else:
+            check_prototype_model(model)
+            if not with_data:
+                raise ProtobenchError(
+                    f"models[{i}] is a {type(model).__name__}, which records no data set: give "
+                    "its images with data= (a data set of (image, label), with relevance_mask(i) "
+                    "where the object masks are known)")
+            name = str(getattr(model, "name", "") or f"model{i}")
         if name in modules or name in names:
-            raise ProtobenchError(f"two models are named {name!r}; set model.meta.name apart")
+            raise ProtobenchError(f"two models are named {name!r}; set their names apart "
+                                  "(model.meta.name, or a name attribute)")
         modules[name] = model
         names.append(name)
     return modules, names

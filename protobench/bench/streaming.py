@@ -52,7 +52,8 @@ class _Items(Dataset):
 
     def __getitem__(self, i: int):
         x, y = self.data[i]
-        return x, y, self.data.relevance_mask(i) if self.relevance else None
+        masks = getattr(self.data, "relevance_mask", None)  # a user's data set may have none
+        return x, y, masks(i) if self.relevance and masks is not None else None
 
 
 def _collate(items):
