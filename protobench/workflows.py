@@ -326,7 +326,7 @@ def _local_figure(model, push, image: torch.Tensor, label: int | None, top_k: in
 
     analysis = local_analysis(model, image, label, top_k)
     if out is not None:
-        save_figure(plot_local_analysis(analysis, push, note), out)
+        save_figure(plot_local_analysis(analysis, push, note), out, colors=256)
     return analysis
 
 
