@@ -180,8 +180,7 @@ def evaluate_model(model: torch.nn.Module | str | Path, dataset: str | None = No
                    data_root: str | None = None, split: str = "test",
                    device: str = "auto") -> EvaluationReport:
     """Accuracy, prototypes on the object and realism (docs/metrics.md) of a model on a split."""
-    from protobench.evaluation.quality import accuracy_report
-    from protobench.evaluation.quality import prototypes_on_object
+    from protobench.evaluation.quality import accuracy_report, prototypes_on_object
     from protobench.evaluation.realism import model_realism
     from protobench.evaluation.stability import latent_saturation, noise_stability
     from protobench.training import model_split
@@ -322,11 +321,11 @@ def _local_figure(model, push, image: torch.Tensor, label: int | None, top_k: in
     the image is, in the figure's title)."""
     from protobench.explanations import local_analysis
     from protobench.figures.explanations import plot_local_analysis
-    from protobench.figures.io import save_figure
+    from protobench.figures.io import PHOTO_COLORS, save_figure
 
     analysis = local_analysis(model, image, label, top_k)
     if out is not None:
-        save_figure(plot_local_analysis(analysis, push, note), out, colors=256)
+        save_figure(plot_local_analysis(analysis, push, note), out, colors=PHOTO_COLORS)
     return analysis
 
 

@@ -54,7 +54,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from protobench.metrics.criteria import CRITERIA, peak_margin, smooth_max  # noqa: F401 (smooth_max: re-exported)
+from protobench.metrics.criteria import (  # noqa: F401 (smooth_max: re-exported)
+    CRITERIA, masked_max, peak_margin, smooth_max,
+)
 from protobench.model.protocol import attack_maps, attack_maps_and_logits
 
 
@@ -119,11 +121,6 @@ def masked_mean(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Mean of S over the cells of a region: (N, h, w), (N, h, w) bool -> (N,)."""
     region = region.to(sim.dtype)
     return (sim * region).flatten(1).sum(dim=1) / region.flatten(1).sum(dim=1)
-
-
-def masked_max(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """Max of S over the cells of a region (-inf if empty): -> (N,)."""
-    return sim.masked_fill(~region, float("-inf")).flatten(1).amax(dim=1)
 
 
 # the success margin of the criteria (protobench.metrics.criteria): > 0 exactly when the peak

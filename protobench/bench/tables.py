@@ -42,6 +42,17 @@ def eps_label(eps: float) -> str:
     return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
 
 
+def steps_label(steps) -> str:
+    """The step count of a summary row, "-" for none (a noise control, JPEG)."""
+    return "-" if steps is None or pd.isna(steps) or steps == 0 else str(int(steps))
+
+
+def control_rows(summary: pd.DataFrame) -> dict[tuple, pd.Series]:
+    """(model, attack, eps) -> the summary row of that attack's noise control."""
+    controls = summary[summary["control"].astype(bool)]
+    return {(r["model"], r["attack"], r["eps"]): r for _, r in controls.iterrows()}
+
+
 def format_cell(row: pd.Series, column: str, kind: str) -> str:
     """One cell of a table: a rate as "59% [42, 74]", a mean as "0.12 [0.05, 0.20]", an
     accuracy as "91.6%"; "-" where the summary has no value."""
@@ -63,7 +74,7 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
         "attack": [a + (" (control)" if c else "") for a, c in zip(summary["attack"], summary["control"])],
         "model": summary["model"],
         "eps": [eps_label(e) for e in summary["eps"]],
-        "steps": ["-" if pd.isna(s) or s == 0 else str(int(s)) for s in summary["steps"]],
+        "steps": [steps_label(s) for s in summary["steps"]],
     })
     if summary["quality"].notna().any():
         out["quality"] = ["-" if pd.isna(q) else str(int(q)) for q in summary["quality"]]
@@ -103,12 +114,12 @@ def compact_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per model, attack, eps and steps: the peak in the target and the prediction kept, each
     with its 95% interval and beside the same cell of the attack's noise control ("-" where
     the attack has none)."""
-    controls = {(r["model"], r["attack"], r["eps"]): r for _, r in summary[summary["control"]].iterrows()}
+    controls = control_rows(summary)
     rows = []
     for _, row in summary[~summary["control"]].iterrows():
         control = controls.get((row["model"], row["attack"], row["eps"]))
         cells = {"model": row["model"], "attack": row["attack"], "eps": eps_label(row["eps"]),
-                 "steps": "-" if pd.isna(row["steps"]) or row["steps"] == 0 else str(int(row["steps"]))}
+                 "steps": steps_label(row["steps"])}
         if summary["quality"].notna().any():
             cells["quality"] = "-" if pd.isna(row["quality"]) else str(int(row["quality"]))
         cells["pairs"] = str(int(row["n_pairs"]))

@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Callable
 
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with protobench's error contract: one line ``error: ...`` naming the bad
     argument and where to look, exit status 2 (argparse prints the whole usage block).

@@ -10,6 +10,8 @@ from protobench.storage import atomic_write
 
 # the widths a paper prints a figure at: one column, and the whole text width
 COLUMN_WIDTH, PAGE_WIDTH = 3.3, 7.0
+# the palette of the figures of images (panels, local analyses): see save_figure
+PHOTO_COLORS = 256
 
 
 def save_vector_figure(fig, path: str | Path, dpi: int = 150, colors: int = 256) -> list[Path]:

@@ -15,10 +15,17 @@ def eps_errorbar(ax, rows: pd.DataFrame, metric: str, kind: str, **style) -> Non
     rows = rows.sort_values("eps")
     if rows.empty:
         return
+    y, err = with_interval(rows, metric, kind)
+    ax.errorbar(rows["eps"] * 255, y, yerr=err, capsize=3, ms=4, **style)
+
+
+def with_interval(rows: pd.DataFrame, metric: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The summary rows' ``<metric>_<kind>`` values and their 95% intervals as matplotlib's
+    ``yerr`` (2, n): the distances down and up, 0 where an interval is missing."""
     y = rows[f"{metric}_{kind}"].to_numpy(float)
     err = np.vstack([y - rows[f"{metric}_ci_low"].to_numpy(float),
                      rows[f"{metric}_ci_high"].to_numpy(float) - y])
-    ax.errorbar(rows["eps"] * 255, y, yerr=np.nan_to_num(err), capsize=3, ms=4, **style)
+    return y, np.nan_to_num(err)
 
 
 def interpolation_for(image: np.ndarray) -> str:

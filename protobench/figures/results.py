@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -29,13 +30,10 @@ from protobench import storage
 from protobench.bench.tables import eps_label, to_markdown
 from protobench.figures.defences import defence_table, load_model_reports, plot_defences
 from protobench.errors import ProtobenchError
-from protobench.figures.io import COLUMN_WIDTH, PAGE_WIDTH, save_figure, save_vector_figure
-from protobench.figures.plotting import eps_errorbar, interpolation_for
+from protobench.figures.io import COLUMN_WIDTH, PAGE_WIDTH, PHOTO_COLORS, save_figure, save_vector_figure
+from protobench.figures.plotting import eps_errorbar, interpolation_for, with_interval
 from protobench.imaging import draw_box, draw_cells, overlay, to_hwc
 from protobench.storage import safe_name
-
-# the palette of the figures of images (panels, local analyses): see save_figure
-PHOTO_COLORS = 256
 
 SWEEP_METRICS = [("sim_shift", "mean", "similarity shift (after - before)"),
                  ("out_of_box", "rate", "peak leaves the box (rate)"),
@@ -98,22 +96,22 @@ def make_figures(results_dir: Path) -> list[Path]:
 STYLES = ["-", "--", "-.", ":"]
 
 
-def _series(group: pd.DataFrame) -> list[tuple[str, pd.DataFrame, dict]]:
-    """(label, rows, style) per model x step count, and per model its noise control."""
+def _series(group: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame, dict]]:
+    """(model, label, rows, style) per model x step count, and per model its noise control."""
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     control = group["control"].astype(bool)
     steps = sorted(s for s in group.loc[~control, "steps"].dropna().unique())
     out = []
     for mi, model in enumerate(dict.fromkeys(group["model"])):
-        rows = group[group["model"] == model]
+        of_model = group["model"] == model
         colour = colours[mi % len(colours)]
         if not steps:  # noise alone
-            out.append((model, rows, dict(fmt="o", ls="-", color=colour)))
+            out.append((model, model, group[of_model], dict(fmt="o", ls="-", color=colour)))
             continue
         for si, s in enumerate(steps):
-            part = rows[(~rows["control"].astype(bool)) & (rows["steps"] == s)]
-            out.append((f"{model}, {int(s)} steps", part, dict(fmt="o", ls=STYLES[si % len(STYLES)], color=colour)))
-        out.append((f"{model}, noise control", rows[rows["control"].astype(bool)],
+            out.append((model, f"{model}, {int(s)} steps", group[of_model & ~control & (group["steps"] == s)],
+                        dict(fmt="o", ls=STYLES[si % len(STYLES)], color=colour)))
+        out.append((model, f"{model}, noise control", group[of_model & control],
                     dict(fmt="x", ls=":", color=colour)))
     return out
 
@@ -123,24 +121,21 @@ def _draw_metric(ax, group: pd.DataFrame, metric: str, kind: str, label: str) ->
     series (a line over one x value would say nothing)."""
     series = _series(group)
     if group["eps"].nunique() > 1:
-        for name, rows, style in series:
+        for _, name, rows, style in series:
             eps_errorbar(ax, rows, metric, kind, label=name, **style)
         ax.set_xlabel("eps (x/255)", fontsize=8)
     else:
         models = list(dict.fromkeys(group["model"]))
-        per_model = max(sum(1 for name, _, _ in series if name.startswith(m)) for m in models)
-        width = 0.7 / max(per_model, 1)
-        seen: dict[str, int] = {}
-        for name, rows, style in series:
+        width = 0.7 / max(Counter(model for model, *_ in series).values())
+        seen: Counter = Counter()
+        for model, name, rows, style in series:
             if rows.empty:
                 continue
-            model = rows["model"].iloc[0]
-            slot = seen[model] = seen.get(model, -1) + 1
-            x = models.index(model) - 0.35 + width * (slot + 0.5)
-            y = float(rows[f"{metric}_{kind}"].iloc[0])
-            err = [[y - float(rows[f"{metric}_ci_low"].iloc[0])], [float(rows[f"{metric}_ci_high"].iloc[0]) - y]]
-            ax.errorbar([x], [y], yerr=np.nan_to_num(err), fmt=style["fmt"], color=style["color"],
-                        capsize=3, ms=5, label=name)
+            x = models.index(model) - 0.35 + width * (seen[model] + 0.5)
+            seen[model] += 1
+            y, err = with_interval(rows.iloc[:1], metric, kind)
+            ax.errorbar([x], y, yerr=err, fmt=style["fmt"], color=style["color"], capsize=3, ms=5,
+                        label=name)
         ax.set_xticks(range(len(models)), models, rotation=20, ha="right", fontsize=7)
         ax.set_xlim(-0.6, len(models) - 0.4)
         ax.set_xlabel(f"model (eps {eps_label(float(group['eps'].iloc[0]))})", fontsize=8)
@@ -184,10 +179,8 @@ def plot_jpeg(group: pd.DataFrame):
     for model, rows in group.groupby("model", sort=False):
         rows = rows.sort_values("quality", ascending=False)
         for ax, (metric, kind) in zip(axes, [("sim_shift", "mean"), ("peak_moved", "rate")]):
-            y = rows[f"{metric}_{kind}"].to_numpy(float)
-            err = np.vstack([y - rows[f"{metric}_ci_low"].to_numpy(float),
-                             rows[f"{metric}_ci_high"].to_numpy(float) - y])
-            ax.errorbar(rows["quality"], y, yerr=np.nan_to_num(err), fmt="o-", capsize=3, ms=4, label=model)
+            y, err = with_interval(rows, metric, kind)
+            ax.errorbar(rows["quality"], y, yerr=err, fmt="o-", capsize=3, ms=4, label=model)
     axes[0].set_ylabel("similarity shift", fontsize=8)
     axes[1].set_ylabel("peak leaves R (rate)", fontsize=8)
     for ax in axes:

@@ -71,13 +71,18 @@ RATES: tuple[Rate, ...] = (
 )
 
 
+def masked_max(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Max of S over the cells of a region (-inf if empty): (N, h, w), (N, h, w) bool -> (N,)."""
+    return sim.masked_fill(~region, float("-inf")).flatten(1).amax(dim=1)
+
+
 def smooth_max(sim: torch.Tensor, region: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
     """max of S over a region (temperature 0), or tau * logsumexp(S / tau) over it (-inf if empty).
 
     The smooth version is an upper bound of the max, within tau * log(#cells).
     """
     if temperature == 0:
-        return sim.masked_fill(~region, float("-inf")).flatten(1).amax(dim=1)
+        return masked_max(sim, region)
     scaled = (sim / temperature).masked_fill(~region, float("-inf"))
     return temperature * torch.logsumexp(scaled.flatten(1), dim=1)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from protobench.bench.tables import eps_label, format_cell
+from protobench.bench.tables import control_rows, eps_label, format_cell, steps_label
 from protobench.errors import ProtobenchError
 from protobench.report.html import escape, page, table
-from protobench.report.noise import NOISE_ALERT, control_rows, noise_alert
+from protobench.report.noise import NOISE_ALERT, noise_alert
 from protobench.report.run_page import PAGE_NAME, read_run, write_run_page
 from protobench.storage import atomic_write
 
@@ -41,7 +41,7 @@ def leaderboard(run_dirs: list[Path]) -> pd.DataFrame:
             control = controls.get((row["model"], row["attack"], row["eps"]))
             rows.append({
                 "model": row["model"], "attack": row["attack"], "eps": eps_label(row["eps"]),
-                "steps": "-" if pd.isna(row["steps"]) or row["steps"] == 0 else str(int(row["steps"])),
+                "steps": steps_label(row["steps"]),
                 "pairs": str(int(row["n_pairs"])),
                 "peak in the target": format_cell(row, "peak_in_target", "rate"),
                 "its noise control": "-" if control is None else format_cell(control, "peak_in_target", "rate"),

@@ -27,9 +27,3 @@ def noise_alert(control: pd.Series | None) -> str | None:
     if kept is not None and not pd.isna(kept) and 1 - kept >= NOISE_ALERT:
         reasons.append(f"noise flips {1 - kept:.0%} of the predictions")
     return "; ".join(reasons) or None
-
-
-def control_rows(summary: pd.DataFrame) -> dict[tuple, pd.Series]:
-    """(model, attack, eps) -> the noise control's summary row."""
-    controls = summary[summary["control"].astype(bool)]
-    return {(r["model"], r["attack"], r["eps"]): r for _, r in controls.iterrows()}

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from protobench.bench.tables import COMPACT_CAPTION, compact_table, headline_table
+from protobench.bench.tables import COMPACT_CAPTION, compact_table, control_rows, headline_table
 from protobench.errors import ProtobenchError
 from protobench.figures.results import read_summary
 from protobench.report.html import definitions, embedded_image, escape, page, table
-from protobench.report.noise import NOISE_ALERT, control_rows, noise_alert
+from protobench.report.noise import NOISE_ALERT, noise_alert
 from protobench.storage import atomic_write
 
 PAGE_NAME = "report.html"
