@@ -46,7 +46,8 @@ import torch.nn as nn
 
 import protobench
 from protobench.attacks.regions import block_fraction
-from protobench.model.ppnet import PPNet
+from protobench.model.classifier import PrototypeClassifier
+from protobench.model.families.protopnet.network import PPNet
 from protobench.training import model_split
 from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.recipe import LearningRates
@@ -61,7 +62,7 @@ def backbone_features(model, split: str, images: int | None, batch_size: int = 3
     feats, labels, masks = [], [], []
     for start in range(0, n, batch_size):
         idx = range(start, min(start + batch_size, n))
-        feats.append(model.ppnet.features(model.normalize(torch.stack([data[i][0] for i in idx]))))
+        feats.append(model.net.features(model.normalize(torch.stack([data[i][0] for i in idx]))))
         labels.append(torch.tensor([data[i][1] for i in idx]))
         masks.append(torch.stack([data.relevance_mask(i) for i in idx]))
     return torch.cat(feats), torch.cat(labels), torch.cat(masks)
@@ -94,13 +95,14 @@ def describe(net: PPNet, feats: torch.Tensor, labels: torch.Tensor, on_object: t
 def probe(model, train, test, add_on: str, step: int, gamma: float, epochs: int, warm: int,
           report_at: set[int], seed: int = 0, batch_size: int = 64) -> list[dict]:
     """Train a fresh add-on and prototypes on stored features (the last layer stays at its init); rows at ``report_at``."""
-    ppnet = model.ppnet
+    ppnet = model.net
     seed_everything(seed)
     net = PPNet(FixedFeatures(train[0].shape[1]), ppnet.img_size, ppnet.prototype_shape,
                 ppnet.proto_layer_rf_info, ppnet.num_classes,
                 prototype_activation_function=ppnet.prototype_activation_function,
                 add_on_layers_type=add_on)
-    optimizers = make_optimizers(net, LearningRates())
+    wrapped = PrototypeClassifier(net, model.meta)  # the family's optimiser groups and stages
+    optimizers = make_optimizers(wrapped, LearningRates())
     scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step, gamma)
     on_object = block_fraction(test[2], test[0].shape[-2:]) > 0
     order = torch.Generator().manual_seed(seed)
@@ -113,13 +115,13 @@ def probe(model, train, test, add_on: str, step: int, gamma: float, epochs: int,
         if epoch == epochs:
             break
         stage = "warm" if epoch < warm else "joint"
-        set_stage(net, stage)
+        set_stage(wrapped, stage)
         net.train()
         perm = torch.randperm(len(train[0]), generator=order)
         for start in range(0, len(perm), batch_size):
             batch = perm[start:start + batch_size]
             logits, min_distances = net(train[0][batch])
-            loss, _ = training_loss(net, logits, min_distances, train[1][batch], LossCoefficients())
+            loss, _ = training_loss(wrapped, logits, min_distances, train[1][batch], LossCoefficients())
             optimizers[stage].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[stage].step()
@@ -153,7 +155,7 @@ def main() -> None:
             parser.error(f"--runs {run!r}: the add-on layers are 'regular' or 'bottleneck'")
 
     model = protobench.load(args.model).eval()
-    if not hasattr(model.ppnet, "add_on_layers_type"):
+    if not hasattr(model.net, "add_on_layers_type"):
         raise SystemExit(f"{args.model}: not a ProtoPNet (no add-on layers type)")
     key = {"model": args.model, "test_images": args.test_images}
     if args.cache and args.cache.is_file():

@@ -37,7 +37,7 @@ from protobench.training import model_split
 
 def has_latent_distances(model) -> bool:
     """Whether ``model`` has L2 prototypes in a sigmoid latent (ProtoPNet-like), as this needs."""
-    return hasattr(model.ppnet, "prototype_vectors") and getattr(model.ppnet, "has_distances", True)
+    return hasattr(model.net, "prototype_vectors") and getattr(model.net, "has_distances", True)
 
 
 @torch.no_grad()
@@ -50,8 +50,8 @@ def latent_cells(model, data, images: int, batch_size: int = 16):
         idx = range(start, min(start + batch_size, images))
         x = torch.stack([data[i][0] for i in idx])
         relevance = torch.stack([data.relevance_mask(i) for i in idx])
-        add_on = model.ppnet.add_on_layers
-        a = add_on[:-1](model.ppnet.features(model.normalize(x)))  # (B, D, h, w)
+        add_on = model.net.add_on_layers
+        a = add_on[:-1](model.net.features(model.normalize(x)))  # (B, D, h, w)
         z = add_on[-1](a)
         on_object = block_fraction(relevance, z.shape[-2:]) > 0     # (B, h, w)
         cells, pre = z.permute(0, 2, 3, 1), a.permute(0, 2, 3, 1)  # (B, h, w, D)
@@ -89,7 +89,7 @@ def main() -> None:
                              "prototypes only")
         _, data = model_split(model, "test", name=name)
         n = min(args.images, len(data))
-        prototypes = model.ppnet.prototype_vectors.detach().flatten(1)
+        prototypes = model.net.prototype_vectors.detach().flatten(1)
         (obj, irr), (obj_a, irr_a) = latent_cells(model, data, n)
         for label, cells, a in ((f"object ({len(obj)})", obj, obj_a),
                                 (f"irrelevant ({len(irr)})", irr, irr_a)):

@@ -49,10 +49,10 @@ def main() -> None:
                         prototypes_per_class=args.prototypes_per_class)
     device = resolve_device(args.device)  # on CUDA: full fp32, as every protobench command
     model = ProtoPNet.build(arch).to(device).eval()
-    start = model.ppnet.prototype_vectors.detach().clone()
+    start = model.net.prototype_vectors.detach().clone()
 
     def vectorised():
-        model.ppnet.prototype_vectors.data.copy_(start)
+        model.net.prototype_vectors.data.copy_(start)
         return push_prototypes(model, data)
 
     with torch.no_grad():
@@ -75,10 +75,10 @@ def main() -> None:
     s_loop = timed(search_loop, args.repeats, device)
     s_vec = timed(search_vectorised, args.repeats, device)
 
-    model.ppnet.prototype_vectors.data.copy_(start)
+    model.net.prototype_vectors.data.copy_(start)
     reference, boxes = push_prototypes_loop(model, data)
     records = vectorised()
-    same = (torch.equal(model.ppnet.prototype_vectors, reference)
+    same = (torch.equal(model.net.prototype_vectors, reference)
             and [tuple(r.high_activation_box) for r in records] == boxes)
     print(f"model {args.backbone} @ {args.img_size}px, {model.num_prototypes} prototypes, "
           f"{len(data)} push images, device {args.device}")

@@ -174,7 +174,7 @@ def latent_saturation(checkpoint: Path, images: int = 64) -> dict:
         return {}
     _, data = model_split(model, "test")
     (obj, irr), _ = latent_cells(model, data, min(images, len(data)))
-    prototypes = model.ppnet.prototype_vectors.detach().flatten(1)
+    prototypes = model.net.prototype_vectors.detach().flatten(1)
     return {"saturation_object": round(describe(obj, prototypes)[0], 3),
             "saturation_irrelevant": round(describe(irr, prototypes)[0], 3)}
 

@@ -59,7 +59,7 @@ def offsets(model) -> dict[str, object]:
     distances = source_distances(records, push)
     if distances is None:
         raise ProtobenchError(f"{source.dataset} has no object masks: no source is on or off the object")
-    cell = float(model.ppnet.proto_layer_rf_info[1])
+    cell = float(model.net.proto_layer_rf_info[1])
     off = [(r, d) for r, d in zip(records, distances) if d > 0]
     decoys = distractor_masks(source, push)
     return {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from protobench.model.protopnet import ProtoPNet
+from protobench.model.classifier import PrototypeClassifier
 from protobench.model.receptive_field import high_activation_box
 
 
@@ -44,7 +44,7 @@ class LocalAnalysis:
 
 
 @torch.no_grad()
-def local_analysis(model: ProtoPNet, image: torch.Tensor, label: int | None = None,
+def local_analysis(model: PrototypeClassifier, image: torch.Tensor, label: int | None = None,
                    k: int = 5) -> LocalAnalysis:
     """The top-``k`` prototypes of ``image`` (3, H, W) and their evidence."""
     model.eval()
@@ -54,7 +54,7 @@ def local_analysis(model: ProtoPNet, image: torch.Tensor, label: int | None = No
     similarity = maps.flatten(1).amax(dim=1)
     top = similarity.topk(min(k, similarity.numel())).indices.tolist()
     boxes = high_activation_box(maps[top], model.img_size).tolist()
-    weights = model.ppnet.prototype_weights()[predicted]
+    weights = model.net.prototype_weights()[predicted]
     sources = {r["prototype"]: r for r in model.meta.push_records}
     evidence = []
     for j, box in zip(top, boxes):
@@ -70,7 +70,7 @@ def local_analysis(model: ProtoPNet, image: torch.Tensor, label: int | None = No
 
 
 @torch.no_grad()
-def nearest_patches(model: ProtoPNet, data: Dataset, k: int = 5,
+def nearest_patches(model: PrototypeClassifier, data: Dataset, k: int = 5,
                     batch_size: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
     """Global analysis: for every prototype the ``k`` images of ``data`` most similar to it.
 

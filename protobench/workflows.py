@@ -114,7 +114,7 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
     earlier epoch), its prototypes on the object are those of the last push's
     sources (None before the first push).
     """
-    from protobench.model import ProtoPNet, save_checkpoint
+    from protobench.model import PrototypeClassifier, save_checkpoint
     from protobench.storage import check_writable_file
     from protobench.training import load_recipe, recipe_data
     from protobench.evaluation.quality import prototypes_on_object
@@ -134,8 +134,8 @@ def snapshot_training(recipe: str | Path, out: str | Path | None, snapshot: str 
                               "or is stopped, and removes it once its checkpoint is written)")
     data = recipe_data(loaded)
     arch = replace(loaded.architecture, num_classes=len(data.classes))
-    model = ProtoPNet.build(arch, data.classes, name=loaded.name, recipe=loaded.raw)
-    model.ppnet.load_state_dict(state.model)
+    model = PrototypeClassifier.build(arch, data.classes, name=loaded.name, recipe=loaded.raw)
+    model.net.load_state_dict(state.model)
     test = accuracy(model, data.test, loaded.schedule.test_batch_size)
     on_object = prototypes_on_object(state.push_records, data.push)
     model.meta.push_records = state.push_records

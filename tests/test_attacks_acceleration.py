@@ -53,7 +53,7 @@ def test_bf16_keeps_the_head_in_fp32_and_agrees_within_tolerance(setup):
     0.25 (measured: equal rates, shifts -0.93 against -0.85 on 16 pairs)."""
     model, x = setup[0], setup[1][:4]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        distances = model.ppnet.prototype_distances(model.normalize(x))
+        distances = model.net.prototype_distances(model.normalize(x))
         logits = model(x)
     assert distances.dtype == logits.dtype == torch.float32  # the head is not in bf16
     exact, fast = _attack(setup), _attack(setup, precision="bf16")

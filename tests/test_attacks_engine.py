@@ -257,7 +257,7 @@ def _family(family: str) -> ProtoPNet:
 
 
 def _last_batch_norm(model: ProtoPNet) -> torch.nn.BatchNorm2d:
-    return [m for m in model.ppnet.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+    return [m for m in model.net.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
 
 
 def _flatten_features(model: ProtoPNet) -> None:
@@ -267,7 +267,7 @@ def _flatten_features(model: ProtoPNet) -> None:
 
 def _saturate_sigmoid(model: ProtoPNet) -> None:
     """ProtoPool's add-on Sigmoid at 1 in every cell: every latent patch the same."""
-    model.ppnet.add_on_layers[0].bias.fill_(1e4)
+    model.net.add_on_layers[0].bias.fill_(1e4)
 
 
 @pytest.mark.parametrize("family, kill", [

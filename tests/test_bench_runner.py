@@ -252,7 +252,7 @@ def test_a_run_that_fails_before_its_first_unit_leaves_no_file(tmp_path, capsys)
     from protobench.model import save_checkpoint
     model = protobench.load("synth-smallcnn")
     with torch.no_grad():
-        model.ppnet.prototype_vectors.fill_(float("nan"))
+        model.net.prototype_vectors.fill_(float("nan"))
     broken = save_checkpoint(model, tmp_path / "broken.pt")
     out = tmp_path / "run"
     assert main(["--model", str(broken), "--steps", "2", "--limit", "2", "--quiet", "--no-figures",

@@ -81,7 +81,7 @@ def test_masked_adversarial_training_changes_only_the_box_and_keeps_the_training
     assert adversarial.shape == images.shape
     changed = (adversarial != images).any(dim=1)
     assert changed.any() and not changed.all()  # inside the high-activation box only
-    assert model.training and model.ppnet.training
+    assert model.training and model.net.training
     assert make_adversary("", 0.1, 0.1, 0, 0) is None
 
 

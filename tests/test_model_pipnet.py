@@ -6,7 +6,7 @@ import torch
 from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
-from protobench.model import Architecture, PIPNet, ProtoPNet
+from protobench.model import Architecture, ProtoPNet
 from protobench.evaluation.realism import model_realism
 from protobench.training.pipnet import (align_loss, colour_views, early_backbone_parameters,
                                        pipnet_loss, train_pipnet_stages)
@@ -22,14 +22,14 @@ def _pipnet(**kw):
 
 def test_presence_is_a_softmax_over_the_prototypes_and_logits_follow_pip_net():
     model = _pipnet()
-    assert isinstance(model, PIPNet) and model.num_prototypes == 128  # the small CNN's channels
+    assert model.family == "pipnet" and model.num_prototypes == 128  # the small CNN's channels
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         maps = model.similarity_maps(x)
         torch.testing.assert_close(maps.sum(dim=1), torch.ones(2, *maps.shape[2:]))
         pooled = maps.flatten(2).amax(dim=2)
         pooled = torch.where(pooled < 0.1, torch.zeros_like(pooled), pooled)  # inference threshold
-        out = pooled @ torch.relu(model.ppnet.classification.weight).t()
+        out = pooled @ torch.relu(model.net.classification.weight).t()
         torch.testing.assert_close(model(x), torch.log1p(out ** 2))
         logits, min_d, same_maps = model.explain(x)
         torch.testing.assert_close(same_maps, maps)
@@ -46,12 +46,12 @@ def test_an_extra_convolution_sets_the_number_of_prototypes():
 def test_classes_of_a_prototype_are_its_positive_weights():
     model = _pipnet(num_prototypes=4)
     with torch.no_grad():
-        model.ppnet.classification.weight.copy_(torch.tensor(
+        model.net.classification.weight.copy_(torch.tensor(
             [[1.0, 0.0, -1.0, 0.0], [0.5, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, -3.0]]))
     assert model.class_relation.tolist() == [[True, True, False], [False, True, False],
                                              [False, False, False], [False, False, False]]
     assert model.prototype_class.tolist() == [0, 1, -1, -1]
-    assert model.ppnet.prototype_weights()[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert model.net.prototype_weights()[0].tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
 def test_views_change_colour_not_geometry_and_repeat_with_the_seed():
@@ -87,7 +87,7 @@ def test_tanh_loss_rewards_every_prototype_being_present_somewhere():
 def test_select_pairs_class_top_k_reads_the_positive_weights():
     model = _pipnet(num_prototypes=4)
     with torch.no_grad():
-        model.ppnet.classification.weight.copy_(torch.tensor(
+        model.net.classification.weight.copy_(torch.tensor(
             [[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]]))
     x = torch.rand(3, 3, 32, 32)
     pairs = select_pairs(model, x, torch.tensor([0, 1, 2]), preset=AttackPreset(k=2, prototypes="class-top-k"))
@@ -116,7 +116,7 @@ def test_pip_net_stages_run_in_order_and_learn(trained_pipnet):
     stages = [h.stage for h in result.history]
     assert stages == ["pretrain"] * 2 + ["prototypes"] * 2 + ["finetune"] + ["joint"] * 4
     assert result.test_accuracy >= 0.5  # chance 0.25 (4 classes)
-    weights = result.model.ppnet.classification.weight
+    weights = result.model.net.classification.weight
     assert (weights >= 0).all()  # clipped at 0 after every step
     used = set((torch.relu(weights).amax(dim=0) > 0).nonzero().flatten().tolist())
     sources = {r.prototype for r in result.push_records}
@@ -124,16 +124,16 @@ def test_pip_net_stages_run_in_order_and_learn(trained_pipnet):
 
 
 def test_early_backbone_stages_follow_the_original_groups():
-    small = _pipnet().ppnet.features  # three conv stages between max pools
+    small = _pipnet().net.features  # three conv stages between max pools
     early = {id(p) for p in early_backbone_parameters(small)}
     stages = [[p for m in small.features[a:b] for p in m.parameters()] for a, b in ((0, 7), (7, 14), (14, 21))]
     assert all(id(p) in early for p in stages[0] + stages[1])
     assert not any(id(p) in early for p in stages[2])  # the last stage trains from the start
-    resnet = _pipnet(backbone="resnet18").ppnet.features
+    resnet = _pipnet(backbone="resnet18").net.features
     early = {id(p) for p in early_backbone_parameters(resnet)}
     assert not any(id(p) in early for p in [*resnet.layer3.parameters(), *resnet.layer4.parameters()])
     assert all(id(p) in early for p in [*resnet.conv1.parameters(), *resnet.layer2.parameters()])
-    vgg = _pipnet(backbone="vgg11").ppnet.features  # five stages, each ending in a max pool
+    vgg = _pipnet(backbone="vgg11").net.features  # five stages, each ending in a max pool
     early = {id(p) for p in early_backbone_parameters(vgg)}
     last_stage = [p for m in vgg.features[16:] for p in m.parameters()]  # two convolutions
     assert len(last_stage) == 4 and not any(id(p) in early for p in last_stage)
@@ -154,7 +154,7 @@ def test_early_stages_stay_frozen_until_freeze_epochs(monkeypatch, freeze_epochs
                   "lr": {"features": 1e-3, "add_on_layers": 2e-4, "classifier": 0.05}}})
     data = recipe_data(recipe)
     model = _pipnet(num_classes=4, num_prototypes=16)  # with an add-on convolution
-    layers = model.ppnet.features.features
+    layers = model.net.features.features
     before = [layers[i].weight.detach().clone() for i in (0, 7, 14)]  # first conv of each stage
     loader = torch.utils.data.DataLoader(data.train, batch_size=16, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
@@ -170,9 +170,9 @@ def test_early_stages_stay_frozen_until_freeze_epochs(monkeypatch, freeze_epochs
     moved = [not torch.equal(b, layers[i].weight) for b, i in zip(before, (0, 7, 14))]
     # 3: frozen through all 3 epochs; 1: the 2 joint epochs after the finetune epoch train them
     assert moved == ([False, False, True] if freeze_epochs == 3 else [True, True, True])
-    assert all(p.requires_grad for p in model.ppnet.features.parameters())  # released afterwards
+    assert all(p.requires_grad for p in model.net.features.parameters())  # released afterwards
     # the original's rates: lr_net early, lr_block later, 10 x lr_block for the add-on
-    add_on = model.ppnet.add_on_layers[0].weight
+    add_on = model.net.add_on_layers[0].weight
     for opt in (made[0], made[1]):  # the prototype stage's, then the second phase's
         rates = {id(p): g["initial_lr"] for g in opt.param_groups for p in g["params"]}
         assert rates[id(layers[0].weight)] == 1e-3 and rates[id(layers[14].weight)] == 2e-4
@@ -197,7 +197,7 @@ def test_attack_maps_are_the_log_odds_of_the_presence_and_peak_with_it():
     model = _pipnet().double()
     x = torch.rand(3, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        scores = model.ppnet.features(model.normalize(x))
+        scores = model.net.features(model.normalize(x))
         presence = torch.softmax(scores, dim=1)
         log_odds = model.attack_maps(x)
     torch.testing.assert_close(log_odds, torch.logit(presence), rtol=1e-9, atol=1e-9)
@@ -208,7 +208,7 @@ def test_attack_maps_are_the_log_odds_of_the_presence_and_peak_with_it():
 
 def test_attack_maps_stay_finite_where_the_presence_is_one():
     model = _pipnet()
-    last = [m for m in model.ppnet.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+    last = [m for m in model.net.features.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
     with torch.no_grad():
         last.bias[0] = 200.0  # presence of channel 0 is 1.0 in float32 everywhere
         x = torch.rand(1, 3, 32, 32)

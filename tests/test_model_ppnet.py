@@ -3,7 +3,7 @@ import torch
 
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, ProtoPNet, create_backbone
-from protobench.model.ppnet import l2_distances, make_add_on_layers
+from protobench.model.families.protopnet.network import l2_distances, make_add_on_layers
 
 
 def test_l2_distances_equal_cdist():
@@ -36,7 +36,7 @@ def test_distance_is_zero_when_prototype_is_a_patch():
 
 def test_forward_min_pooling_and_log_similarity():
     model = ProtoPNet.build(Architecture()).eval()
-    ppnet = model.ppnet
+    ppnet = model.net
     x = torch.randn(2, 3, 64, 64)
     logits, min_d = ppnet(x)
     d = ppnet.prototype_distances(x)
@@ -48,12 +48,12 @@ def test_forward_min_pooling_and_log_similarity():
 def test_linear_similarity_is_negative_distance():
     model = ProtoPNet.build(Architecture(prototype_activation_function="linear")).eval()
     x = torch.rand(1, 3, 64, 64)
-    d = model.ppnet.prototype_distances(model.normalize(x))
+    d = model.net.prototype_distances(model.normalize(x))
     torch.testing.assert_close(model.similarity_maps(x), -d)
 
 
 def test_last_layer_initialisation_and_class_identity():
-    ppnet = ProtoPNet.build(Architecture(num_classes=3, prototypes_per_class=2)).ppnet
+    ppnet = ProtoPNet.build(Architecture(num_classes=3, prototypes_per_class=2)).net
     assert ppnet.last_layer.bias is None
     assert ppnet.prototype_class.tolist() == [0, 0, 1, 1, 2, 2]
     expected = torch.full((3, 6), -0.5)

@@ -11,11 +11,11 @@ from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
 from protobench.metrics.pairs import prototype_rank
-from protobench.model import Architecture, ProtoPNet, ProtoPool
+from protobench.model import Architecture, ProtoPNet
 from protobench.model.legacy import LegacyAssumptionWarning
 from protobench.training.losses import LossCoefficients, protopool_loss, slot_orthogonality
 from protobench.training.push import push_prototypes
-from protobench.training.trainer import gumbel_scale
+from protobench.model.families.protopool import gumbel_scale
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAND_INS = (FIXTURES / "original_protopool", FIXTURES / "original_protopnet")
@@ -58,20 +58,20 @@ def test_protopool_checkpoint_imports_with_identical_outputs(original, tmp_path,
         logits, min_d, presence, slot_maps = net(x)
     original[0].save_model(net, tmp_path / "best_model.pth", 12)
     model = protobench.load(tmp_path / "best_model.pth", img_size=64, activation="log")
-    assert isinstance(model, ProtoPool)
+    assert model.family == "protopool"
     arch = model.meta.architecture
     assert (arch.family, arch.backbone, arch.num_prototypes, arch.prototypes_per_class) == \
         ("protopool", "resnet18", 6, 2)
     assert arch.use_last_layer is use_last_layer
     with torch.no_grad():
-        ours_logits, ours_min_d = model.ppnet(x)
-        ours_maps = model.ppnet.similarity_maps(x)
+        ours_logits, ours_min_d = model.net(x)
+        ours_maps = model.net.similarity_maps(x)
     torch.testing.assert_close(ours_logits, logits, rtol=0, atol=1e-5)
     torch.testing.assert_close(ours_min_d, min_d, rtol=0, atol=1e-5)
     # the original's maps are per slot; ours per prototype, and the slots pick them
-    slots = model.ppnet.slot_prototypes.flatten()
+    slots = model.net.slot_prototypes.flatten()
     torch.testing.assert_close(ours_maps[:, slots], slot_maps, rtol=0, atol=1e-5)
-    torch.testing.assert_close(model.ppnet.presence(), presence, rtol=0, atol=0)
+    torch.testing.assert_close(model.net.presence(), presence, rtol=0, atol=0)
     # pixel space: the wrapper normalises as ProtoPool's training did
     torch.testing.assert_close(model(x * model.std + model.mean), logits, rtol=1e-4, atol=1e-4)
 
@@ -81,7 +81,7 @@ def test_protopool_bare_state_dict_imports_and_warns_of_what_it_assumed(original
     torch.save(net.state_dict(), tmp_path / "pool.pth")
     with pytest.warns(LegacyAssumptionWarning, match="image size 224"):
         model = protobench.load(tmp_path / "pool.pth")
-    assert model.img_size == 224 and isinstance(model, ProtoPool)
+    assert model.img_size == 224 and model.family == "protopool"
 
 
 def test_a_protopool_checkpoint_that_does_not_fit_is_refused(original, tmp_path):
@@ -104,7 +104,7 @@ def _pool(**kw):
 def _assign(model, chosen):
     """Give slot (c, n) prototype chosen[c][n] (a clear winner)."""
     with torch.no_grad():
-        pp = model.ppnet.proto_presence
+        pp = model.net.proto_presence
         pp.zero_()
         c, n = torch.tensor(chosen).shape
         pp[torch.arange(c).view(c, 1), torch.tensor(chosen), torch.arange(n).view(1, n)] = 1.0
@@ -113,7 +113,7 @@ def _assign(model, chosen):
 def test_slots_are_one_hot_in_eval_and_say_which_classes_a_prototype_serves():
     model = _pool()
     _assign(model, [[0, 1], [1, 2], [1, 1]])
-    presence = model.ppnet.presence()
+    presence = model.net.presence()
     assert set(presence.unique().tolist()) == {0.0, 1.0}
     assert (presence.sum(dim=1) == 1).all()
     relation = model.class_relation
@@ -187,7 +187,7 @@ def test_push_searches_every_class_a_shared_prototype_serves():
     images = torch.rand(6, 3, 32, 32)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     with torch.no_grad():
-        _, distances = model.ppnet.push_forward(model.normalize(images))
+        _, distances = model.net.push_forward(model.normalize(images))
     nearest = distances.flatten(2).amin(dim=2)  # (B, P)
     records = {r.prototype: r for r in push_prototypes(model, _Images(images, labels), batch_size=4)}
     assert records[1].image == int(nearest[:4, 1].argmin())  # among classes 0 and 1

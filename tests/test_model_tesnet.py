@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from protobench.errors import ProtobenchError
-from protobench.model import Architecture, ProtoPNet, TesNet
+from protobench.model import Architecture, ProtoPNet
 from protobench.evaluation.realism import model_realism
 from protobench.training.losses import (
     LossCoefficients, basis_orthogonality, subspace_separation, tesnet_loss, training_loss,
@@ -24,20 +24,20 @@ def _tesnet(**kw):
 
 def test_similarity_is_the_projection_onto_unit_basis_vectors_and_logits_read_its_max():
     model = _tesnet()
-    assert isinstance(model, TesNet) and model.ppnet.has_distances is False
+    assert model.family == "tesnet" and model.rules.has_distances is False
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        z = model.ppnet.conv_features(model.normalize(x))
-        p = model.ppnet.prototype_vectors
+        z = model.net.conv_features(model.normalize(x))
+        p = model.net.prototype_vectors
         expected = torch.einsum("bdhw,pd->bphw", z, p.flatten(1) / p.flatten(1).norm(dim=1, keepdim=True))
         maps = model.similarity_maps(x)
         logits, min_distances, explained = model.explain(x)
-        train_logits, min_cosine = model.ppnet(model.normalize(x))
+        train_logits, min_cosine = model.net(model.normalize(x))
     torch.testing.assert_close(maps, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(explained, maps)
     torch.testing.assert_close(min_distances, -maps.flatten(2).amax(2))
     pooled = maps.flatten(2).amax(2)
-    torch.testing.assert_close(logits, pooled @ model.ppnet.last_layer.weight.t())
+    torch.testing.assert_close(logits, pooled @ model.net.last_layer.weight.t())
     torch.testing.assert_close(train_logits, logits)
     cosine = torch.einsum("bdhw,pd->bphw", F.normalize(z, dim=1), F.normalize(p.flatten(1), dim=1))
     torch.testing.assert_close(min_cosine, -cosine.flatten(2).amax(2), rtol=1e-5, atol=1e-6)
@@ -64,7 +64,7 @@ def test_subspace_separation_is_the_distance_of_the_projection_operators():
 
 def test_the_loss_follows_its_terms_and_the_trainer_dispatches_to_it():
     model = _tesnet()
-    ppnet = model.ppnet
+    ppnet = model.net
     logits = torch.zeros(2, 3)
     labels = torch.tensor([0, 2])
     min_cosine = torch.tensor([[-0.9, -0.5, 0, 0, -0.2, -0.1], [0, 0, -0.3, -0.4, -0.8, 0]])
@@ -76,7 +76,7 @@ def test_the_loss_follows_its_terms_and_the_trainer_dispatches_to_it():
     assert math.isclose(terms["sep"], (-0.2 - 0.4) / 2, rel_tol=1e-6)
     assert math.isclose(loss.item(), math.log(3) + 0.8 * terms["clst"] - 0.08 * terms["sep"],
                         rel_tol=1e-6)
-    again, _ = training_loss(ppnet, logits, min_cosine, labels, coefs)
+    again, _ = training_loss(model, logits, min_cosine, labels, coefs)
     assert again == loss
 
 
@@ -119,7 +119,7 @@ def test_tesnet_trains_through_every_stage_and_pushes_onto_its_classes_patches(t
     x = data.push[record.image][0][None]
     (y, x_cell) = record.cell
     with torch.no_grad():
-        patch = model.ppnet.conv_features(model.normalize(x))[0, :, y, x_cell]
+        patch = model.net.conv_features(model.normalize(x))[0, :, y, x_cell]
         at_source = model.similarity_maps(x)[0, record.prototype, y, x_cell]
     # (to 1e-3: the last-layer epochs run in train mode, as the original's, and move the
     # backbone's BatchNorm statistics a little after push)
@@ -129,7 +129,7 @@ def test_tesnet_trains_through_every_stage_and_pushes_onto_its_classes_patches(t
 def test_tesnet_prototypes_stay_unit_length_while_they_learn(trained_tesnet):
     result, _ = trained_tesnet
     # after push the prototypes are latent patches; one more step renormalises them
-    ppnet = result.model.ppnet
+    ppnet = result.model.net
     ppnet.after_step()
     norms = ppnet.prototype_vectors.flatten(1).norm(dim=1)
     torch.testing.assert_close(norms, torch.ones_like(norms))

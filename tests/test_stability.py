@@ -43,5 +43,5 @@ def test_latent_saturation_of_a_sigmoid_latent(smallcnn_and_data):
     # by hand: the mean distance of every latent value from 0.5
     images = torch.stack([data[i][0] for i in range(8)])
     with torch.no_grad():
-        z = model.ppnet.add_on_layers(model.ppnet.features(model.normalize(images)))
+        z = model.net.add_on_layers(model.net.features(model.normalize(images)))
     assert value == pytest.approx(float((z - 0.5).abs().mean()), rel=1e-5)

@@ -45,7 +45,7 @@ def test_only_the_last_blocks_learn_and_batchnorm_statistics_stay():
     """No pre-training here, so the trainer's seeded initial network is the start."""
     import dataclasses
 
-    from protobench.model.protopnet import ProtoPNet
+    from protobench.model.classifier import ProtoPNet
     from protobench.training.trainer import seed_everything
 
     recipe = recipe_from_dict("cache", _with(trainable_blocks=1, cached_augmentations=2,
@@ -53,10 +53,10 @@ def test_only_the_last_blocks_learn_and_batchnorm_statistics_stay():
     data = recipe_data(recipe)
     seed_everything(recipe.schedule.seed)
     arch = dataclasses.replace(recipe.architecture, num_classes=len(data.classes))
-    start = ProtoPNet.build(arch, data.classes).ppnet.features.state_dict()
+    start = ProtoPNet.build(arch, data.classes).net.features.state_dict()
     trained = train(recipe, data.train, data.push, data.test, data.classes, progress=False,
                     log=lambda _: None)
-    after = trained.model.ppnet.features.state_dict()
+    after = trained.model.net.features.state_dict()
     # the small CNN's third stage is features.14 .. features.20
     tail = tuple(f"features.{i}." for i in range(14, 21))
     for name, value in after.items():

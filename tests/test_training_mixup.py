@@ -54,7 +54,7 @@ def test_mixup_changes_the_training_pass_and_pip_net_refuses_it(train_recipe):
                                              prototypes_per_class=2), ["a", "b"], name="m")
         data = torch.utils.data.TensorDataset(torch.rand(16, 3, 32, 32), torch.arange(16) % 2)
         loader = torch.utils.data.DataLoader(data, batch_size=8)
-        opt = torch.optim.SGD(model.ppnet.parameters(), lr=0.0)  # the loss alone, weights fixed
+        opt = torch.optim.SGD(model.net.parameters(), lr=0.0)  # the loss alone, weights fixed
         return run_epoch(model, loader, opt, LossCoefficients(), "joint", 0, progress=False,
                          mixup=mixup)
 

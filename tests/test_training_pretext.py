@@ -47,13 +47,13 @@ def test_pretext_pretraining_trains_the_backbone_and_reads_no_task_data(monkeypa
     for name in ("__getitem__", "relevance_mask", "part_masks"):
         monkeypatch.setattr(SynthDataset, name, forbidden)
     model = _model()
-    before = [p.clone() for p in model.ppnet.features.parameters()]
-    other = [p.clone() for p in model.ppnet.add_on_layers.parameters()]
+    before = [p.clone() for p in model.net.features.parameters()]
+    other = [p.clone() for p in model.net.add_on_layers.parameters()]
     history = pretrain_pretext(model, epochs=2, lr=1e-3, images=16, batch_size=8, seed=0, progress=False)
     assert [h.stage for h in history] == ["pretext", "pretext"]
     assert all(0.0 <= h.accuracy <= 1.0 and h.loss > 0 for h in history)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.ppnet.features.parameters()))
-    assert all(torch.equal(a, b) for a, b in zip(other, model.ppnet.add_on_layers.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.net.features.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(other, model.net.add_on_layers.parameters()))
 
 
 def test_pretext_pretraining_is_seeded():

@@ -35,8 +35,8 @@ def test_push_makes_every_prototype_a_latent_patch_of_its_own_class():
     data, model = Tiny(), _model()
     records = push_prototypes(model, data, batch_size=5)  # several batches
     assert len(records) == model.num_prototypes
-    z = model.ppnet.conv_features(model.normalize(data.images))  # (N, D, h, w)
-    protos = model.ppnet.prototype_vectors[:, :, 0, 0]
+    z = model.net.conv_features(model.normalize(data.images))  # (N, D, h, w)
+    protos = model.net.prototype_vectors[:, :, 0, 0]
     for r in records:
         j = r.prototype
         assert data.labels[r.image] == model.prototype_class[j] == r.image_label
@@ -56,7 +56,7 @@ def test_push_equals_the_per_prototype_loop_of_the_original(activation):
     assert model.training  # the reference changes nothing, not even the mode
     records = push_prototypes(model, data, batch_size=7)
     assert model.training
-    torch.testing.assert_close(model.ppnet.prototype_vectors, reference)
+    torch.testing.assert_close(model.net.prototype_vectors, reference)
     assert [tuple(r.high_activation_box) for r in records] == boxes
 
 

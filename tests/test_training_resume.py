@@ -181,7 +181,7 @@ def test_a_snapshot_is_the_stopped_training_as_a_checkpoint(tmp_path, capsys, mo
     assert train_main(argv + ["--snapshot", str(snapshot)]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model = load_checkpoint(snapshot)
-    weights = model.ppnet.state_dict()
+    weights = model.net.state_dict()
     assert weights.keys() == state.model.keys()
     assert all(torch.equal(weights[k], v) for k, v in state.model.items())
     history = model.meta.history

@@ -295,7 +295,7 @@ def test_a_linear_activation_protopnet_has_no_last_layer_stage():
     def stages(activation, family="protopnet"):
         arch = Architecture(family=family, img_size=32, num_classes=3, prototypes_per_class=2,
                             prototype_depth=16, prototype_activation_function=activation)
-        return sorted(make_optimizers(ProtoPNet.build(arch, classes=["a", "b", "c"]).ppnet,
+        return sorted(make_optimizers(ProtoPNet.build(arch, classes=["a", "b", "c"]),
                                       LearningRates()))
 
     assert stages("log") == ["joint", "last", "warm"]

@@ -56,7 +56,7 @@ from protobench.errors import ProtobenchError
 from protobench.explanations import local_analysis
 from protobench.metrics import summarize
 from protobench.model.checkpoint import load_model
-from protobench.model.protopnet import ProtoPNet
+from protobench.model.classifier import PrototypeClassifier
 from protobench.paths import RESULTS_DIR, file_digest, model_checkpoint
 from protobench.training import DataSource, model_split
 
@@ -379,7 +379,7 @@ def run(attacks: Sequence[str] | None = None, suite: str | Path = "default",
     loaded: list[tuple[str, str, ModelData, list[Pairs]]] = []
     for model_name in suite_obj.models:
         model = model_on_device(model_name)
-        backbone = (model.meta.architecture.backbone if isinstance(model, ProtoPNet)
+        backbone = (model.meta.architecture.backbone if isinstance(model, PrototypeClassifier)
                     else getattr(model, "backbone", "custom"))
         if backbones and backbone not in backbones:
             continue
@@ -422,7 +422,7 @@ def _run_units(out: Path, settings: dict[str, Any], fresh: bool, loaded, units: 
         reports = {}
         if ranks.main:
             for model_name, _, md, _ in loaded:
-                own = isinstance(md.model, ProtoPNet) and md.source is not None
+                own = isinstance(md.model, PrototypeClassifier) and md.source is not None
                 if suite_obj.model_report and own:  # a foreign model's data set is not known
                     reports[model_name] = _model_report(md, parts / f"model-{storage.safe_name(model_name)}.json")
                 local_path = parts / f"local-{storage.safe_name(model_name)}.npz"
@@ -501,7 +501,7 @@ def _models_in_memory(models: Sequence[str | Path | nn.Module] | None, with_data
         if not isinstance(model, nn.Module):
             names.append(str(model))
             continue
-        if isinstance(model, ProtoPNet):
+        if isinstance(model, PrototypeClassifier):
             name = model.meta.name or f"model{i}"
         else:
             check_prototype_model(model)

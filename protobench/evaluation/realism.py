@@ -235,7 +235,7 @@ def model_realism(model, data, batch_size: int = 100) -> RealismReport:
                               "with segmentations); this data set has none")
     model.eval()
     parts = []
-    ppnet = model.ppnet
+    ppnet = model.net
     for start in range(0, len(data), batch_size):
         idx = range(start, min(start + batch_size, len(data)))
         images = torch.stack([data[i][0] for i in idx]).to(model.device)
@@ -245,7 +245,7 @@ def model_realism(model, data, batch_size: int = 100) -> RealismReport:
     merged = RealismPerImage(*(torch.cat([getattr(p, f).cpu() for p in parts])
                                for f in RealismPerImage.__dataclass_fields__))
     report = summarize(merged)
-    if not getattr(ppnet, "has_distances", True):  # PIP-Net, TesNet: no latent distance
+    if not model.rules.has_distances:  # PIP-Net, TesNet: no latent distance
         report = replace(report, distance_ratio=Spread.of(torch.zeros(0)),
                          elsewhere_ratio=Spread.of(torch.zeros(0)))
     return report

@@ -20,17 +20,18 @@ import torch
 
 from protobench.errors import ProtobenchError
 from protobench.model import legacy
-from protobench.model.protopnet import ModelMeta, ProtoPNet
+from protobench.model.families.protopool import legacy as protopool_legacy
+from protobench.model.classifier import ModelMeta, PrototypeClassifier
 from protobench.storage import atomic_write
 
 FORMAT = "protobench-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(model: ProtoPNet, path: str | Path) -> Path:
+def save_checkpoint(model: PrototypeClassifier, path: str | Path) -> Path:
     """Write ``model`` to ``path`` atomically (a temporary file, then a rename)."""
     payload = {"format": FORMAT, "version": VERSION, "meta": model.meta.to_dict(),
-               "state_dict": {k: v.detach().cpu() for k, v in model.ppnet.state_dict().items()}}
+               "state_dict": {k: v.detach().cpu() for k, v in model.net.state_dict().items()}}
 
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
@@ -80,7 +81,7 @@ def _first_line(err: Exception) -> str:
 
 
 def load_model(name_or_path: str | Path, device: str = "cpu", img_size: int | None = None,
-               activation: str | None = None, family: str | None = None) -> ProtoPNet:
+               activation: str | None = None, family: str | None = None) -> PrototypeClassifier:
     """``protobench.load``: a model name (models/<name>.pt) or a checkpoint path, on ``device``."""
     from protobench.paths import model_checkpoint
 
@@ -91,8 +92,8 @@ def load_model(name_or_path: str | Path, device: str = "cpu", img_size: int | No
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu",
                     img_size: int | None = None, activation: str | None = None,
-                    family: str | None = None) -> ProtoPNet:
-    """A ready :class:`ProtoPNet` (eval mode) from a protobench or original checkpoint.
+                    family: str | None = None) -> PrototypeClassifier:
+    """A ready :class:`PrototypeClassifier` (eval mode) from a protobench or original checkpoint.
 
     ``img_size`` and ``activation`` ("log" or "linear") are needed only for
     an original state_dict, which records neither; left out, they are
@@ -115,16 +116,16 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu",
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         meta = ModelMeta.from_dict(obj["meta"])
         _agreed(path, meta.architecture.family, family)
-        model = ProtoPNet.build(meta.architecture, meta.classes)
+        model = PrototypeClassifier.build(meta.architecture, meta.classes)
         model.meta = meta
         _load_state(model, obj["state_dict"], path)
         return model.eval()
-    if legacy.is_protopool_state(obj):
+    if protopool_legacy.is_protopool_state(obj):
         _agreed(path, "protopool", family)
-        arch = legacy.infer_protopool_architecture(obj.get("model_state_dict", obj), img_size,
+        arch = protopool_legacy.infer_protopool_architecture(obj.get("model_state_dict", obj), img_size,
                                                    activation, source=str(path))
-        model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
-        _load_state(model, legacy.protopool_state(obj), path)
+        model = PrototypeClassifier.build(arch, name=path.stem, recipe={"imported_from": str(path)})
+        _load_state(model, protopool_legacy.protopool_state(obj), path)
         return model.eval()
     if isinstance(obj, dict) and "prototype_vectors" in obj:
         return _from_legacy(path, obj, {}, img_size, activation, family or "protopnet")
@@ -139,21 +140,21 @@ def _agreed(path: Path, recorded: str, asked: str | None) -> str:
 
 
 def _from_legacy(path: Path, state: dict[str, torch.Tensor], attrs: dict[str, Any],
-                 img_size: int | None, activation: str | None, family: str) -> ProtoPNet:
+                 img_size: int | None, activation: str | None, family: str) -> PrototypeClassifier:
     arch = legacy.infer_architecture(state, attrs, img_size, activation, source=str(path),
                                      family=family)
-    model = ProtoPNet.build(arch, name=path.stem, recipe={"imported_from": str(path)})
+    model = PrototypeClassifier.build(arch, name=path.stem, recipe={"imported_from": str(path)})
     state = dict(state)
     identity = attrs.get("prototype_class_identity")
     if "prototype_class_identity" not in state:
         state["prototype_class_identity"] = (identity if isinstance(identity, torch.Tensor)
-                                             else model.ppnet.prototype_class_identity)
+                                             else model.net.prototype_class_identity)
     _load_state(model, state, path)
     return model.eval()
 
 
-def _load_state(model: ProtoPNet, state: dict[str, torch.Tensor], path: Path) -> None:
-    own = model.ppnet.state_dict()
+def _load_state(model: PrototypeClassifier, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = model.net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
@@ -167,4 +168,4 @@ def _load_state(model: ProtoPNet, state: dict[str, torch.Tensor], path: Path) ->
         if unexpected:
             parts.append("unexpected: " + ", ".join(unexpected[:3]))
         raise ProtobenchError(f"{path}: checkpoint does not fit its architecture ({'; '.join(parts)})")
-    model.ppnet.load_state_dict(state)
+    model.net.load_state_dict(state)

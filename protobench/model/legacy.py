@@ -31,7 +31,8 @@ import torch
 import torch.nn as nn
 
 from protobench.errors import ProtobenchError, UntrustedCheckpointError
-from protobench.model.protopnet import IMAGENET_MEAN, IMAGENET_STD, Architecture
+from protobench.model.classifier import IMAGENET_MEAN, IMAGENET_STD, Architecture
+from protobench.model.families import FAMILIES, get_family
 
 # Classes of the original code bases, by module -> names: ProtoPNet keeps its backbones
 # in top-level modules, TesNet in a ``models`` package; both networks live in ``model``.
@@ -45,10 +46,10 @@ LEGACY_CLASSES = {
     **_FEATURE_CLASSES,
     **{f"models.{module}": names for module, names in _FEATURE_CLASSES.items()},
 }
-# the protobench family of each original network class
-NETWORK_FAMILIES = {"PPNet": "protopnet", "TESNet": "tesnet"}
+# the protobench family of each original network class (each family names its own)
+NETWORK_FAMILIES = {cls: f.name for f in FAMILIES.values() for cls in f.legacy_classes}
 # the families whose original checkpoints have ProtoPNet's layout
-PROTOPNET_LAYOUT = ("protopnet", "tesnet")
+PROTOPNET_LAYOUT = tuple(dict.fromkeys(NETWORK_FAMILIES.values()))
 # torch layers that the original modules contain; admitted as real classes.
 TORCH_LAYERS = [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Sequential,
                 nn.Linear, nn.Sigmoid, nn.Dropout, nn.Identity, nn.AdaptiveAvgPool2d]
@@ -155,7 +156,7 @@ class LegacyAssumptionWarning(UserWarning):
 ACTIVATIONS = ("log", "linear")
 
 
-def _warn_assumed(source: str, activation: bool, img_size: bool, stacklevel: int) -> None:
+def warn_assumed(source: str, activation: bool, img_size: bool, stacklevel: int) -> None:
     """One :class:`LegacyAssumptionWarning` naming the defaults a checkpoint left to us."""
     assumed = []
     if activation:
@@ -167,52 +168,6 @@ def _warn_assumed(source: str, activation: bool, img_size: bool, stacklevel: int
         import warnings
         warnings.warn(f"{source} does not record every field of the model; assumed "
                       f"{'; '.join(assumed)}", LegacyAssumptionWarning, stacklevel=stacklevel)
-
-
-def is_protopool_state(obj: Any) -> bool:
-    """Whether ``obj`` is what ProtoPool's code saves: ``{"model_state_dict", "epoch"}``
-    (its ``save_model``) or the bare state_dict of its ``PrototypeChooser``."""
-    state = obj.get("model_state_dict", obj) if isinstance(obj, dict) else None
-    return isinstance(state, dict) and "proto_presence" in state
-
-
-def protopool_state(obj: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The state_dict of a ProtoPool checkpoint, without ``alfa``: the original
-    creates it with ``--use_thresh`` but its forward never reads it."""
-    state = dict(obj.get("model_state_dict", obj))
-    state.pop("alfa", None)
-    return state
-
-
-def infer_protopool_architecture(state: dict[str, torch.Tensor], img_size: int | None = None,
-                                 activation: str | None = None,
-                                 source: str = "the checkpoint") -> Architecture:
-    """An :class:`Architecture` (family "protopool") for a checkpoint of ProtoPool's code.
-
-    Its state_dict records neither the image size nor the activation; left
-    out, they are ProtoPool's defaults (224, "log"), with a warning.
-    """
-    for key in ("prototype_vectors", "proto_presence", "add_on_layers.0.weight"):
-        if key not in state:
-            raise ProtobenchError(f"{source}: not a ProtoPool checkpoint: no {key!r} in it")
-    if activation is not None and activation not in ACTIVATIONS:
-        raise ProtobenchError(f"activation={activation!r} is not one ProtoPool has; choose one "
-                              f"of: {', '.join(ACTIVATIONS)}")
-    if any(re.fullmatch(r"add_on_layers\.[1-9]\d*\.weight", k) for k in state):
-        raise ProtobenchError(f"{source}: ProtoPool's add-on layers are one 1x1 conv and a Sigmoid; "
-                              "this checkpoint has more")
-    p, d, ph, pw = state["prototype_vectors"].shape
-    num_classes, pool, slots = state["proto_presence"].shape
-    if (ph, pw) != (1, 1) or pool != p:
-        raise ProtobenchError(f"{source}: prototypes {tuple(state['prototype_vectors'].shape)} and slots "
-                              f"{tuple(state['proto_presence'].shape)} do not fit together")
-    _warn_assumed(source, activation=activation is None, img_size=img_size is None,
-                  stacklevel=5)  # the caller of protobench.load
-    return Architecture(
-        family="protopool", backbone=infer_backbone(state), img_size=img_size or 224,
-        num_classes=num_classes, prototypes_per_class=slots, num_prototypes=p, prototype_depth=d,
-        prototype_activation_function=activation or "log", add_on_layers_type="linear",
-        use_last_layer="last_layer.weight" in state, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
@@ -232,15 +187,16 @@ def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
             raise ProtobenchError(f"not a ProtoPNet or TesNet checkpoint: no {key!r} in it")
     p, d, ph, pw = state["prototype_vectors"].shape
     num_classes = state["last_layer.weight"].shape[0]
-    if family == "tesnet":
-        if activation is not None:
-            raise ProtobenchError("a TesNet has no prototype activation (its similarity is the "
-                                  "projection onto each basis vector); leave the activation out")
-        activation = "linear"  # Architecture records TesNet's projection so, whatever TESNet kept
-        attrs = {k: v for k, v in attrs.items() if k != "prototype_activation_function"}
-    elif family != "protopnet":
+    if family not in PROTOPNET_LAYOUT:
         raise ProtobenchError(f"family {family!r} has no original checkpoint with ProtoPNet's "
                               f"layout; choose one of: {', '.join(PROTOPNET_LAYOUT)}")
+    fixed = get_family(family).legacy_activation
+    if fixed is not None:  # TesNet: the similarity is the projection, whatever TESNet kept
+        if activation is not None:
+            raise ProtobenchError(f"a {family} model has no prototype activation to choose (it is "
+                                  f"{fixed!r}); leave the activation out")
+        activation = fixed
+        attrs = {k: v for k, v in attrs.items() if k != "prototype_activation_function"}
     if activation is not None and activation not in ACTIVATIONS:
         raise ProtobenchError(f"activation={activation!r} is not one ProtoPNet has; choose one "
                               f"of: {', '.join(ACTIVATIONS)}")
@@ -251,7 +207,7 @@ def infer_architecture(state: dict[str, torch.Tensor], attrs: dict[str, Any],
     if recorded is not None and activation is not None and recorded != activation:
         raise ProtobenchError(f"{source} records prototype activation {recorded!r}, "
                               f"not {activation!r}; leave the activation out")
-    _warn_assumed(source, activation=recorded is None and activation is None,
+    warn_assumed(source, activation=recorded is None and activation is None,
                   img_size=img_size is None and "img_size" not in attrs,
                   stacklevel=6)  # the caller of protobench.load
     activation = recorded or activation or "log"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from protobench.model.families import get_family
+
 # Where a checkpoint made before the trainer recorded its device says nothing, the card
 # says so rather than guess (models/README.md tells each committed model's story).
 UNRECORDED = "not recorded in the checkpoint"
@@ -34,13 +36,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def _prototypes(arch: dict[str, Any], count: int) -> str:
-    per_class = arch.get("prototypes_per_class", "-")
-    family = arch.get("family", "protopnet")
-    if family == "protopool":
-        return f"{count}, a pool shared by the classes ({per_class} slots per class)"
-    if family == "pipnet":
-        return f"{count} (the backbone's channels)"
-    return f"{count} ({per_class} per class)"
+    return get_family(arch.get("family", "protopnet")).describe_prototypes(arch, count)
 
 
 def model_card(meta: dict[str, Any], evaluation: dict[str, Any], sha256: str,

@@ -101,12 +101,12 @@ class FeatureCache:
                  progress: bool = True) -> None:
         if copies < 1:
             raise ProtobenchError(f"cached_augmentations = {copies}; a cache needs at least 1 copy")
-        self.ppnet = model.ppnet
+        self.net = model.net
         self.batch_size = batch_size            # training batches
         self.eval_batch_size = eval_batch_size  # computing the cache, test passes
         self.device = model.device
         self.progress = progress
-        self.frozen, self.tail = split_backbone(self.ppnet.features, trainable_blocks)
+        self.frozen, self.tail = split_backbone(self.net.features, trainable_blocks)
         self.copies: list[torch.Tensor] = []
         for c in range(copies):
             draw_augmentation(train_set, c)
@@ -142,7 +142,7 @@ class FeatureCache:
             inputs, remaining = self._latents()[self.copy_of(draw)], nn.Identity()
         loader = DataLoader(TensorDataset(inputs, self.labels), batch_size=self.batch_size,
                             shuffle=True, generator=generator)
-        with features_replaced(self.ppnet, remaining):
+        with features_replaced(self.net, remaining):
             yield loader
         if stage == "joint":
             self.joint_changed_the_tail()
@@ -150,10 +150,10 @@ class FeatureCache:
     @torch.no_grad()
     def test_accuracy(self) -> float:
         """Top-1 accuracy on the cached test images (the whole network in eval mode)."""
-        self.ppnet.eval()
-        with features_replaced(self.ppnet, self.tail):
+        self.net.eval()
+        with features_replaced(self.net, self.tail):
             step = self.eval_batch_size
-            correct = sum(int((self.ppnet(self.test[i:i + step])[0].argmax(1)
+            correct = sum(int((self.net(self.test[i:i + step])[0].argmax(1)
                                == self.test_labels[i:i + step]).sum())
                           for i in range(0, len(self.test), step))
         return correct / max(len(self.test), 1)

@@ -41,7 +41,7 @@ class LossCoefficients:
     cluster: float = 0.8
     separation: float = -0.08
     l1: float = 1e-4
-    orthogonal: float = 1.0  # ProtoPool's; TesNet's default is 1e-4 (recipe.FAMILY_LOSS_DEFAULTS)
+    orthogonal: float = 1.0  # ProtoPool's; TesNet's default is 1e-4 (its family's loss_defaults)
     subspace_separation: float = -1e-7  # TesNet only
 
 
@@ -160,16 +160,31 @@ def tesnet_loss(logits: torch.Tensor, min_cosine: torch.Tensor, labels: torch.Te
     return loss, terms
 
 
-def training_loss(ppnet, logits: torch.Tensor, min_distances: torch.Tensor, labels: torch.Tensor,
+def _protopnet_terms(net, logits, min_distances, labels, coefs):
+    return protopnet_loss(logits, min_distances, labels, net.prototype_class_identity,
+                          net.last_layer.weight, net.prototype_shape, coefs)
+
+
+def _protopool_terms(net, logits, min_distances, labels, coefs):
+    weight = net.last_layer.weight if net.use_last_layer else None
+    return protopool_loss(logits, min_distances, labels, net.last_presence, net.proto_presence,
+                          weight, net.slot_class_identity, net.prototype_shape, coefs)
+
+
+def _tesnet_terms(net, logits, min_cosine, labels, coefs):
+    # min_cosine: TesNet's forward returns its minimum cosine distances
+    return tesnet_loss(logits, min_cosine, labels, net.prototype_class_identity,
+                       net.last_layer.weight, net.prototype_shape, net.class_bases(), coefs)
+
+
+# A family's ``loss`` names its entry: (network, logits, its forward's second output,
+# labels, coefficients) -> (loss, terms). PIP-Net's loss is its own procedure's
+# (training/pipnet.py), so it has none here.
+LOSSES = {"protopnet": _protopnet_terms, "protopool": _protopool_terms, "tesnet": _tesnet_terms}
+
+
+def training_loss(model, logits: torch.Tensor, min_distances: torch.Tensor, labels: torch.Tensor,
                   coefs: LossCoefficients) -> tuple[torch.Tensor, dict[str, float]]:
-    """The loss of ``ppnet``'s family, after a training forward pass of it."""
-    if hasattr(ppnet, "proto_presence"):  # ProtoPool
-        weight = ppnet.last_layer.weight if ppnet.use_last_layer else None
-        return protopool_loss(logits, min_distances, labels, ppnet.last_presence, ppnet.proto_presence,
-                              weight, ppnet.slot_class_identity, ppnet.prototype_shape, coefs)
-    if hasattr(ppnet, "class_bases"):  # TesNet: min_distances are its cosine distances
-        return tesnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
-                           ppnet.last_layer.weight, ppnet.prototype_shape, ppnet.class_bases(),
-                           coefs)
-    return protopnet_loss(logits, min_distances, labels, ppnet.prototype_class_identity,
-                          ppnet.last_layer.weight, ppnet.prototype_shape, coefs)
+    """The loss of ``model``'s family (a :class:`~protobench.model.PrototypeClassifier`),
+    after a training forward pass of its network."""
+    return LOSSES[model.rules.loss](model.net, logits, min_distances, labels, coefs)

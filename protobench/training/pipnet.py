@@ -48,8 +48,9 @@ from tqdm.auto import tqdm
 
 from protobench.data.augment import draw_augmentation
 from protobench.model.backbones import DenseNetFeatures, ResNetFeatures
-from protobench.model.pipnet import INFERENCE_THRESHOLD, PIPNetwork
-from protobench.model.protopnet import ProtoPNet
+from protobench.model.families.pipnet.network import INFERENCE_THRESHOLD, PIPNetwork
+from protobench.errors import ProtobenchError
+from protobench.model.classifier import PrototypeClassifier
 from protobench.training.push import NearestPatches, PushRecord, latent_batches
 from protobench.training.recipe import Recipe
 from protobench.training.stats import EpochStats
@@ -139,13 +140,16 @@ def _set_trainable(net: PIPNetwork, stage: str, frozen: list[nn.Parameter] = ())
         p.requires_grad_(False)
 
 
-def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, push_set: Dataset,
+def train_pipnet_stages(model: PrototypeClassifier, recipe: Recipe, loader: DataLoader, push_set: Dataset,
                         evaluate: Callable[[], float], progress: bool = True,
                         log: Callable[[str], None] = print):
     """Run PIP-Net's stages on ``model`` (a pixel-space PIP-Net); return
     (history, push records, test accuracy). ``evaluate`` gives the test accuracy."""
-    net: PIPNetwork = model.ppnet
+    net: PIPNetwork = model.net
     sched, lr = recipe.schedule, recipe.lr
+    if sched.adversarial or sched.mixup:
+        raise ProtobenchError("adversarial training and mixup are not built for PIP-Net; train "
+                              "it without `adversarial` and `mixup` (JPEG augmentation works)")
     generator = torch.Generator().manual_seed(sched.seed + 7)
     early = early_backbone_parameters(net.features)
     if early is None:
@@ -243,10 +247,10 @@ def train_pipnet_stages(model: ProtoPNet, recipe: Recipe, loader: DataLoader, pu
 
 
 @torch.no_grad()
-def prototype_sources(model: ProtoPNet, push_set: Dataset, batch_size: int = 100) -> list[PushRecord]:
+def prototype_sources(model: PrototypeClassifier, push_set: Dataset, batch_size: int = 100) -> list[PushRecord]:
     """The most present training patch of every prototype with a positive class weight
     (PIP-Net's top-1 visualisation), recorded as push records; nothing is projected."""
-    net = model.ppnet
+    net = model.net
     net.eval()
     search = NearestPatches(model, class_specific=False)
     for presence, dissimilarity, labels in latent_batches(model, push_set, batch_size):
@@ -256,9 +260,9 @@ def prototype_sources(model: ProtoPNet, push_set: Dataset, batch_size: int = 100
 
 
 @torch.no_grad()
-def _never_present(model: ProtoPNet, push_set: Dataset, batch_size: int) -> torch.Tensor:
+def _never_present(model: PrototypeClassifier, push_set: Dataset, batch_size: int) -> torch.Tensor:
     """(P,) bool: prototypes whose pooled presence never exceeds the inference threshold."""
-    net = model.ppnet
+    net = model.net
     net.eval()
     best = torch.zeros(net.num_prototypes, device=model.device)
     for presence, _, _ in latent_batches(model, push_set, batch_size):

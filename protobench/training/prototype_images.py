@@ -14,11 +14,11 @@ import torch
 from torch.utils.data import Dataset
 
 from protobench.imaging import draw_box, overlay, save_png, to_hwc
-from protobench.model.protopnet import ProtoPNet
+from protobench.model.classifier import PrototypeClassifier
 
 
 @torch.no_grad()
-def save_prototype_images(model: ProtoPNet, push_set: Dataset, folder: str | Path) -> Path:
+def save_prototype_images(model: PrototypeClassifier, push_set: Dataset, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for record in model.meta.push_records:

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from protobench.model.modes import frozen
-from protobench.model.protopnet import ProtoPNet
+from protobench.model.classifier import PrototypeClassifier
 from protobench.model.receptive_field import high_activation_box, rf_box
 
 
@@ -53,8 +53,8 @@ class NearestPatches:
     """The search of push, all prototypes at once: feed it every batch's
     ``push_forward`` output with :meth:`update`, then read :meth:`records`."""
 
-    def __init__(self, model: ProtoPNet, class_specific: bool = True) -> None:
-        ppnet = self.ppnet = model.ppnet
+    def __init__(self, model: PrototypeClassifier, class_specific: bool = True) -> None:
+        ppnet = self.net = model.net
         self.model, self.class_specific = model, class_specific
         device = model.device
         num_p = ppnet.num_prototypes
@@ -72,7 +72,7 @@ class NearestPatches:
         """One batch: latents z (B, D, h', w'), distances (B, P, h, w), labels (B,).
         Without z, the search only records where each prototype's nearest patch is."""
         b, num_p, h, w = distances.shape
-        _, _, ph, pw = self.ppnet.prototype_shape
+        _, _, ph, pw = self.net.prototype_shape
         self.labels.append(labels)
         if self.map is None:
             self.map = torch.zeros(num_p, h, w, device=distances.device)
@@ -104,7 +104,7 @@ class NearestPatches:
         proto_ids = self.found.nonzero().flatten().tolist()
         if not proto_ids:
             return []
-        ppnet, img_size = self.ppnet, self.model.img_size
+        ppnet, img_size = self.net, self.model.img_size
         similarity = ppnet.distance_2_similarity(self.map[proto_ids])
         boxes = high_activation_box(similarity, img_size).tolist()
         labels = torch.cat(self.labels).tolist()
@@ -121,22 +121,22 @@ class NearestPatches:
 
 
 @torch.no_grad()
-def latent_batches(model: ProtoPNet, push_set: Dataset, batch_size: int = 100):
+def latent_batches(model: PrototypeClassifier, push_set: Dataset, batch_size: int = 100):
     """(z, distances, labels) of every batch of ``push_set``: one ``push_forward`` each."""
     for images, labels in DataLoader(push_set, batch_size=batch_size, shuffle=False):
         images, labels = images.to(model.device), labels.to(model.device)
-        z, distances = model.ppnet.push_forward(model.normalize(images))
+        z, distances = model.net.push_forward(model.normalize(images))
         yield z, distances, labels
 
 
 @torch.no_grad()
-def push_prototypes(model: ProtoPNet, push_set: Dataset, batch_size: int = 100,
+def push_prototypes(model: PrototypeClassifier, push_set: Dataset, batch_size: int = 100,
                     class_specific: bool = True) -> list[PushRecord]:
     """Replace every prototype by its nearest latent patch; return the records.
 
     ``push_set`` yields (image in [0, 1], label) without augmentation.
     """
-    ppnet = model.ppnet
+    ppnet = model.net
     with frozen(ppnet):
         search = NearestPatches(model, class_specific)
         for z, distances, labels in latent_batches(model, push_set, batch_size):
@@ -159,15 +159,15 @@ class OriginalLoop:
     ``benchmarks/push_speed.py`` only.
     """
 
-    def __init__(self, model: ProtoPNet) -> None:
+    def __init__(self, model: PrototypeClassifier) -> None:
         import numpy as np
 
-        self.model, self.ppnet = model, model.ppnet
-        num_p = self.ppnet.num_prototypes
+        self.model, self.net = model, model.net
+        num_p = self.net.num_prototypes
         size = model.img_size
         self.global_min = np.full(num_p, np.inf)
         # (the original starts from zeros; a prototype without images of its class keeps its vector here)
-        self.global_patches = self.ppnet.prototype_vectors.detach().cpu().numpy().astype(np.float64)
+        self.global_patches = self.net.prototype_vectors.detach().cpu().numpy().astype(np.float64)
         self.rf_boxes = np.full((num_p, 6), -1)
         self.boxes: list[tuple[int, int, int, int]] = [(0, size, 0, size)] * num_p
         self.offset = 0
@@ -176,7 +176,7 @@ class OriginalLoop:
         import cv2
         import numpy as np
 
-        ppnet, size = self.ppnet, self.model.img_size
+        ppnet, size = self.net, self.model.img_size
         _, _, ph, pw = ppnet.prototype_shape
         z = np.copy(z_t.cpu().numpy())
         dist = np.copy(dist_t.cpu().numpy())
@@ -213,11 +213,11 @@ class OriginalLoop:
 
 
 @torch.no_grad()
-def push_prototypes_loop(model: ProtoPNet, push_set: Dataset, batch_size: int = 100
+def push_prototypes_loop(model: PrototypeClassifier, push_set: Dataset, batch_size: int = 100
                          ) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
     """The original's push (:class:`OriginalLoop`): the pushed prototype vectors
     and their high-activation boxes, without changing the model."""
-    with frozen(model.ppnet):
+    with frozen(model.net):
         loop = OriginalLoop(model)
         for z, distances, labels in latent_batches(model, push_set, batch_size):
             loop.update(z, distances, labels)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from protobench.errors import ProtobenchError
-from protobench.model.protopnet import Architecture
+from protobench.model.classifier import Architecture
+from protobench.model.families import get_family
 from protobench.paths import MODELS_DIR, check_keys, read_preset
 from protobench.training.losses import LossCoefficients
 
@@ -201,11 +202,6 @@ def _build(cls: type, table: dict[str, Any], where: str):
         raise ProtobenchError(f"{where}: {e}") from None
 
 
-# coefficients whose published value depends on the family: orthogonality is 1 in ProtoPool's
-# main.py (the LossCoefficients default) and 1e-4 in TesNet's settings_CUB.py
-FAMILY_LOSS_DEFAULTS = {"tesnet": {"orthogonal": 1e-4}}
-
-
 def with_value(raw: dict[str, Any], key: str, text: str, where: str) -> dict[str, Any]:
     """A copy of the recipe ``raw`` with the dotted ``key`` (``train.seed``) set to ``text``
     read as a TOML value. Only a key of a table the recipe format knows; an unknown key of a
@@ -240,7 +236,7 @@ def recipe_from_dict(name: str, raw: dict[str, Any], where: str = "recipe") -> R
     lr = train.pop("lr", {})
     loss = train.pop("loss", {})
     arch = _build(Architecture, model, f"{where} [model]")
-    loss = {**FAMILY_LOSS_DEFAULTS.get(arch.family, {}), **loss}
+    loss = {**get_family(arch.family).loss_defaults, **loss}  # e.g. TesNet's orthogonality
     return Recipe(
         name=name, architecture=arch, dataset=data.pop("dataset", "synth"),
         data_root=data.pop("root", None), data_options=data, pretrained=pretrained,
@@ -259,11 +255,12 @@ def check_trainable(recipe: Recipe, where: str | None = None) -> None:
     """
     sched = recipe.schedule
     where = where or recipe.name
-    if recipe.architecture.family == "pipnet":  # PIP-Net has no push stage (training/pipnet.py)
+    family = get_family(recipe.architecture.family)
+    if family.procedure != "stages":  # its own procedure (PIP-Net: no push stage)
         if sched.cached_augmentations or sched.trainable_blocks >= 0:
             raise ProtobenchError(f"{where} [train]: trainable_blocks and cached_augmentations are "
-                                  "built for the ProtoPNet stages; PIP-Net freezes its backbone by "
-                                  "its own freeze_epochs")
+                                  f"built for the ProtoPNet stages; a {family.name} model trains by "
+                                  "its own procedure (PIP-Net freezes its backbone by freeze_epochs)")
         return
     if sched.warm_epochs > sched.epochs:
         raise ProtobenchError(f"{where} [train]: warm_epochs = {sched.warm_epochs} exceeds epochs = "

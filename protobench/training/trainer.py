@@ -33,21 +33,26 @@ from tqdm.auto import tqdm
 from protobench.data.augment import draw_augmentation
 from protobench.errors import ProtobenchError
 from protobench.evaluation.accuracy import accuracy, correct_predictions  # noqa: F401 (re-exported)
-from protobench.model.ppnet import PPNet
-from protobench.model.protopnet import ProtoPNet
-from protobench.model.pipnet import PIPNetwork
-from protobench.model.protopool import PoolNet
+from protobench.model.classifier import PrototypeClassifier
+from protobench.model.families import get_family
 from protobench.source import code_identity
 from protobench.training.losses import LossCoefficients, training_loss
 from protobench.training.mixup import Mixup, mixed_loss
 from protobench.training.pretext import NUM_COLOURS, NUM_KINDS, PretextScenes
 from protobench.training.adversarial import Adversary, make_adversary
 from protobench.training.feature_cache import FeatureCache, freeze_prefix
+from protobench.training.pipnet import train_pipnet_stages
 from protobench.training.push import PushRecord, push_prototypes
 from protobench.training.recipe import PRETRAIN_HEADS, LearningRates, Recipe, check_trainable
 from protobench.training.resume import (TrainingState, global_rng_state, load_state, recipe_key,
                                         restore_global_rng, save_state)
 from protobench.training.stats import EpochStats
+
+
+# The training procedures of the families that do not train by ProtoPNet's stages (a
+# family's ``procedure``), each (model, recipe, loader, push_set, test accuracy, progress,
+# log) -> (history, push records, test accuracy).
+PROCEDURES: dict[str, Callable] = {"pipnet": train_pipnet_stages}
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -58,77 +63,23 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 # ------------------------------------------------------------- stages
-def set_stage(ppnet: PPNet, stage: str, trainable_blocks: int = -1) -> None:
-    """Which parameters learn in ``stage`` ('warm', 'joint' or 'last'); in 'joint', of the
-    backbone only its last ``trainable_blocks`` blocks (-1: all of it)."""
-    trainable = {
-        "warm": {"add_on_layers", "prototype_vectors", "proto_presence", "last_layer"},
-        "joint": {"features", "add_on_layers", "prototype_vectors", "proto_presence", "last_layer"},
-        "last": {"last_layer"},
-    }[stage]
-    for name, p in ppnet.named_parameters():
+def set_stage(model: PrototypeClassifier, stage: str, trainable_blocks: int = -1) -> None:
+    """Which parameters learn in ``stage`` ('warm', 'joint' or 'last'), as the family says;
+    in 'joint', of the backbone only its last ``trainable_blocks`` blocks (-1: all of it)."""
+    net, trainable = model.net, model.rules.trainable(stage)
+    for name, p in net.named_parameters():
         if name == "ones":
             continue
         p.requires_grad_(name.split(".")[0] in trainable)
     if stage == "joint":
-        freeze_prefix(ppnet.features, trainable_blocks)
+        freeze_prefix(net.features, trainable_blocks)
 
 
-def make_optimizers(ppnet: PPNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
-    """The original's three Adam optimisers (groups and learning rates); "last" only for a
-    network with a last-layer stage (``has_last_layer_stage``)."""
-    wd = lr.weight_decay
-    if isinstance(ppnet, PoolNet):
-        return _protopool_optimizers(ppnet, lr)
-    optimizers = {
-        "joint": torch.optim.Adam([
-            {"params": ppnet.features.parameters(), "lr": lr.features, "weight_decay": wd},
-            {"params": ppnet.add_on_layers.parameters(), "lr": lr.add_on_layers, "weight_decay": wd},
-            {"params": [ppnet.prototype_vectors], "lr": lr.prototype_vectors},
-        ]),
-        "warm": torch.optim.Adam([
-            {"params": ppnet.add_on_layers.parameters(), "lr": lr.warm_add_on_layers, "weight_decay": wd},
-            {"params": [ppnet.prototype_vectors], "lr": lr.warm_prototype_vectors},
-        ]),
-    }
-    if ppnet.has_last_layer_stage:
-        optimizers["last"] = torch.optim.Adam([{"params": ppnet.last_layer.parameters(),
-                                                "lr": lr.last_layer}])
-    return optimizers
-
-
-def _protopool_optimizers(pool: PoolNet, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
-    """ProtoPool's optimisers (its main.py): the slot logits learn with the
-    prototypes, warm and joint; its last layer has weight decay."""
-    wd = lr.weight_decay
-    tail = [{"params": pool.add_on_layers.parameters(), "lr": lr.add_on_layers, "weight_decay": wd},
-            {"params": [pool.proto_presence], "lr": lr.proto_presence},
-            {"params": [pool.prototype_vectors], "lr": lr.prototype_vectors}]
-    optimizers = {
-        "joint": torch.optim.Adam([{"params": pool.features.parameters(), "lr": lr.features,
-                                    "weight_decay": wd}, *tail]),
-        "warm": torch.optim.Adam([
-            {"params": pool.add_on_layers.parameters(), "lr": lr.warm_add_on_layers, "weight_decay": wd},
-            {"params": [pool.proto_presence], "lr": lr.proto_presence},
-            {"params": [pool.prototype_vectors], "lr": lr.warm_prototype_vectors}]),
-    }
-    if pool.use_last_layer:
-        optimizers["last"] = torch.optim.Adam([{"params": pool.last_layer.parameters(),
-                                                "lr": lr.last_layer, "weight_decay": wd}])
-    return optimizers
-
-
-def gumbel_scale(epoch: int, gumbel_epochs: int) -> float:
-    """ProtoPool's Gumbel-softmax scale in (0-based) training epoch ``epoch``.
-
-    The original leaves its epoch 0 untrained, so our epoch e is its e + 1:
-    1.3 * sqrt(a * (e + 1)) for e + 1 < gumbel_epochs, a = (1000 / 1.3)^2 / gumbel_epochs,
-    else 1000.
-    """
-    step = epoch + 1
-    if step >= gumbel_epochs:
-        return 1000.0
-    return 1.3 * float(np.sqrt((1000 / 1.3) ** 2 / gumbel_epochs * step))
+def make_optimizers(model: PrototypeClassifier, lr: LearningRates) -> dict[str, torch.optim.Optimizer]:
+    """One Adam optimiser per stage, over the family's parameter groups ("last" only for a
+    family with a last-layer stage)."""
+    return {stage: torch.optim.Adam(groups)
+            for stage, groups in model.rules.parameter_groups(model.net, lr).items()}
 
 
 class _WithRelevance(Dataset):
@@ -159,7 +110,7 @@ def last_layer_draw(sched, push_index: int, epoch: int) -> int:
     return sched.epochs + push_index * sched.last_layer_epochs + epoch
 
 
-def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: float, *,
+def pretrain_backbone(model: PrototypeClassifier, loader: DataLoader, epochs: int, lr: float, *,
                       head: str = "image", progress: bool = True) -> list["EpochStats"]:
     """Train ``features`` with a temporary head and cross-entropy; the head is thrown away.
 
@@ -193,8 +144,8 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
                                   f"data set has none: {dataset!r}")
         loader = DataLoader(_WithRelevance(dataset), batch_size=loader.batch_size, shuffle=True,
                             generator=loader.generator)
-    features = model.ppnet.features
-    num_classes = len(dataset.classes) if hasattr(dataset, "classes") else model.ppnet.num_classes
+    features = model.net.features
+    num_classes = len(dataset.classes) if hasattr(dataset, "classes") else model.net.num_classes
     if head == "image":
         classifier = torch.nn.Linear(features.out_channels, num_classes)
     else:
@@ -232,7 +183,7 @@ def pretrain_backbone(model: ProtoPNet, loader: DataLoader, epochs: int, lr: flo
     return history
 
 
-def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, batch_size: int,
+def pretrain_pretext(model: PrototypeClassifier, epochs: int, lr: float, *, images: int, batch_size: int,
                      seed: int, progress: bool = True) -> list["EpochStats"]:
     """Train ``features`` on the pretext task of :mod:`protobench.training.pretext`.
 
@@ -245,11 +196,11 @@ def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, b
     """
     if epochs and images < 1:
         raise ProtobenchError(f"pretrain_images={images!r} is invalid; allowed: an integer >= 1")
-    n_cells = int(model.ppnet.proto_layer_rf_info[0])
+    n_cells = int(model.net.proto_layer_rf_info[0])
     scenes = PretextScenes(images, model.img_size, (n_cells, n_cells), seed=seed)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(scenes, batch_size=batch_size, shuffle=True, generator=generator)
-    features = model.ppnet.features
+    features = model.net.features
     kind_head = torch.nn.Conv2d(features.out_channels, NUM_KINDS, 1).to(model.device)
     colour_head = torch.nn.Conv2d(features.out_channels, NUM_COLOURS, 1).to(model.device)
     optimizer = torch.optim.Adam([*features.parameters(), *kind_head.parameters(),
@@ -282,7 +233,7 @@ def pretrain_pretext(model: ProtoPNet, epochs: int, lr: float, *, images: int, b
 
 
 
-def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optimizer,
+def run_epoch(model: PrototypeClassifier, loader: DataLoader, optimizer: torch.optim.Optimizer,
               coefs: LossCoefficients, stage: str, epoch: int, progress: bool = True,
               adversary: Adversary | None = None, mixup: Mixup | None = None,
               cached: bool = False, frozen_statistics: bool = False) -> EpochStats:
@@ -290,10 +241,10 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
     mixed images, with ``mixup``). ``cached``: the loader gives cached backbone features,
     not images (feature_cache.py); ``frozen_statistics``: the backbone's BatchNorm layers
     keep their running statistics (eval mode)."""
-    ppnet = model.ppnet
-    ppnet.train()
+    net, rules = model.net, model.rules
+    net.train()
     if frozen_statistics:
-        ppnet.features.eval()
+        net.features.eval()
     sums = {"loss": 0.0, "ce": 0.0, "clst": 0.0, "sep": 0.0, "l1": 0.0}
     correct = n = 0
     start = time.perf_counter()
@@ -304,15 +255,14 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
             images = adversary(model, images, labels)
         mixed = mixup(images, labels) if mixup is not None else None
         inputs = images if mixed is None else mixed.images
-        logits, min_distances = ppnet(inputs if cached else model.normalize(inputs))
-        loss, terms = training_loss(ppnet, logits, min_distances, labels, coefs)
+        logits, min_distances = net(inputs if cached else model.normalize(inputs))
+        loss, terms = training_loss(model, logits, min_distances, labels, coefs)
         if mixed is not None:
             loss, terms = mixed_loss(loss, terms, logits, labels, mixed, coefs.cross_entropy)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if hasattr(ppnet, "after_step"):  # TesNet: unit basis vectors again
-            ppnet.after_step()
+        rules.after_step(net)  # TesNet: unit basis vectors again
         b = labels.numel()
         n += b
         correct += (logits.argmax(1) == labels).sum().item()
@@ -327,7 +277,7 @@ def run_epoch(model: ProtoPNet, loader: DataLoader, optimizer: torch.optim.Optim
 
 @dataclass
 class TrainingResult:
-    model: ProtoPNet
+    model: PrototypeClassifier
     history: list[EpochStats] = field(default_factory=list)
     push_records: list[PushRecord] = field(default_factory=list)
     test_accuracy: float = float("nan")
@@ -360,9 +310,9 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     sched = recipe.schedule
     generator = seed_everything(sched.seed)
     arch = dataclasses.replace(recipe.architecture, num_classes=len(classes))
-    model = ProtoPNet.build(arch, classes, pretrained=recipe.pretrained, name=recipe.name,
+    model = PrototypeClassifier.build(arch, classes, pretrained=recipe.pretrained, name=recipe.name,
                             recipe=recipe.raw).to(device)
-    ppnet = model.ppnet
+    net = model.net
     loader = DataLoader(train_set, batch_size=sched.batch_size, shuffle=True, generator=generator)
     result = TrainingResult(model)
     start = time.perf_counter()
@@ -370,7 +320,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     stopped = stopped_training(recipe, resume, device)
     if stopped is not None:
         log(f"resuming {recipe.name} at epoch {stopped.next_epoch} from {resume}")
-        ppnet.load_state_dict(stopped.model)
+        net.load_state_dict(stopped.model)
         result.history, result.push_records = stopped.epoch_stats(), stopped.records()
         start -= stopped.seconds
     elif sched.pretrain_epochs and sched.pretrain_head == "pretext":
@@ -388,19 +338,15 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     elif sched.pretrain_epochs:
         result.history += pretrain_backbone(model, loader, sched.pretrain_epochs, recipe.lr.pretrain,
                                             head=sched.pretrain_head, progress=progress)
-    if isinstance(ppnet, PIPNetwork):
-        from protobench.training.pipnet import train_pipnet_stages
-
-        if sched.adversarial or sched.mixup:
-            raise ProtobenchError("adversarial training and mixup are not built for PIP-Net; train "
-                                  "it without `adversarial` and `mixup` (JPEG augmentation works)")
-        history, records, test = train_pipnet_stages(
+    rules = model.rules
+    if rules.procedure != "stages":  # the family trains by a procedure of its own
+        history, records, test = PROCEDURES[rules.procedure](
             model, recipe, loader, push_set, lambda: accuracy(model, test_set, sched.test_batch_size),
             progress, log)
         result.history += history
         result.push_records = records
         return _finish(result, model, test, start)
-    optimizers = make_optimizers(ppnet, recipe.lr)
+    optimizers = make_optimizers(model, recipe.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizers["joint"], step_size=recipe.lr.joint_step_size,
                                                 gamma=recipe.lr.joint_gamma)
     # a defence attacks each batch of the ProtoPNet stages (warm, joint, last layer)
@@ -423,7 +369,7 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
     def keep_state(next_epoch: int) -> None:
         if resume is not None:
             save_state(resume, TrainingState(
-                key, code, next_epoch, ppnet.state_dict(), {k: o.state_dict() for k, o in optimizers.items()},
+                key, code, next_epoch, net.state_dict(), {k: o.state_dict() for k, o in optimizers.items()},
                 scheduler.state_dict(), {k: g.get_state() for k, g in generators.items()},
                 global_rng_state(), [dataclasses.asdict(h) for h in result.history],
                 [r.to_dict() for r in result.push_records], test, time.perf_counter() - start))
@@ -453,9 +399,8 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
                   initial=first, total=sched.epochs)
     for epoch in epochs:
         stage = "warm" if epoch < sched.warm_epochs else "joint"
-        set_stage(ppnet, stage, sched.trainable_blocks)
-        if isinstance(ppnet, PoolNet):
-            ppnet.gumbel_scale = gumbel_scale(epoch, sched.gumbel_epochs)
+        set_stage(model, stage, sched.trainable_blocks)
+        rules.before_epoch(net, epoch, sched)  # ProtoPool: the Gumbel-softmax scale
         stats = train_pass(stage, epoch, epoch, optimizers[stage])
         if stage == "joint":
             scheduler.step()
@@ -467,26 +412,23 @@ def train(recipe: Recipe, train_set: Dataset, push_set: Dataset, test_set: Datas
             result.push_records = push_prototypes(model, push_set, sched.push_batch_size,
                                                   sched.class_specific_push)
             pushed = test_accuracy()
-            set_stage(ppnet, "last")
-            if isinstance(ppnet, PoolNet):  # the original's fine-tuning: slots (nearly) one-hot
-                ppnet.gumbel_scale = 1e4
+            set_stage(model, "last")
+            rules.before_last_layer(net)  # ProtoPool: slots (nearly) one-hot
             for i in range(sched.last_layer_epochs if "last" in optimizers else 0):
                 draw = last_layer_draw(sched, sched.push_epochs.index(epoch), i)
                 result.history.append(train_pass("last", i, draw, optimizers["last"]))
-                if isinstance(ppnet, PoolNet) and (i + 1) % 5 == 0:  # ProtoPool's main.py: the
-                    for group in optimizers["last"].param_groups:   # fine-tuning rate x0.95
-                        group["lr"] *= 0.95                         # every 5 epochs
+                rules.after_last_layer_epoch(optimizers["last"], i)  # ProtoPool: rate x0.95 / 5
             before, test = test, test_accuracy()
             log(f"epoch {epoch}: test accuracy {before:.3f} before push, {pushed:.3f} after push, "
                 f"{test:.3f} after last-layer training")
         if epoch < sched.epochs - 1:
             keep_state(epoch + 1)
-    set_stage(ppnet, "joint")
+    set_stage(model, "joint")
     # the model as last evaluated, after the last epoch (and its push)
     return _finish(result, model, test if test is not None else test_accuracy(), start)
 
 
-def _finish(result: TrainingResult, model: ProtoPNet, test_accuracy: float, start: float) -> TrainingResult:
+def _finish(result: TrainingResult, model: PrototypeClassifier, test_accuracy: float, start: float) -> TrainingResult:
     """The trained model's records and history, in eval mode."""
     model.eval()
     result.test_accuracy = test_accuracy

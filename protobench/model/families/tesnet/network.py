@@ -27,14 +27,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from protobench.model.ppnet import PPNet
+from protobench.model.families.protopnet.network import PPNet
 
 
 class TesNetwork(PPNet):
     """The TesNet network on normalised images (the arguments of :class:`PPNet`;
     the activation function does not apply: the similarity is the projection)."""
 
-    has_distances = False  # "distances" are -projection, not latent distances
     has_last_layer_stage = True  # recorded as 'linear', yet its main.py trains the last layer
 
     def unit_prototypes(self) -> torch.Tensor:

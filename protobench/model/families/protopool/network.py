@@ -14,7 +14,7 @@ without a last layer.
 
 ``PoolNet`` keeps the original's parameter names, so that a ProtoPool
 checkpoint loads key for key. It offers the same methods as
-:class:`~protobench.model.ppnet.PPNet` (``prototype_distances``,
+:class:`~protobench.model.families.protopnet.network.PPNet` (``prototype_distances``,
 ``distance_2_similarity``, ``forward_from_distances``, ``push_forward``,
 ``prototype_class_identity``), so protobench's pixel-space wrapper, push,
 attacks and metrics take it unchanged.
@@ -41,7 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from protobench.errors import ProtobenchError
-from protobench.model.ppnet import L2Prototypes, make_add_on_layers
+from protobench.model.families.protopnet.network import L2Prototypes, make_add_on_layers
 
 ACTIVATIONS = ("log", "linear")  # "linear": ProtoPool's 1 / (d + 1)
 

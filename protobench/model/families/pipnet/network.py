@@ -67,7 +67,6 @@ class PIPNetwork(nn.Module):
         bias: a bias in the classifier (the original's ``--bias``).
     """
 
-    has_distances = False  # "distances" are 1 - presence, not latent distances
 
     def __init__(self, features: nn.Module, img_size: int, num_prototypes: int, num_classes: int,
                  proto_layer_rf_info: Sequence[float], bias: bool = False,
