@@ -33,6 +33,7 @@ from protobench.attacks.inputs import check_images
 from protobench.attacks.measure import measure
 from protobench.attacks.pairs import Pairs, select_pairs
 from protobench.attacks.perturb import attack_in_batches
+from protobench.attacks.kinds import get_kind
 from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
 from protobench.metrics import RATE_METRICS, PairMetrics, summarize
@@ -129,10 +130,11 @@ def attack(model: nn.Module | str | Path, images: torch.Tensor, labels: torch.Te
     """
     model = _prototype_model(model)
     preset = _preset(attack, overrides)
-    if preset.kind == "jpeg" and len(preset.qualities) != 1:
-        raise ProtobenchError(f"attack {preset.name!r} sweeps {len(preset.qualities)} JPEG "
-                              f"qualities {list(preset.qualities)}; pass qualities=<one of them> "
-                              "for one report, or use protobench.benchmark for the sweep")
+    settings = get_kind(preset.kind).settings(preset)
+    if len(settings) != 1:
+        raise ProtobenchError(f"attack {preset.name!r} yields {len(settings)} settings {settings}; "
+                              "narrow it to one for one report (a JPEG sweep: qualities=<one of "
+                              "them>), or use protobench.benchmark for the sweep")
     images = check_images(images, model).detach()
     device = images.device
     labels = torch.as_tensor(labels, device=device).long()

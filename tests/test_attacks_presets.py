@@ -40,12 +40,24 @@ def test_the_other_presets_follow_the_spec():
 
 def test_overrides_from_python_and_from_strings():
     p = load_attack("pgd-local", eps="4/255", alpha=0.001, steps="10", random_start="false",
-                    prototypes="3,17", target_cells="1,2;3,4", qualities="90,10", norm=None)
+                    prototypes="3,17", target_cells="1,2;3,4", norm=None)
     assert p.eps == 4 / 255 and p.alpha == 0.001 and p.steps == 10 and not p.random_start
-    assert p.prototypes == (3, 17) and p.target_cells == ((1, 2), (3, 4)) and p.qualities == (90, 10)
+    assert p.prototypes == (3, 17) and p.target_cells == ((1, 2), (3, 4))
+    assert load_attack("jpeg", qualities="90,10").qualities == (90, 10)
     assert p.norm == "Linf"                          # None leaves the preset's value
     assert load_attack("pgd-local", prototypes="class-top-k", k=3).k == 3
     assert p.to_dict()["prototypes"] == [3, 17]
+
+
+def test_an_option_of_another_kind_is_refused_and_named():
+    """A preset gives its own kind's options: qualities belong to jpeg, method to the
+    iterative kinds, members to ensembles."""
+    with pytest.raises(ProtobenchError, match="qualities is an option of kind 'jpeg', not of 'masked-pgd'"):
+        load_attack("pgd-local", qualities="90,10")
+    with pytest.raises(ProtobenchError, match="method is an option of kind 'masked-pgd' and "
+                                              "'ensemble' and 'whole-image', not of 'jpeg'"):
+        load_attack("jpeg", method="apgd")
+    assert load_attack("jpeg", qualities=50).qualities == (50,)
 
 
 @pytest.mark.parametrize("text,value", [("8/255", 8 / 255), ("0.0314", 0.0314), (0.5, 0.5),
@@ -82,7 +94,7 @@ def test_unknown_attack_lists_the_presets():
     (dict(temperature=0.5, objective="displace"),
      "objective='displace'.*target-margin, box-margin when temperature"),
     (dict(success="always"), "unknown success 'always'.*in-target"),
-    (dict(members=[{"objective": "raise"}]), "members=.*empty unless kind = 'ensemble'"),
+    (dict(members=[{"objective": "raise"}]), "members=.*option of kind 'ensemble', not of 'masked-pgd'"),
     (dict(prototypes="best"), "prototypes='best'.*top-k"),
     (dict(k=0), "k=0"),
     (dict(margin=-1), "margin=-1"),

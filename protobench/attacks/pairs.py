@@ -18,6 +18,7 @@ import torch.nn as nn
 from protobench.attacks.engine import frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.presets import AttackPreset
+from protobench.attacks.targets import checked_target, retarget  # noqa: F401 (retarget: re-exported)
 from protobench.attacks.regions import (
     ELSEWHERE, argmax_cells, cells_away, cells_in_box, explicit_cells, farthest_window,
     irrelevant_cells, most_similar_window, pixel_mask, region_cells,
@@ -135,7 +136,7 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     relevance, has = _relevance(relevance_masks, len(images), size, images.device)
     I = irrelevant_cells(R, None if relevance is None else relevance[image_index],
                          None if has is None else has[image_index], preset.irrelevant_threshold)
-    T = _checked_target(preset, R, I, sim, size, image_index, prototype)
+    T = checked_target(preset, R, I, sim, size, image_index, prototype)
     has_pairs = (torch.zeros(len(prototype), dtype=torch.bool, device=images.device)
                  if has is None else has[image_index])
     pairs = Pairs(image_index, prototype, labels[image_index], box, R,
@@ -144,23 +145,6 @@ def select_pairs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                   MaskRule(preset.mask, size, preset.margin))
     pairs.mask  # an empty pixel mask fails here, at selection, not inside an attack
     return pairs
-
-
-def _checked_target(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: torch.Tensor,
-                    size: tuple[int, int], image_index: torch.Tensor,
-                    prototype: torch.Tensor) -> torch.Tensor:
-    """T by the preset's rule; a pair without a target cell raises when T is used."""
-    if not preset.needs_target and preset.target in ("most-similar", "farthest", "object-elsewhere"):
-        return I & ~R  # unused: do not fail on pairs without a window
-    T = _target_cells(preset, R, I, sim, tuple(sim.shape[-2:]), size)
-    empty = ~T.flatten(1).any(dim=1)
-    if preset.needs_target and empty.any():
-        where = [(int(image_index[i]), int(prototype[i])) for i in empty.nonzero().flatten()]
-        raise ProtobenchError(
-            f"target {preset.target!r} of attack {preset.name!r} has no cell for the "
-            f"(image, prototype) pair(s) {where[:10]}: no irrelevant cell outside the "
-            "high-activation cells; choose another target or irrelevant_threshold")
-    return T
 
 
 def _choose_prototypes(all_max: torch.Tensor, labels: torch.Tensor,
@@ -207,35 +191,3 @@ def _relevance(masks: torch.Tensor | Sequence[torch.Tensor | None] | None, b: in
                                       f"the images are {size[0]}x{size[1]}")
             out[i] = m.to(device).bool()
     return out, has
-
-
-def _target_cells(preset: AttackPreset, R: torch.Tensor, I: torch.Tensor, sim: torch.Tensor,
-                  grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-    """T (N, h, w) bool, by the preset's ``target`` rule."""
-    candidates = I & ~R
-    if preset.target == "irrelevant":
-        return candidates
-    if preset.target == "most-similar":
-        return most_similar_window(candidates, sim, preset.target_size)
-    if preset.target == "farthest":
-        return farthest_window(candidates, argmax_cells(sim), preset.target_size)
-    if preset.target == "object-elsewhere":  # Hoffmann et al.'s stomach for a head prototype
-        elsewhere = ~I & ~R & cells_away(sim.flatten(1).argmax(dim=1), grid)
-        return most_similar_window(elsewhere, sim, preset.target_size,
-                                   f"object cell outside the high-activation cells, {ELSEWHERE} or "
-                                   "more cells from the peak (it needs an object mask)")
-    if preset.target == "cells":
-        return explicit_cells(preset.target_cells, len(R), grid, R.device)
-    y0, y1, x0, x1 = preset.target_box
-    if y1 > size[0] or x1 > size[1]:
-        raise ProtobenchError(f"target_box={list(preset.target_box)} is outside the "
-                              f"{size[0]}x{size[1]} image")
-    box = torch.tensor([[y0, y1, x0, x1]], device=R.device).expand(len(R), 4)
-    return cells_in_box(box, grid, size)
-
-
-def retarget(pairs: Pairs, preset: AttackPreset) -> Pairs:
-    """The pairs with T recomputed by another preset's target rule (an ensemble's member)."""
-    T = _checked_target(preset, pairs.high_activation, pairs.irrelevant, pairs.sim_before,
-                        pairs.mask_rule.size, pairs.image_index, pairs.prototype)
-    return dataclasses.replace(pairs, target=T)

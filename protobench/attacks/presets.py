@@ -16,19 +16,19 @@ from typing import Any
 
 from protobench.attacks.acceleration import PRECISIONS
 from protobench.attacks.bpda import BACKWARDS
-from protobench.attacks.engine import MASKED_METHODS
+from protobench.attacks.kinds import ATTACK_KINDS, foreign_options, get_kind
+from protobench.attacks.kinds.base import choose, refuse
 from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
-from protobench.attacks.whole_image import METHODS
+from protobench.attacks.targets import TARGET_ALIASES, TARGET_RULES
 from protobench.errors import ProtobenchError
 from protobench.metrics.criteria import CRITERIA
 from protobench.fractions import parse_fraction
 from protobench.threat import NORMS, threat_model_problem
 from protobench.paths import ATTACKS_DIR, check_keys, preset_names, read_preset
 
-KINDS = ("masked-pgd", "ensemble", "whole-image", "jpeg", "noise")
-TARGETS = ("irrelevant", "most-similar", "farthest", "object-elsewhere", "box", "cells")
-TARGET_ALIASES = {"irrelevant-box": "farthest"}  # the name before "most-similar" existed
+KINDS = tuple(ATTACK_KINDS)  # protobench.attacks.kinds, one module each
+TARGETS = tuple(TARGET_RULES)  # protobench.attacks.targets
 SELECTIONS = ("top-k", "class-top-k")
 # What restarts and ensembles keep per pair: the largest margin of a success criterion
 # (the peak lies in T / outside the clean box / in an irrelevant cell / outside R), or the
@@ -147,10 +147,7 @@ class AttackPreset:
     @property
     def needs_target(self) -> bool:
         """Whether the objective, the success criterion or the mask uses the target cells T."""
-        entry = MAP_OBJECTIVES.get(self.objective)
-        uses_objective = self.kind == "masked-pgd" and entry is not None and entry.uses_target
-        uses_success = self.kind in ("masked-pgd", "ensemble") and self.success_criterion == "in-target"
-        return uses_objective or uses_success or self.mask == "target"
+        return get_kind(self.kind).uses_target(self)
 
     @property
     def success_criterion(self) -> str:
@@ -219,6 +216,8 @@ def _parse_bool(value: Any, name: str) -> bool:
 
 
 def _parse_ints(value: Any, name: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):  # qualities=50: a list of one
+        value = [value]
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
     if not isinstance(value, (list, tuple)):
@@ -274,77 +273,46 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def _choice(preset: AttackPreset, name: str, allowed: tuple[str, ...]) -> None:
-    value = getattr(preset, name)
-    if value not in allowed:
-        raise ProtobenchError(f"unknown {name} {value!r} in attack {preset.name!r}; "
-                              f"choose one of: {', '.join(allowed)}")
-
-
-def _check(preset: AttackPreset, name: str, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ProtobenchError(f"{name}={getattr(preset, name)!r} is invalid in attack "
-                              f"{preset.name!r}; allowed: {allowed}")
 
 
 def _validate(p: AttackPreset) -> None:
-    methods = tuple(MASKED_METHODS) if p.kind in ("masked-pgd", "ensemble") else METHODS
+    """The checks every kind shares, then the kind's own (protobench.attacks.kinds)."""
     for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", objective_names()),
-                          ("mask", MASKS), ("target", TARGETS), ("method", methods),
-                          ("success", SUCCESS), ("precision", PRECISIONS),
-                          ("backward", BACKWARDS)):
-        _choice(p, name, allowed)
+                          ("mask", MASKS), ("target", TARGETS), ("success", SUCCESS),
+                          ("precision", PRECISIONS), ("backward", BACKWARDS)):
+        choose(p, name, allowed)
+    kind = get_kind(p.kind)
     if p.backward != "exact":
-        _check(p, "backward", p.kind in ("masked-pgd", "ensemble"),
+        refuse(p, "backward", kind.masked,
                "'exact' for whole-image, jpeg and noise attacks (bpda: masked attacks)")
-        _check(p, "backward", not p.compile, "'exact' with compile = true")
-    _check(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
+    refuse(p, "temperature", p.temperature >= 0.0, "a number >= 0 (0: the exact max)")
     if p.keep_prediction:
-        _check(p, "keep_prediction", p.kind in ("masked-pgd", "ensemble") and p.objective != "cross-entropy",
+        refuse(p, "keep_prediction", kind.masked and p.objective != "cross-entropy",
                "false unless a masked attack ascends a map objective (masked-pgd or ensemble)")
     if p.temperature > 0:
         smooth = [name for name, entry in MAP_OBJECTIVES.items() if entry.smooth]
-        _check(p, "objective", p.objective in smooth,
+        refuse(p, "objective", p.objective in smooth,
                f"one of {', '.join(smooth)} when temperature > 0")
-    if p.kind == "ensemble":
-        _check(p, "members", len(p.members) > 0, "a non-empty list of [[members]] tables")
-        _check(p, "success", p.success_criterion != "objective",
-               "a criterion (in-target, out-of-box, irrelevant, moved): members with "
-               "different objectives can only be compared by one")
-        if p.mask == "target":  # the members must then perturb the same target
-            _check(p, "members", all("target" not in m and "target_size" not in m
-                                     for m in p.members),
-                   "members without target or target_size when the mask is 'target' "
-                   "(they share the ensemble's threat model)")
-        for i, member in enumerate(p.member_presets()):
-            if member.objective == "cross-entropy":
-                raise ProtobenchError(f"ensemble member {i} of {p.name!r}: objective "
-                                      "'cross-entropy' is not a map objective")
-    elif p.members:
-        _check(p, "members", False, "empty unless kind = 'ensemble'")
+    kind.check(p)
+    defaults = {f.name: f.default for f in fields(AttackPreset)}
+    for name, owners in foreign_options(p.kind, defaults).items():
+        refuse(p, name, getattr(p, name) == defaults[name],
+               f"its default {defaults[name]!r}: {name} is an option of kind "
+               f"{' and '.join(repr(o) for o in owners)}, not of {p.kind!r}")
     for name in ("eps", "alpha", "steps", "restarts"):  # the bounds of protobench.threat
         allowed = threat_model_problem(name, getattr(p, name))
-        _check(p, name, allowed is None, allowed or "")
-    _check(p, "margin", p.margin >= 0, "an integer >= 0 (pixels)")
-    _check(p, "target_size", p.target_size >= 1, "an integer >= 1 (cells)")
-    _check(p, "k", p.k >= 1, "an integer >= 1")
-    _check(p, "irrelevant_threshold", 0.0 <= p.irrelevant_threshold < 1.0, "a fraction in [0, 1)")
-    _check(p, "percentile", 0.0 < p.percentile <= 100.0, "a number in (0, 100]")
+        refuse(p, name, allowed is None, allowed or "")
+    refuse(p, "margin", p.margin >= 0, "an integer >= 0 (pixels)")
+    refuse(p, "target_size", p.target_size >= 1, "an integer >= 1 (cells)")
+    refuse(p, "k", p.k >= 1, "an integer >= 1")
+    refuse(p, "irrelevant_threshold", 0.0 <= p.irrelevant_threshold < 1.0, "a fraction in [0, 1)")
+    refuse(p, "percentile", 0.0 < p.percentile <= 100.0, "a number in (0, 100]")
     if isinstance(p.prototypes, tuple):
-        _check(p, "prototypes", len(p.prototypes) > 0 and min(p.prototypes) >= 0,
+        refuse(p, "prototypes", len(p.prototypes) > 0 and min(p.prototypes) >= 0,
                "a non-empty list of prototype indices >= 0")
     if p.target == "box":
         b = p.target_box
-        _check(p, "target_box", len(b) == 4 and 0 <= b[0] < b[1] and 0 <= b[2] < b[3],
+        refuse(p, "target_box", len(b) == 4 and 0 <= b[0] < b[1] and 0 <= b[2] < b[3],
                "[y0, y1, x0, x1] in pixels, end-exclusive, with y0 < y1 and x0 < x1")
     if p.target == "cells":
-        _check(p, "target_cells", len(p.target_cells) > 0, "a non-empty list of [row, col] cells")
-    if p.kind == "jpeg":
-        _check(p, "qualities", len(p.qualities) > 0 and all(1 <= q <= 100 for q in p.qualities),
-               "a non-empty list of integers in [1, 100]")
-    if p.kind == "whole-image":
-        _check(p, "mask", p.mask == "full", "'full' (whole-image attacks change every pixel)")
-        _check(p, "objective", p.objective == "cross-entropy",
-               "'cross-entropy' (whole-image attacks are classification attacks)")
-        if p.method == "fgsm":
-            _check(p, "norm", p.norm == "Linf", "'Linf' (fgsm)")
+        refuse(p, "target_cells", len(p.target_cells) > 0, "a non-empty list of [row, col] cells")

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from protobench import storage
+from protobench.attacks.kinds import get_kind
 from protobench.attacks.presets import AttackPreset
 from protobench.bench.suite import Suite
 from protobench.bench.tables import CONFIG_COLUMNS
@@ -67,14 +68,14 @@ def configurations(preset: AttackPreset, model: str, backbone: str,
                    suite: Suite) -> list[tuple[Configuration, AttackPreset]]:
     """The sweep of one attack on one model, each attack followed by its control."""
     out = []
-    if preset.kind == "jpeg":
-        for q in preset.qualities:  # each configuration compresses at its own quality only
-            out.append((Configuration(preset.name, False, model, backbone, quality=int(q)),
-                        dataclasses.replace(preset, qualities=(int(q),))))
+    kind = get_kind(preset.kind)
+    sweep = kind.sweep(preset)
+    if sweep is not None:  # the kind sweeps settings of its own (JPEG: each quality alone)
+        for overrides, setting in zip(sweep, kind.settings(preset)):
+            out.append((Configuration(preset.name, False, model, backbone, **setting),
+                        dataclasses.replace(preset, **overrides)))
         return out
-    step_counts: Sequence[int | None] = suite.steps
-    if preset.kind == "noise" or (preset.kind == "whole-image" and preset.method == "fgsm"):
-        step_counts = [None]
+    step_counts: Sequence[int | None] = suite.steps if kind.has_steps(preset) else [None]
     for eps in suite.eps:
         for steps in step_counts:
             overrides: dict[str, Any] = {"eps": eps}
@@ -83,9 +84,9 @@ def configurations(preset: AttackPreset, model: str, backbone: str,
                 # keep the preset's alpha relative to eps, as published presets scale it
                 overrides["alpha"] = preset.alpha * eps / preset.eps if preset.eps else preset.alpha
             cfg_preset = dataclasses.replace(preset, **overrides)
-            control = preset.kind == "noise"
+            control = kind.is_control
             out.append((Configuration(preset.name, control, model, backbone, eps, steps), cfg_preset))
-        if preset.kind != "noise":
+        if not kind.is_control:  # every attack beside the noise control of its eps
             out.append((Configuration(preset.name, True, model, backbone, eps), dataclasses.replace(
                 preset, eps=eps)))
     return out
