@@ -52,7 +52,7 @@ _LAZY = {
     "LocalPGD": ("protobench.api", "LocalPGD"),
     "HeadOnStomach": ("protobench.api", "HeadOnStomach"),
     "AutoLocal": ("protobench.api", "AutoLocal"),
-    "benchmark": ("protobench.bench.runner", "run"),
+    "benchmark": ("protobench.workflows", "benchmark"),
     "PrototypeModel": ("protobench.model.protocol", "PrototypeModel"),
     "PrototypeAdapter": ("protobench.model.protocol", "PrototypeAdapter"),
     "map_objective": ("protobench.attacks.objectives", "map_objective"),

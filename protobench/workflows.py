@@ -1,8 +1,10 @@
-"""The Python twins of the commands: train, evaluate and explain in one call each.
+"""The Python twins of the commands: benchmark, train, evaluate and explain in one call each.
 
-The command-line modules (``protobench.cli.train``, ``.evaluate``, ``.explain``)
-parse arguments, call these and print; everything they do is reachable here::
+The command-line modules (``protobench.cli.run``, ``.train``, ``.evaluate``,
+``.explain``) parse arguments, call these and print; everything they do is
+reachable here::
 
+    protobench.benchmark(attacks=["pgd-local"], models=["synth-smallcnn"])  # -> RunResult (results/ written)
     protobench.train_model("synth-tiny")                  # -> TrainingReport (checkpoint written)
     protobench.snapshot_training("synth-tiny", None, "midway.pt")  # a stopped or running training, as a checkpoint
     protobench.evaluate_model("synth-smallcnn")           # -> EvaluationReport: accuracy, prototypes on the object, realism
@@ -37,6 +39,27 @@ class TrainingReport:
                 "test_accuracy": round(self.test_accuracy, 4),
                 "prototypes_on_object": self.prototypes_on_object,
                 "train_seconds": round(self.train_seconds, 1), "device": self.device}
+
+
+def benchmark(attacks=None, suite="default", models=None, *, figures: bool = True,
+              report: bool = False, **options: Any):
+    """Run a benchmark sweep (:func:`protobench.bench.runner.run`; every option of
+    :class:`~protobench.bench.spec.RunSpec`), then draw its figures (``figures``) and write
+    its report page (``report``) from the files it wrote. Returns the run's ``RunResult``;
+    with ``report``, its ``report`` attribute is the page's path.
+    """
+    from protobench.bench.runner import run
+
+    result = run(attacks, suite, models, figures=figures, **options)
+    if result.summary is None:  # a rank other than 0 of a sharded run: rank 0 draws
+        return result
+    if figures:
+        from protobench.figures import make_figures
+        make_figures(result.out)
+    if report:
+        from protobench.report import write_run_page
+        result.report = write_run_page(result.out)
+    return result
 
 
 def _checkpoint_path(name: str, out: str | Path | None) -> Path:

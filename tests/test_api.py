@@ -144,7 +144,7 @@ def test_a_new_objective_is_one_decorated_function(model, batch):
 def test_run_is_the_command_module_and_benchmark_the_function():
     import protobench.run  # noqa: F401  (after this import the attribute must not change)
     assert protobench.run.__name__ == "protobench.run"
-    assert callable(protobench.benchmark) and protobench.benchmark.__name__ == "run"
+    assert callable(protobench.benchmark) and protobench.benchmark.__name__ == "benchmark"
 
 
 def test_imports_have_no_side_effects():

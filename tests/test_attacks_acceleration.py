@@ -101,7 +101,7 @@ def test_restarts_and_ensembles_keep_images_by_the_measured_models_margin(setup)
     """Under bf16 the attack searches with the wrapper, but the success margin that picks a
     restart's or a member's image is the fp32 model's, the one the results are measured with:
     per pair, the ensemble is never weaker than a member in the measured numbers."""
-    from protobench.attacks.perturb import success_margin
+    from protobench.attacks.kinds.masked_pgd import success_margin
 
     model, x, y, relevance = setup
     x, y, relevance = x[:3], y[:3], relevance[:3]

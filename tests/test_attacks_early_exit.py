@@ -7,7 +7,7 @@ import torch
 import protobench
 from protobench.attacks import load_attack, run_attack, select_pairs
 from protobench.attacks.engine import MaskedPGD
-from protobench.attacks.perturb import success_margin
+from protobench.attacks.kinds.masked_pgd import success_margin
 from protobench.errors import ProtobenchError
 from protobench.paths import MODELS_DIR
 

@@ -279,7 +279,7 @@ def _saturate_sigmoid(model: ProtoPNet) -> None:
 def test_zero_gradient_guard_on_each_familys_objective(family, kill):
     from protobench.attacks import AttackPreset
     from protobench.attacks.pairs import select_pairs
-    from protobench.attacks.perturb import make_objective
+    from protobench.attacks.kinds.masked_pgd import make_objective
 
     model = _family(family)
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))

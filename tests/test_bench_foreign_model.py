@@ -100,3 +100,51 @@ def test_a_foreign_model_without_data_is_one_clear_error(foreign, tmp_path):
     with pytest.raises(ProtobenchError, match="not a prototype model"):
         protobench.benchmark(attacks=["pgd-local"], models=[nn.Linear(2, 2)], data=Squares(),
                              out=tmp_path / "x", progress=False)
+
+
+FACTORY_MODULE = '''
+import torch
+import protobench
+from test_bench_foreign_model import Squares, TwoPrototypeCNN
+
+
+def small_cnn():
+    torch.manual_seed(0)
+    net = TwoPrototypeCNN().eval()
+    return protobench.PrototypeAdapter(net, similarity_maps=net.similarity,
+                                       prototype_class=[0, 0, 1, 1], img_size=32)
+
+
+def squares():
+    return Squares()
+'''
+
+
+def test_the_command_line_benchmarks_a_model_of_the_users_code(tmp_path, monkeypatch, capsys):
+    """protobench run --model MODULE:FACTORY --data MODULE:FACTORY: the model and images of the
+    user's own module, swept with the noise control beside the attack, and gated."""
+    from pathlib import Path
+
+    from protobench.cli.main import main as protobench_main
+
+    (tmp_path / "my_models.py").write_text(FACTORY_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    out = tmp_path / "run"
+    args = ["run", "--attack", "pgd-local", "--model", "my_models:small_cnn", "--data",
+            "my_models:squares", "--eps", "8/255", "--steps", "5", "--limit", "6", "--out", str(out),
+            "--quiet", "--no-figures"]
+    assert protobench_main(args) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["model"].unique()) == ["small_cnn"]   # named by its factory
+    assert sorted(summary["control"]) == [False, True] and (summary["n_pairs"] == 6).all()
+    assert (out / "report.html").is_file()
+    baseline = tmp_path / "mine.csv"
+    (tmp_path / "mine.tolerances.toml").write_text("[tolerances]\npeak_in_target_rate = 0.2\n")
+    assert regress([str(out), "--baseline", str(baseline), "--update"]) == 0
+    assert regress([str(out), "--baseline", str(baseline)]) == 0
+    capsys.readouterr()
+    assert protobench_main(["run", "--model", "my_models:nothing", "--data", "my_models:squares",
+                            "--out", str(tmp_path / "x"), "--quiet"]) != 0
+    assert "'my_models' has no 'nothing'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -467,10 +467,10 @@ def test_a_bad_set_is_one_clear_error_and_no_folder(tmp_path, capsys, setting, m
 
 
 def test_an_attack_given_as_a_toml_path_gets_a_results_folder_named_after_it(tmp_path, monkeypatch):
-    import protobench.bench.runner as runner
+    import protobench.bench.plan as plan
     preset = tmp_path / "my-attack.toml"
     preset.write_text((ROOT / "attacks" / "pgd-local.toml").read_text())
-    monkeypatch.setattr(runner, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(plan, "RESULTS_DIR", tmp_path / "results")
     assert main(["--attack", str(preset), *TINY, "--no-figures"]) == 0
     assert (tmp_path / "results" / "my-attack" / "summary.csv").is_file()
 

@@ -97,7 +97,7 @@ def test_a_run_never_reads_more_images_at_once_than_a_batch_and_workers_change_n
             read.append(len(batch.images))
             yield batch
 
-    monkeypatch.setattr("protobench.bench.runner.image_batches", recording)
+    monkeypatch.setattr("protobench.bench.execute.image_batches", recording)
     monkeypatch.setattr(streaming, "image_batches", recording)
     a, b = tmp_path / "a", tmp_path / "b"
     assert main([*TINY, "--batch-size", "2", "--out", str(a)]) == 0

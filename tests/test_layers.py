@@ -11,13 +11,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "protobench"
 LAYERS = [
     ["protobench._version", "protobench.errors", "protobench.registry", "protobench.fractions",
      "protobench.paths", "protobench.storage", "protobench.devices", "protobench.threat",
-     "protobench.model.receptive_field", "protobench.source"],
+     "protobench.model.receptive_field", "protobench.source", "protobench.factories"],
     ["protobench.imaging", "protobench.data", "protobench.metrics"],
     ["protobench.model"],
     ["protobench.training", "protobench.explanations", "protobench.evaluation", "protobench.attacks"],
     ["protobench.api", "protobench.bench", "protobench.evaluation.stability"],
     ["protobench.figures", "protobench.report"],
-    ["protobench.bench.runner", "protobench.workflows"],  # they end by drawing figures
+    ["protobench.workflows"],  # the commands' work, ending with the figures
     ["protobench.cli", "protobench.run", "protobench.train", "protobench.evaluate",
      "protobench.explain", "protobench.regress", "protobench.convert", "protobench.__main__",
      "protobench.figures.__main__", "protobench.report.__main__", "protobench"],

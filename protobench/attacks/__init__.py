@@ -20,7 +20,8 @@ ensembles, the noise control), ``measure`` (every metric of the attacked
 pairs), ``regions`` (R, I, T, M), ``objectives`` (displace, suppress, raise,
 the margins, cross-entropy; a registry), ``engine`` (masked PGD and APGD),
 ``noise``, ``jpeg``, ``whole_image`` (classification attacks on the whole image), ``presets``
-(attacks/*.toml). This package face only re-exports them.
+(attacks/*.toml), ``kinds`` (one module per attack kind, registered) and ``targets``
+(the target rules, registered). This package face only re-exports them.
 """
 
 from protobench.attacks.engine import MaskedAPGD, MaskedPGD
@@ -28,15 +29,18 @@ from protobench.attacks.jpeg import jpeg_compress
 from protobench.attacks.measure import measure
 from protobench.attacks.noise import uniform_noise
 from protobench.attacks.objectives import MAP_OBJECTIVES, PeakMargin, map_objective
-from protobench.attacks.pairs import Pairs, retarget, select_pairs
+from protobench.attacks.kinds import ATTACK_KINDS, AttackKind, AttackResult, get_kind, register_kind
+from protobench.attacks.kinds.masked_pgd import make_objective, success_margin
+from protobench.attacks.pairs import Pairs, select_pairs
 from protobench.attacks.perturb import (
-    AttackResult, attack_in_batches, make_objective, noise_control, pair_batches, run_attack,
-    run_ensemble, success_margin,
+    attack_in_batches, noise_control, pair_batches, run_attack, run_ensemble,
 )
 from protobench.attacks.presets import AttackPreset, attack_names, load_attack, parse_fraction
+from protobench.attacks.targets import TARGET_RULES, retarget, target_rule
 from protobench.attacks.whole_image import whole_image_attack
 
 __all__ = [
+    "ATTACK_KINDS", "AttackKind", "TARGET_RULES", "get_kind", "register_kind", "target_rule",
     "AttackPreset", "AttackResult", "MAP_OBJECTIVES", "attack_in_batches", "pair_batches", "MaskedAPGD", "MaskedPGD", "Pairs",
     "PeakMargin", "attack_names", "jpeg_compress", "load_attack", "make_objective",
     "map_objective", "measure", "noise_control", "parse_fraction", "retarget", "run_attack",

@@ -18,11 +18,8 @@ import torch.nn as nn
 from protobench.attacks.engine import frozen
 from protobench.attacks.inputs import check_images
 from protobench.attacks.presets import AttackPreset
-from protobench.attacks.targets import checked_target, retarget  # noqa: F401 (retarget: re-exported)
-from protobench.attacks.regions import (
-    ELSEWHERE, argmax_cells, cells_away, cells_in_box, explicit_cells, farthest_window,
-    irrelevant_cells, most_similar_window, pixel_mask, region_cells,
-)
+from protobench.attacks.regions import cells_in_box, irrelevant_cells, pixel_mask, region_cells
+from protobench.attacks.targets import checked_target
 from protobench.errors import ProtobenchError
 from protobench.metrics.pairs import prototype_rank
 from protobench.model.protocol import check_prototype_model, class_relation

@@ -15,10 +15,6 @@ from protobench.attacks.engine import Rows
 from protobench.attacks.inputs import check_images
 from protobench.attacks.kinds import get_kind
 from protobench.attacks.kinds.base import AttackResult
-from protobench.attacks.kinds.masked_pgd import (  # noqa: F401 (re-exported)
-    OnMeasuredModel, kept_prediction, make_objective, masked_engine, on_measured_model,
-    success_margin,
-)
 from protobench.attacks.kinds.noise import noise_control as uniform_noise_control
 from protobench.attacks.pairs import Pairs
 from protobench.attacks.presets import AttackPreset

@@ -52,11 +52,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"benchmark suite in benchmarks/: {', '.join(preset_names(BENCHMARKS_DIR))} "
                         "(default: default)")
     p.add_argument("--model", nargs="+", action="extend", metavar="NAME_OR_PATH",
-                   help="model names (models/NAME.pt) or checkpoint paths (default: the suite's)")
+                   help="model names (models/NAME.pt), checkpoint paths, or MODULE:FACTORY, a "
+                        "model of your own code (a protobench model, or any prototype model "
+                        "through protobench.PrototypeAdapter; then give --data) "
+                        "(default: the suite's)")
     p.add_argument("--backbone", nargs="+", action="extend", metavar="NAME",
                    help="keep only the suite's models with these backbones")
     p.add_argument("--dataset", help="synth, cub200 or folder (default: each model's own)")
     p.add_argument("--data-root", help="folder of a cub200 / folder data set")
+    p.add_argument("--data", metavar="MODULE:FACTORY",
+                   help="the images of every model, from your own code: a data set of (image "
+                        "(3, H, W) in [0, 1], label), with relevance_mask(i) where the object "
+                        "masks are known")
     p.add_argument("--split", help="split the images come from (default: the suite's, test); "
                                    "'all' reads a plain folder of class subfolders whole")
     p.add_argument("--eps", nargs="+", metavar="EPS",
@@ -114,27 +121,28 @@ def _joined(values: list[str] | None) -> str | None:
 
 @cli_entry
 def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    check_names(attacks=args.attack, suite=args.suite, models=args.model)
+    from protobench.factories import is_factory
 
-    from protobench.bench.runner import run
+    check_names(attacks=args.attack, suite=args.suite,
+                models=[m for m in args.model or [] if not is_factory(m)])
+
     from protobench.bench.tables import compact_table, to_markdown
     from protobench.devices import choose_threads
+    from protobench.workflows import benchmark
 
-    result = run(attacks=args.attack, suite=args.suite, models=args.model,
-                 backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
-                 prototypes=args.prototypes, k=args.k, attack_options=settings(args.settings),
-                 limit=args.limit, seed=args.seed, split=args.split,
-                 batch_size=args.batch_size, first_image=args.first_image,
-                 device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
-                 dataset=args.dataset, data_root=args.data_root,
-                 figures=not args.no_figures, progress=not args.quiet,
-                 threads=None if args.threads is None else choose_threads(args.threads),
-                 command=["python", "-m", "protobench.run", *args.argv])
+    result = benchmark(attacks=args.attack, suite=args.suite, models=args.model,
+                       backbones=args.backbone, eps=_joined(args.eps), steps=_joined(args.steps),
+                       prototypes=args.prototypes, k=args.k, attack_options=settings(args.settings),
+                       limit=args.limit, seed=args.seed, split=args.split,
+                       batch_size=args.batch_size, first_image=args.first_image,
+                       device=args.device, workers=args.workers, out=args.out, fresh=args.fresh,
+                       dataset=args.dataset, data_root=args.data_root, data=args.data,
+                       figures=not args.no_figures, report=True, progress=not args.quiet,
+                       threads=None if args.threads is None else choose_threads(args.threads),
+                       command=["python", "-m", "protobench.run", *args.argv])
     if result.summary is None:  # a rank other than 0 of a sharded run: rank 0 reports
         return 0
-    from protobench.report import write_run_page
-
-    page = write_run_page(result.out)
+    page = result.report
     compact = compact_table(result.summary)
     if args.json:
         print(json.dumps({"out": str(result.out), "report": str(page), "seconds": round(result.seconds, 1),
@@ -148,13 +156,6 @@ def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     figures = "" if args.no_figures else ", figures/"
     print(f"results in {result.out}/ (pairs.csv, summary.csv/.md/.tex, compact.md/.tex, run.json{figures})")
     print(f"report: {page}")
-    return 0
-    print()
-    print(to_markdown(headline_table(result.summary)))
-    resumed = f", {len(result.skipped)} resumed from an earlier run" if result.skipped else ""
-    print(f"{len(result.computed)} configurations computed{resumed} in {result.seconds:.0f} s")
-    figures = "" if args.no_figures else ", figures/"
-    print(f"results in {result.out}/ (pairs.csv, summary.csv/.md/.tex, compact.md/.tex, run.json{figures})")
     return 0
 
 

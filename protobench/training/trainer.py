@@ -287,9 +287,9 @@ class TrainingResult:
 def stopped_training(recipe: Recipe, resume: Path | None,
                      device: str | torch.device = "cpu") -> TrainingState | None:
     """The training of ``recipe`` stopped in ``resume``, if there is one; refused (resume.py's
-    ``load_state``) when another recipe or other code wrote it. PIP-Net's stages keep no
-    state: None."""
-    if resume is None or recipe.architecture.family == "pipnet":
+    ``load_state``) when another recipe or other code wrote it. A family whose training
+    keeps no state (PIP-Net): None."""
+    if resume is None or not get_family(recipe.architecture.family).resumable:
         return None
     return load_state(resume, recipe_key(recipe.raw), code_identity(torch.device(device)))
 
