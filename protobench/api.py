@@ -168,8 +168,7 @@ def _preset(attack: str | Path | AttackPreset, overrides: dict[str, Any]) -> Att
     """The preset by name, path or object, with the overrides (None values ignored) checked."""
     if not isinstance(attack, AttackPreset):
         return load_attack(attack, **overrides)
-    check_keys(overrides, [f.name for f in dataclasses.fields(AttackPreset)], "attack options")
-    return dataclasses.replace(attack, **{k: v for k, v in overrides.items() if v is not None})
+    return attack.with_options(**overrides)
 
 
 class Attack:

@@ -10,13 +10,14 @@ Python); every value is checked, and a bad one is a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from protobench.attacks.acceleration import PRECISIONS
 from protobench.attacks.bpda import BACKWARDS
 from protobench.attacks.kinds import ATTACK_KINDS, foreign_options, get_kind
+from protobench.attacks.kinds.base import option_names
 from protobench.attacks.kinds.base import choose, refuse
 from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
@@ -132,6 +133,7 @@ class AttackPreset:
     precision: str = "fp32"
     compile: bool = False
     backward: str = "exact"
+    extra: tuple[tuple[str, Any], ...] = ()  # a registered kind's options beyond these fields
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -139,10 +141,25 @@ class AttackPreset:
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (lists, not tuples), for run.json and tables."""
+        """Plain values (lists, not tuples), for run.json and tables; a kind's ``extra``
+        options as keys of their own."""
         def plain(v: Any) -> Any:
             return [plain(x) for x in v] if isinstance(v, tuple) else v
-        return {k: plain(v) for k, v in asdict(self).items()}
+        values = {k: plain(v) for k, v in asdict(self).items() if k != "extra"}
+        return {**values, **{k: plain(v) for k, v in self.extra}}
+
+    def value(self, name: str) -> Any:
+        """The value of the field or ``extra`` option ``name``."""
+        return getattr(self, name) if name in _FIELDS else dict(self.extra).get(name)
+
+    def with_options(self, **overrides: Any) -> "AttackPreset":
+        """This preset with fields and extra options changed (None leaves a value as it is)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        fields_given = {k: v for k, v in given.items() if k in _FIELDS}
+        extra = {k: v for k, v in given.items() if k not in _FIELDS}
+        kind = fields_given.get("kind", self.kind)
+        check_extra(kind, extra, "attack options")
+        return replace(self, **fields_given, extra=tuple(sorted({**dict(self.extra), **extra}.items())))
 
     @property
     def needs_target(self) -> bool:
@@ -165,6 +182,26 @@ class AttackPreset:
                                 **member}) for i, member in enumerate(self.members)]
 
 
+_FIELDS = {f.name for f in fields(AttackPreset)} - {"extra"}
+
+
+def check_extra(kind: str, keys: Any, where: str) -> None:
+    """Refuse keys that are no field of a preset unless ``kind`` (if registered) reads them;
+    a key another kind reads is named with that kind."""
+    keys = [k for k in keys if k not in _FIELDS]
+    if not keys:
+        return
+    if kind in ATTACK_KINDS:
+        own = option_names(get_kind(kind))
+        foreign = foreign_options(kind, keys)
+        if foreign:
+            key, owners = next(iter(foreign.items()))
+            raise ProtobenchError(f"{where}: {key} is an option of kind "
+                                  f"{' and '.join(repr(o) for o in owners)}, not of {kind!r}")
+        keys = [k for k in keys if k not in own]
+    check_keys({k: None for k in keys}, sorted(_FIELDS), where)
+
+
 def attack_names() -> list[str]:
     """The names of the presets in ``attacks/``."""
     return preset_names(ATTACKS_DIR)
@@ -177,11 +214,13 @@ def load_attack(name: str | Path, **overrides: Any) -> AttackPreset:
     options can be passed through. Unknown names and keys raise.
     """
     path, data = read_preset(ATTACKS_DIR, name, "attack")
-    known = [f.name for f in fields(AttackPreset)]
-    check_keys(data, known, f"attack preset {path}")
-    check_keys(overrides, known, "attack options")
     given = {k: v for k, v in overrides.items() if v is not None}
+    kind = str(given.get("kind", data.get("kind", "masked-pgd")))
+    check_extra(kind, data, f"attack preset {path}")
+    check_extra(kind, given, "attack options")
     values = {"name": path.stem, **data, **given}
+    extra = {k: values.pop(k) for k in list(values) if k not in _FIELDS}
+    values["extra"] = tuple(sorted(extra.items()))
     try:
         return AttackPreset(**values)
     except ProtobenchError as e:
@@ -259,6 +298,8 @@ def _coerce(name: str, value: Any) -> Any:
         return _parse_cells(value)
     if name == "members":
         return _parse_members(value)
+    if name == "extra":
+        return tuple(sorted(dict(value).items()))
     if name == "target" and isinstance(value, str):
         return TARGET_ALIASES.get(value, value)
     if name == "prototypes":
@@ -277,8 +318,9 @@ def _coerce(name: str, value: Any) -> Any:
 
 def _validate(p: AttackPreset) -> None:
     """The checks every kind shares, then the kind's own (protobench.attacks.kinds)."""
-    for name, allowed in (("kind", KINDS), ("norm", NORMS), ("objective", objective_names()),
-                          ("mask", MASKS), ("target", TARGETS), ("success", SUCCESS),
+    for name, allowed in (("kind", tuple(ATTACK_KINDS)), ("norm", NORMS),
+                          ("objective", objective_names()), ("mask", MASKS),
+                          ("target", tuple(TARGET_RULES)), ("success", SUCCESS),
                           ("precision", PRECISIONS), ("backward", BACKWARDS)):
         choose(p, name, allowed)
     kind = get_kind(p.kind)
@@ -293,8 +335,9 @@ def _validate(p: AttackPreset) -> None:
         smooth = [name for name, entry in MAP_OBJECTIVES.items() if entry.smooth]
         refuse(p, "objective", p.objective in smooth,
                f"one of {', '.join(smooth)} when temperature > 0")
+    kind.options(p)  # its options dataclass reads (and may refuse) the values
     kind.check(p)
-    defaults = {f.name: f.default for f in fields(AttackPreset)}
+    defaults = {f.name: f.default for f in fields(AttackPreset) if f.name != "extra"}
     for name, owners in foreign_options(p.kind, defaults).items():
         refuse(p, name, getattr(p, name) == defaults[name],
                f"its default {defaults[name]!r}: {name} is an option of kind "

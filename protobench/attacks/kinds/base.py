@@ -72,8 +72,15 @@ class AttackKind:
     is_control: ClassVar[bool] = False
 
     def options(self, preset: Any) -> Any:
-        """This kind's options, read from the preset."""
-        return self.Options(**{f.name: getattr(preset, f.name) for f in fields(self.Options)})
+        """This kind's options, read from the preset (its fields, or its ``extra`` options;
+        an extra option the preset leaves out takes the dataclass's default)."""
+        extra = dict(getattr(preset, "extra", ()))
+        values = {f.name: getattr(preset, f.name) if hasattr(preset, f.name) else extra[f.name]
+                  for f in fields(self.Options) if hasattr(preset, f.name) or f.name in extra}
+        try:
+            return self.Options(**values)
+        except (TypeError, ValueError) as err:
+            raise ProtobenchError(f"the options of attack {preset.name!r} ({self.name}): {err}") from None
 
     def check(self, preset: Any) -> None:
         """Refuse a preset this kind cannot run (:class:`ProtobenchError` naming the key)."""
@@ -118,5 +125,6 @@ def choose(preset: Any, name: str, allowed: tuple[str, ...] | list[str]) -> None
 def refuse(preset: Any, name: str, ok: bool, allowed: str) -> None:
     """A :class:`ProtobenchError` naming ``name``'s value and what is allowed, unless ``ok``."""
     if not ok:
-        raise ProtobenchError(f"{name}={getattr(preset, name)!r} is invalid in attack "
+        value = preset.value(name) if hasattr(preset, "value") else getattr(preset, name)
+        raise ProtobenchError(f"{name}={value!r} is invalid in attack "
                               f"{preset.name!r}; allowed: {allowed}")
