@@ -96,7 +96,7 @@ def choose_threads(requested: int | str | None = None) -> ThreadChoice:
 
     On a shared machine, torch's default (one thread per core) oversubscribes the cores that
     other work holds, and its threads then wait on each other: measured in
-    benchmarks/threads.py, where the numbers behind this rule are.
+    research/threads.py, where the numbers behind this rule are.
     """
     if requested is not None and requested != "auto":
         if requested < 1:

@@ -1,5 +1,5 @@
 """What code computes a number besides its settings: protobench's version and source,
-torch's version and the device type. A sweep (bench/resume.py) and a training
+torch's version and the device type. A sweep (bench/reuse.py) and a training
 (training/resume.py) resume only under the code that began them."""
 
 from __future__ import annotations

@@ -48,13 +48,13 @@ def unseen_test_images():
 
 @pytest.fixture(scope="session")
 def benchmark_script():
-    """``benchmark_script(name) -> module``: benchmarks/<name>.py imported as a module (the
+    """``benchmark_script(name) -> module``: research/<name>.py imported as a module (the
     scripts are not a package)."""
     import importlib.util
     from pathlib import Path
 
     def load(name: str):
-        path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        path = Path(__file__).parents[1] / "research" / f"{name}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

@@ -10,7 +10,7 @@ import torch
 import protobench
 from protobench.attacks import load_attack, noise_control, run_attack, select_pairs
 from protobench.data import load_dataset
-from protobench.metrics.pairs import peak_moved
+from protobench.metrics.per_pair import peak_moved
 from protobench.paths import MODELS_DIR
 from protobench.training import load_recipe
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from protobench.attacks.jpeg import jpeg_compress, jpeg_sweep
+from protobench.attacks.kinds.jpeg import jpeg_compress, jpeg_sweep
 from protobench.errors import ProtobenchError
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from protobench.attacks.noise import uniform_noise
+from protobench.attacks.kinds.noise import uniform_noise
 from protobench.errors import ProtobenchError
 
 

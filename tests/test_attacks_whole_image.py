@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from protobench.attacks.whole_image import whole_image_attack, whole_image_engine
+from protobench.attacks.kinds.whole_image import whole_image_attack, whole_image_engine
 from protobench.errors import ProtobenchError
 from protobench.model import Architecture, ProtoPNet
 
@@ -59,7 +59,7 @@ def test_the_whole_image_attacks_need_no_torchattacks():
     import subprocess
     import sys
     code = ("import sys, torch; sys.modules['torchattacks'] = None\n"
-            "from protobench.attacks.whole_image import whole_image_attack\n"
+            "from protobench.attacks.kinds.whole_image import whole_image_attack\n"
             "from protobench.model import Architecture, ProtoPNet\n"
             "m = ProtoPNet.build(Architecture(img_size=32, num_classes=3, prototypes_per_class=2, "
             "prototype_depth=16)).eval()\n"

@@ -43,7 +43,7 @@ def test_end_to_end_writes_every_output(tmp_path, capsys):
     assert {"sweep-pgd-local.png", "sweep-pgd-local.pdf", "sweep-pgd-local-column.png",
             "sweep-pgd-local-column.pdf", "panel-pgd-local-synth-smallcnn.png",
             "local-analysis-synth-smallcnn.png"} <= figures
-    from protobench.bench.resume import run_figures   # what --fresh removes: every figure drawn here
+    from protobench.bench.reuse import run_figures   # what --fresh removes: every figure drawn here
     assert {p.name for p in run_figures(out)} == figures
 
 
@@ -221,11 +221,11 @@ def test_nothing_of_another_run_that_failed_early_is_taken_as_this_runs(tmp_path
     assert main(args) == 0  # another run (seed 0)
     assert json.loads((out / "models.json").read_text())["synth-smallcnn"]["accuracy"] != 0.123
 
-    from protobench.bench import resume
+    from protobench.bench import reuse
     (out / "figures").mkdir()
     (out / "figures" / "sweep-pgd-local.png").write_bytes(b"old")
     (out / "figures" / "jpeg-m-test7.png").write_bytes(b"drawn by protobench.explain")
-    resume.remove_results(out)  # what --fresh does before it computes anything
+    reuse.remove_results(out)  # what --fresh does before it computes anything
     left = sorted(p.name for p in out.rglob("*") if p.is_file())
     assert left == ["jpeg-m-test7.png"], left
 
@@ -485,7 +485,7 @@ def test_a_suite_with_model_reports_draws_what_each_defence_buys_and_costs(tmp_p
     assert models["synth-smallcnn"]["accuracy"] == 0.916  # its whole test split (models/README.md)
     assert models["synth-smallcnn"]["jpeg"] is None
     assert (out / "figures" / "defences.png").is_file()
-    from protobench.bench.resume import run_figures
+    from protobench.bench.reuse import run_figures
     assert set(run_figures(out)) == set((out / "figures").iterdir())
     assert (out / "figures" / "defences.pdf").is_file()
     table = (out / "defences.md").read_text()

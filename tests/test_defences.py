@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from protobench.data import load_dataset
-from protobench.data.jpeg import RandomJpeg
+from protobench.data.jpeg_experiment import RandomJpeg
 from protobench.errors import ProtobenchError
 from protobench.imaging import jpeg_compress
 from protobench.model import Architecture, ProtoPNet

@@ -22,13 +22,23 @@ def registries():
     """Whatever an example registers is removed afterwards."""
     from protobench.attacks.kinds import ATTACK_KINDS
     from protobench.attacks.targets import TARGET_RULES
+    from protobench.metrics.criteria import CRITERIA, RATES
     from protobench.model.families import FAMILIES
 
-    before = {id(r): dict(r) for r in (ATTACK_KINDS, TARGET_RULES, FAMILIES)}
+    before = {id(r): dict(r) for r in (ATTACK_KINDS, TARGET_RULES, FAMILIES, CRITERIA)}
+    rates = list(RATES)
     yield
-    for registry in (ATTACK_KINDS, TARGET_RULES, FAMILIES):
+    for registry in (ATTACK_KINDS, TARGET_RULES, FAMILIES, CRITERIA):
         for name in set(registry) - set(before[id(registry)]):
             del registry[name]
+    RATES[:] = rates
+
+
+def test_adding_a_success_criterion(registries):
+    exec(compile(_example("Adding a success criterion"), "design.md (criterion)", "exec"), {})
+    from protobench.attacks.presets import load_attack
+
+    assert load_attack("pgd-local", success="box-margin").success_criterion == "box-margin"
 
 
 def test_adding_a_model_family(registries):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from protobench.metrics.aggregate import bootstrap_ci, rate_with_interval, summarize, wilson_interval
-from protobench.metrics.pairs import PairMetrics
+from protobench.metrics.per_pair import PairMetrics
 
 
 def test_wilson_known_values():

@@ -10,7 +10,7 @@ import protobench
 from protobench.attacks import AttackPreset
 from protobench.attacks.pairs import select_pairs
 from protobench.errors import ProtobenchError
-from protobench.metrics.pairs import prototype_rank
+from protobench.metrics.per_pair import prototype_rank
 from protobench.model import Architecture, ProtoPNet
 from protobench.model.legacy import LegacyAssumptionWarning
 from protobench.training.losses import LossCoefficients, protopool_loss, slot_orthogonality

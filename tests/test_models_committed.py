@@ -10,8 +10,8 @@ from protobench.training.recipe import load_recipe
 
 RECIPES = preset_names(MODELS_DIR)
 CHECKPOINTS = sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
-# the candidates and replicates that benchmarks/recipe_sweep.py trains (models/README.md)
-CANDIDATES = sorted((Path(__file__).parents[1] / "benchmarks" / "recipes").glob("*.toml"))
+# the candidates and replicates that research/recipe_sweep.py trains (models/README.md)
+CANDIDATES = sorted((Path(__file__).parents[1] / "research" / "recipes").glob("*.toml"))
 
 
 def test_the_default_models_are_committed():

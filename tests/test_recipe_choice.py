@@ -1,4 +1,4 @@
-"""benchmarks/recipe_sweep.py's choose: a candidate is chosen by its own figures alone."""
+"""research/recipe_sweep.py's choose: a candidate is chosen by its own figures alone."""
 
 import pandas as pd
 import pytest

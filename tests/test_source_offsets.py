@@ -1,4 +1,4 @@
-"""Where prototype sources lie relative to the object (training/quality.py, benchmarks/source_offsets.py)."""
+"""Where prototype sources lie relative to the object (training/quality.py, research/source_offsets.py)."""
 
 import pytest
 import torch

@@ -25,9 +25,9 @@ the margins, cross-entropy; a registry), ``engine`` (masked PGD and APGD),
 """
 
 from protobench.attacks.engine import MaskedAPGD, MaskedPGD
-from protobench.attacks.jpeg import jpeg_compress
+from protobench.attacks.kinds.jpeg import jpeg_compress
 from protobench.attacks.measure import measure
-from protobench.attacks.noise import uniform_noise
+from protobench.attacks.kinds.noise import uniform_noise
 from protobench.attacks.objectives import MAP_OBJECTIVES, PeakMargin, map_objective
 from protobench.attacks.kinds import ATTACK_KINDS, AttackKind, AttackResult, get_kind, register_kind
 from protobench.attacks.kinds.masked_pgd import make_objective, success_margin
@@ -37,7 +37,7 @@ from protobench.attacks.perturb import (
 )
 from protobench.attacks.presets import AttackPreset, attack_names, load_attack, parse_fraction
 from protobench.attacks.targets import TARGET_RULES, retarget, target_rule
-from protobench.attacks.whole_image import whole_image_attack
+from protobench.attacks.kinds.whole_image import whole_image_attack
 
 __all__ = [
     "ATTACK_KINDS", "AttackKind", "TARGET_RULES", "get_kind", "register_kind", "target_rule",

@@ -69,7 +69,7 @@ class MaskedAttack:
     it ran is kept, so a pair keeps its first success. Every restart still draws the
     random starts of all pairs, so a pair's starts, and so its result, do not depend on
     which other pairs run: the pairs that succeed are those of the full search, up to the
-    float effects of a smaller batch (about 1e-5 in a similarity; benchmarks/early_exit.py).
+    float effects of a smaller batch (about 1e-5 in a similarity; research/early_exit.py).
     """
 
     def __init__(self, model: nn.Module, norm: str = "Linf", eps: float = 8 / 255,

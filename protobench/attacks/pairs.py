@@ -21,7 +21,7 @@ from protobench.attacks.presets import AttackPreset
 from protobench.attacks.regions import cells_in_box, irrelevant_cells, pixel_mask, region_cells
 from protobench.attacks.targets import checked_target
 from protobench.errors import ProtobenchError
-from protobench.metrics.pairs import prototype_rank
+from protobench.metrics.per_pair import prototype_rank
 from protobench.model.protocol import check_prototype_model, class_relation
 from protobench.model.receptive_field import high_activation_mask, mask_bounding_box
 

@@ -30,7 +30,7 @@ def batch_from_memory(free_bytes: float, pair_bytes: float, headroom: float = HE
 
 def stored_batch_size(out: Path) -> int | None:
     """The batch size of the run that started ``out`` (None when it holds no run)."""
-    from protobench.bench.resume import finished_parts
+    from protobench.bench.reuse import finished_parts
 
     settings = out / "settings.json"
     if not settings.is_file() or not finished_parts(out):

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from protobench import storage
 from protobench.attacks import attack_in_batches, measure
 from protobench.attacks.progress import reporting_steps
-from protobench.bench import resume
+from protobench.bench import reuse
 from protobench.bench.configuration import Configuration
 from protobench.bench.plan import ModelData, Plan, WorkUnit
 from protobench.bench.records import AttackPanel, LocalAnalysisRecord
@@ -173,10 +173,10 @@ def execute(plan: Plan) -> Executed | None:
         if ranks.main:
             try:
                 claim.enter_context(storage.FolderLock(storage.check_writable(out)))
-                resume.check_same_run(out, settings, fresh)  # again: a run may have finished meanwhile
+                reuse.check_same_run(out, settings, fresh)  # again: a run may have finished meanwhile
                 storage.check_writable(parts)
-                if fresh or resume.holds_another_run(out, settings):
-                    resume.remove_results(out)
+                if fresh or reuse.holds_another_run(out, settings):
+                    reuse.remove_results(out)
                 storage.write_json(out / "settings.json", settings)
                 done_before = {i for i, u in enumerate(units) if u.csv(parts).exists()}
             except ProtobenchError as err:
@@ -200,8 +200,8 @@ def execute(plan: Plan) -> Executed | None:
                                  plan.spec.progress and ranks.main, plan.device, plan.spec.workers,
                                  plan.threading)
         except BaseException:
-            if ranks.main and not resume.finished_parts(out):  # nothing of this run to resume:
-                resume.remove_results(out)                      # leave no half-written folder
+            if ranks.main and not reuse.finished_parts(out):  # nothing of this run to resume:
+                reuse.remove_results(out)                      # leave no half-written folder
             raise
         ranks.barrier()  # every unit is on disk
         if not ranks.main:

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from protobench import storage
 from protobench.attacks import AttackPreset, Pairs, load_attack, pair_batches
-from protobench.bench import provenance, resume
+from protobench.bench import provenance, reuse
 from protobench.bench.batching import auto_batch_size, stored_batch_size
 from protobench.bench.configuration import Configuration, configurations
 from protobench.bench.ranks import Ranks, current_ranks
@@ -228,7 +228,7 @@ def plan(spec: RunSpec, start: float) -> Plan:
                 "dataset": spec.dataset, "data_root": spec.data_root, "code": code_identity(dev)}
     if spec.data is not None:  # the caller's images: a run on other images is another run
         settings["data_sha256"] = provenance.data_digest(spec.data, suite.first_image, suite.images)
-    resume.check_same_run(out, settings, spec.fresh)
+    reuse.check_same_run(out, settings, spec.fresh)
 
     # everything that can fail on the user's input is loaded before the folder is touched
     # (the pairs too: a bad k, prototype list or target rule fails in select_pairs)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @cli_entry
 def execute(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
-    from protobench.bench.regress import (checks_record, compare, format_checks, junit_xml,
+    from protobench.bench.gate import (checks_record, compare, format_checks, junit_xml,
                                           update_baseline, version_differences)
     from protobench.storage import atomic_write, json_text
 

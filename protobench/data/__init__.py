@@ -22,7 +22,7 @@ from protobench.data.augment import AugmentConfig, Augmented
 from protobench.data.base import SPLITS, ImageDataset, check_img_size, check_split
 from protobench.data.cub import CubDataset
 from protobench.data.folder import FolderDataset, resolve_split_tree
-from protobench.data.jpeg import JpegClasses, RandomJpeg, parse_jpeg_classes
+from protobench.data.jpeg_experiment import JpegClasses, RandomJpeg, parse_jpeg_classes
 from protobench.data.synth import SynthConfig, SynthDataset
 from protobench.errors import ProtobenchError
 from protobench.registry import Registry

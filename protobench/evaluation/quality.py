@@ -63,7 +63,7 @@ def jpeg_correct(model, source) -> tuple[list[int], Any, dict[str, Any]] | None:
     """
     import torch
 
-    from protobench.data.jpeg import parse_jpeg_classes
+    from protobench.data.jpeg_experiment import parse_jpeg_classes
     from protobench.evaluation.accuracy import correct_predictions
 
     if source is None or source.options.get("jpeg_classes") is None:

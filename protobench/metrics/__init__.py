@@ -11,7 +11,7 @@ from protobench.metrics.aggregate import (
     summarize,
     wilson_interval,
 )
-from protobench.metrics.pairs import (
+from protobench.metrics.per_pair import (
     PairMetrics,
     pac,
     out_of_box,

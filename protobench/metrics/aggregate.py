@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from protobench.metrics.criteria import RATES
-from protobench.metrics.pairs import PairMetrics
+from protobench.metrics.per_pair import PairMetrics
 
 # Metrics summarised by mean, std and bootstrap interval, in table order.
 CONTINUOUS_METRICS = (

@@ -28,11 +28,11 @@ def recipe_data(recipe: Recipe) -> RecipeData:
                   **recipe.data_options)  # [data] seed: generation and augmentation seed
     train = load_dataset(recipe.dataset, "train", augment=recipe.schedule.augment, **common)
     if recipe.schedule.jpeg_augment is not None:  # the JPEG remedy: training images only
-        from protobench.data.jpeg import RandomJpeg, jpeg_augment_settings
+        from protobench.data.jpeg_experiment import RandomJpeg, jpeg_augment_settings
         p, quality = jpeg_augment_settings(recipe.schedule.jpeg_augment)
         train = RandomJpeg(train, p, quality, seed=int(recipe.data_options.get("seed", 0)))
     if recipe.schedule.noise_augment is not None:  # noise at the threat model's budget
-        from protobench.data.noise import RandomNoise, noise_augment_settings
+        from protobench.data.noise_augment import RandomNoise, noise_augment_settings
         p, eps, region, size = noise_augment_settings(recipe.schedule.noise_augment)
         train = RandomNoise(train, p, eps, region, size, seed=int(recipe.data_options.get("seed", 0)))
     push = load_dataset(recipe.dataset, "push", **common)

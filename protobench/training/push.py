@@ -156,7 +156,7 @@ class OriginalLoop:
     patch is copied and the receptive field and the high-activation box
     (OpenCV ``INTER_CUBIC`` upsampling, 95th percentile,
     ``find_high_activation_crop``) are computed. Kept for tests and
-    ``benchmarks/push_speed.py`` only.
+    ``research/push_speed.py`` only.
     """
 
     def __init__(self, model: PrototypeClassifier) -> None:

@@ -95,14 +95,14 @@ class Schedule:
     prototype_epochs: int = 10
     finetune_epochs: int = 3
     freeze_epochs: int = 10
-    # Defences (training/adversarial.py, data/jpeg.py), composable:
+    # Defences (training/adversarial.py, data/jpeg_experiment.py), composable:
     # jpeg_augment = {p = 0.5, quality = 20}: training images JPEG-compressed at random
     # adversarial = "fgsm" (Wong et al. 2020) or a masked attack preset ("pgd-local"):
     # the network trains on attacked images, at adversarial_eps; fgsm steps by
     # adversarial_alpha; a preset runs adversarial_steps steps (0: the preset's own)
     jpeg_augment: dict[str, Any] | None = None
     # noise_augment = {p = 0.5, eps = "8/255", region = "patch", size = [0.25, 0.5]}: uniform
-    # noise at the threat model's budget on training images (data/noise.py)
+    # noise at the threat model's budget on training images (data/noise_augment.py)
     noise_augment: dict[str, Any] | None = None
     # mixup = 0.5: every batch of the warm, joint and last-layer epochs mixed with
     # lam ~ Beta(0.5, 0.5) (training/mixup.py; ProtoPool's --mixup_data); 0: none
@@ -171,10 +171,10 @@ class Schedule:
                     raise ProtobenchError(f"adversarial={self.adversarial!r} is invalid; allowed: "
                                           f"'fgsm' or a masked attack preset ({e})") from None
         if self.jpeg_augment is not None:
-            from protobench.data.jpeg import jpeg_augment_settings
+            from protobench.data.jpeg_experiment import jpeg_augment_settings
             jpeg_augment_settings(self.jpeg_augment)
         if self.noise_augment is not None:
-            from protobench.data.noise import noise_augment_settings
+            from protobench.data.noise_augment import noise_augment_settings
             noise_augment_settings(self.noise_augment)
 
 

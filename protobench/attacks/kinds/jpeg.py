@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
 
-from protobench.attacks.jpeg import jpeg_compress
 from protobench.attacks.kinds.base import AttackKind, AttackResult, refuse
 from protobench.attacks.kinds.whole_image import per_image
+from protobench.imaging import check_quality, jpeg_compress  # noqa: F401 (check_quality: re-exported)
+
+
+
+def jpeg_sweep(images: torch.Tensor, qualities: Sequence[int]) -> list[torch.Tensor]:
+    """``jpeg_compress`` at each quality, in order: a list of (N, 3, H, W)."""
+    return [jpeg_compress(images, q) for q in qualities]
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class JpegKind(AttackKind):
         results = []
         for quality in preset.qualities:
             start = time.perf_counter()
-            adv = jpeg_compress(images[unique], quality)
+            adv = jpeg_compress(images[unique], quality)  # OpenCV's encoder
             results.append(AttackResult(preset.name, adv[inverse], {"quality": quality}, None,
                                         time.perf_counter() - start))
         return results

@@ -1,6 +1,6 @@
 """Per pair, does an ensemble ever do worse than a standalone member run? From stored results.
 
-    python benchmarks/ensemble_vs_member.py results/families results/headline results/defences
+    python research/ensemble_vs_member.py results/families results/headline results/defences
 
 For every model and eps where both ``--ensemble`` (default auto-local) and ``--member``
 (default pgd-local) were run on the same pairs, prints how many pairs the member puts

@@ -1,7 +1,7 @@
 """Where the prototypes' sources lie that are not on the object: at its outline, on the
 background, on a distractor?
 
-    python benchmarks/source_offsets.py synth-smallcnn synth-protopool synth-pipnet synth-tesnet
+    python research/source_offsets.py synth-smallcnn synth-protopool synth-pipnet synth-tesnet
 
 "On the object" (``protobench.evaluate``'s "prototypes on the object") asks whether
 a source's high-activation box centre is an object pixel. For every source that is

@@ -3,18 +3,18 @@
 A pair-step is one step of the attack on one (image, prototype) pair: a forward
 and backward pass of one image, the unit every sweep is made of. Four modes:
 
-    python benchmarks/scale.py costs [--backbones smallcnn:64 resnet18:224 ...]
+    python research/scale.py costs [--backbones smallcnn:64 resnet18:224 ...]
                                      [--pairs 1 8] [--steps 2] [--device cpu|cuda] [--out costs.csv]
         seconds per pair-step of pgd-local (masked Auto-PGD, the margin objective)
         for each backbone at its image size, with CUB's 200 classes x 10
         prototypes; untrained weights (the cost does not depend on them).
 
-    python benchmarks/scale.py ranks [--nproc 1 2]
+    python research/scale.py ranks [--nproc 1 2]
         the runner under torchrun with N gloo ranks on a small sweep of
         synth-smallcnn (32 work units), the CPU's threads split between the
         ranks; wall time and speed-up against one rank.
 
-    python benchmarks/scale.py project --costs costs.csv [--suite cub-full] [--ranks 1 8 64]
+    python research/scale.py project --costs costs.csv [--suite cub-full] [--ranks 1 8 64]
                                        [--reference smallcnn=52900]
         the suite's pair-steps per model (images x k x the sum of its step
         counts over eps) times each backbone's cost, divided by the ranks
@@ -24,7 +24,7 @@ and backward pass of one image, the unit every sweep is made of. Four modes:
         (a GPU projection from CPU cost ratios; better measured with
         `costs --device cuda` there).
 
-    python benchmarks/scale.py memory [--suite cub-full] [--backbone resnet18:224]
+    python research/scale.py memory [--suite cub-full] [--backbone resnet18:224]
         the bytes each (image, prototype) pair takes while a sweep keeps it (every
         pair of a model and attack stays in memory between selection and its work
         unit), per field, and times the suite's images x k; beside it, what a

@@ -21,7 +21,7 @@ one saturated code far from every prototype (small spread, large nearest d)
 is what makes the best irrelevant cell thousands of times farther than the
 best cell: no small patch change moves a cell off that code.
 
-    python benchmarks/latent_codes.py --model synth-resnet18 [--images 64]
+    python research/latent_codes.py --model synth-resnet18 [--images 64]
 """
 
 from __future__ import annotations

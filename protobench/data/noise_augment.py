@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from protobench.data.jpeg import _Wrapper, check_probability
+from protobench.data.jpeg_experiment import _Wrapper, check_probability
 from protobench.errors import ProtobenchError
 
 REGIONS = ("image", "patch")

@@ -1,6 +1,6 @@
 """Train several model recipes side by side, then measure each one the same way.
 
-    python benchmarks/recipe_sweep.py RECIPE.toml [RECIPE.toml ...] --out DIR
+    python research/recipe_sweep.py RECIPE.toml [RECIPE.toml ...] --out DIR
                                       [--device cuda] [--jobs 4] [--timeout 900]
                                       [--seeds 0 1 2]
 
@@ -166,7 +166,7 @@ def with_seed(recipe: Path, seed: int, folder: Path) -> Path:
 def latent_saturation(checkpoint: Path, images: int = 64) -> dict:
     """Mean |z - 0.5| of the object and the irrelevant latent cells (L2-prototype models only)."""
     import protobench
-    from latent_codes import describe, has_latent_distances, latent_cells  # benchmarks/latent_codes.py
+    from latent_codes import describe, has_latent_distances, latent_cells  # research/latent_codes.py
     from protobench.training import model_split
 
     model = protobench.load(checkpoint).eval()

@@ -4,15 +4,15 @@
 #   1. the default run (`python -m protobench.run --attack pgd-local`) with --device cuda,
 #      compared with the committed CPU reference (results/reference/) within the CI gate's
 #      tolerances (results/baselines/ci.tolerances.toml);
-#   2. benchmarks/attack_speed.py --device cuda (64 and 256 pairs, the committed synth-smallcnn);
-#   3. benchmarks/push_speed.py --device cuda (100 and 1000 prototypes);
+#   2. research/attack_speed.py --device cuda (64 and 256 pairs, the committed synth-smallcnn);
+#   3. research/push_speed.py --device cuda (100 and 1000 prototypes);
 #   4. the CUDA tests;
 #   5. the scale-out checks: pair-step costs of the CUB backbones on the card
-#      (benchmarks/scale.py costs --device cuda), the projection of cub-full from them,
+#      (research/scale.py costs --device cuda), the projection of cub-full from them,
 #      --batch-size auto, a 1-rank torchrun run on the GPU against the plain run, and
 #      bf16 / compile against fp32 on the GPU.
 #
-#     bash benchmarks/gpu_checks.sh [LOG_DIR]     (default: results/gpu-checks)
+#     bash research/gpu_checks.sh [LOG_DIR]     (default: results/gpu-checks)
 #
 # Prints the card, the software and every time; writes LOG_DIR/checks.log and the CUDA
 # run in LOG_DIR/reference-cuda/. Each step runs even when an earlier one fails; the exit
@@ -34,14 +34,14 @@ cp results/baselines/ci.tolerances.toml "$LOG_DIR/reference-cpu.tolerances.toml"
 step "pin the CPU reference" $PY -m protobench.regress results/reference --baseline "$baseline" --update
 step "cuda run against the CPU reference" $PY -m protobench.regress "$run_dir" --baseline "$baseline"
 
-step "attack speed, 64 pairs" $PY benchmarks/attack_speed.py --device cuda --model synth-smallcnn --steps 20
-step "attack speed, 256 pairs" $PY benchmarks/attack_speed.py --device cuda --model synth-smallcnn --pairs 256 --steps 40
-step "push speed, 100 prototypes" $PY benchmarks/push_speed.py --device cuda
-step "push speed, 1000 prototypes" $PY benchmarks/push_speed.py --device cuda --classes 100 --images-per-class 10
+step "attack speed, 64 pairs" $PY research/attack_speed.py --device cuda --model synth-smallcnn --steps 20
+step "attack speed, 256 pairs" $PY research/attack_speed.py --device cuda --model synth-smallcnn --pairs 256 --steps 40
+step "push speed, 100 prototypes" $PY research/push_speed.py --device cuda
+step "push speed, 1000 prototypes" $PY research/push_speed.py --device cuda --classes 100 --images-per-class 10
 step "CUDA tests" $PY -m pytest -q -rs -p no:cacheprovider tests/test_attacks_engine.py -k cuda
 
-step "pair-step costs on the card" $PY benchmarks/scale.py costs --device cuda --pairs 64 256 --steps 10 --out "$LOG_DIR/costs-cuda.csv"
-step "cub-full projected from them" $PY benchmarks/scale.py project --costs "$LOG_DIR/costs-cuda.csv"
+step "pair-step costs on the card" $PY research/scale.py costs --device cuda --pairs 64 256 --steps 10 --out "$LOG_DIR/costs-cuda.csv"
+step "cub-full projected from them" $PY research/scale.py project --costs "$LOG_DIR/costs-cuda.csv"
 step "batch size auto" $PY -m protobench.run --attack pgd-local --device cuda --batch-size auto --out "$LOG_DIR/auto" --quiet --no-figures
 step "torchrun, 1 GPU rank" torchrun --standalone --nproc-per-node 1 -m protobench.run --attack pgd-local --device cuda --out "$LOG_DIR/torchrun" --quiet --no-figures
 step "torchrun equals the plain run" $PY -c "import pandas as pd, sys; a, b = (pd.read_csv(f'$LOG_DIR/{d}/pairs.csv').drop(columns='seconds') for d in ('reference-cuda', 'torchrun')); pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4); print('equal')"

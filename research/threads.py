@@ -2,7 +2,7 @@
 (``--threads auto``, ``protobench.devices.choose_threads``: the free cores), on an idle
 machine and beside a concurrent test suite.
 
-    python benchmarks/threads.py [--variants 1 2 default auto] [--load "python -m pytest -q -x"]
+    python research/threads.py [--variants 1 2 default auto] [--load "python -m pytest -q -x"]
 
 Each variant runs ``python -m protobench.run --out <tmp> --fresh --no-figures --quiet`` (the
 default sweep, as ``make run`` but with nothing drawn) and prints its wall time, then the

@@ -1,6 +1,6 @@
 """How much the feature cache saves: one recipe trained three ways, timed in one run.
 
-    python benchmarks/feature_cache_speed.py [--recipe benchmarks/recipes/lite-tail6.toml]
+    python research/feature_cache_speed.py [--recipe research/recipes/lite-tail6.toml]
                                              [--per-class 10] [--test-per-class 10]
 
 The recipe's own schedule (every warm, joint and last-layer epoch, the push),
@@ -41,7 +41,7 @@ def timed(recipe) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default=str(ROOT / "benchmarks/recipes/lite-tail6.toml"))
+    parser.add_argument("--recipe", default=str(ROOT / "research/recipes/lite-tail6.toml"))
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--test-per-class", type=int, default=10)
     args = parser.parse_args()

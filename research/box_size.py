@@ -5,7 +5,7 @@ box of the 95th-percentile region of its upsampled similarity map. When the
 map has peaks far apart, that box spans most of the image and the attack is
 no longer local. This splits a stored run's pairs at a fraction of the image:
 
-    python benchmarks/box_size.py results/headline [--attack pgd-local] [--metric peak_in_target] [--above 0.5]
+    python research/box_size.py results/headline [--attack pgd-local] [--metric peak_in_target] [--above 0.5]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What early exit saves, and that it finds the same pairs: restarts and ensembles with and
 without it (``exhaustive = true``), on the same pairs, timed in one run.
 
-    python benchmarks/early_exit.py [--models synth-smallcnn synth-efficientnet-lite0]
+    python research/early_exit.py [--models synth-smallcnn synth-efficientnet-lite0]
         [--images 32 --first-image 0] [--attacks auto-local pgd-local:restarts=5]
 
 For each model and attack: the seconds of the full search and of early exit and their ratio,

@@ -21,7 +21,7 @@ images under each convention, with "the peak leaves R" beside them, and
 counts the pairs where a convention says the peak left the box while it is
 still in R (none should):
 
-    python benchmarks/box_conventions.py [--model synth-smallcnn] [--attack pgd-local]
+    python research/box_conventions.py [--model synth-smallcnn] [--attack pgd-local]
                                          [--first-image 0] [--images 32] [--seed 0]
 
 Rates with 95% Wilson intervals. The notebook also counts an image as a
@@ -39,7 +39,7 @@ import torch
 import protobench
 from protobench.attacks import load_attack, run_attack, select_pairs
 from protobench.metrics import rate_with_interval
-from protobench.metrics.pairs import out_of_box, peak_moved
+from protobench.metrics.per_pair import out_of_box, peak_moved
 from protobench.training import model_split
 
 

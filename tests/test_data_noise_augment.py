@@ -1,10 +1,10 @@
-"""Noise augmentation (data/noise.py): the budget, the region and the draws."""
+"""Noise augmentation (data/noise_augment.py): the budget, the region and the draws."""
 
 import pytest
 import torch
 
 from protobench.data import load_dataset
-from protobench.data.noise import RandomNoise, noise_augment_settings
+from protobench.data.noise_augment import RandomNoise, noise_augment_settings
 from protobench.errors import ProtobenchError
 from protobench.training.recipe import recipe_from_dict
 

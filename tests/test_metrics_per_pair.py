@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from protobench.metrics.pairs import (
+from protobench.metrics.per_pair import (
     PairMetrics,
     pac,
     pair_metrics,

@@ -14,7 +14,7 @@ their StepLR; the backbone, fixed here, has no parameters to learn). The
 last layer keeps its initial weights (1 to the prototype's class, -0.5 to
 the others), as in ProtoPNet's warm and joint stages; there is no push.
 Per run and reported epoch it prints, on the test cells, split into object
-cells and irrelevant cells (no object pixel) as benchmarks/latent_codes.py
+cells and irrelevant cells (no object pixel) as research/latent_codes.py
 splits them:
 
     |a|          median magnitude of the add-on's last pre-sigmoid values
@@ -26,7 +26,7 @@ A run is ADD_ON:STEP:GAMMA, e.g. ``bottleneck:10:0.3`` (synth-resnet18's
 recipe) or ``regular:5:0.1`` (Hoffmann et al.'s settings.py for their CUB
 ResNet18, the original ProtoPNet's too).
 
-    python benchmarks/addon_saturation.py [--model synth-resnet18] [--cache FILE]
+    python research/addon_saturation.py [--model synth-resnet18] [--cache FILE]
                                           [--runs bottleneck:10:0.3 regular:5:0.1 ...]
                                           [--seeds 0 1 2]
 

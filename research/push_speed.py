@@ -2,7 +2,7 @@
 
 The bar: at least 10x faster on the same model and data.
 
-    python benchmarks/push_speed.py [--backbone smallcnn] [--classes 10] [--device cpu]
+    python research/push_speed.py [--backbone smallcnn] [--classes 10] [--device cpu]
 
 Prints both times (median of --repeats runs, after a warm-up run) and their
 ratio, twice:

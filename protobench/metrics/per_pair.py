@@ -132,7 +132,7 @@ def out_of_box(sim_after: torch.Tensor, box_cells: torch.Tensor) -> torch.Tensor
     ((r + 0.5) H / h, where bicubic upsampling puts its value) is, a centre on
     the box's edge included (:func:`~protobench.attacks.regions.cells_in_box`).
     The notebook counts every cell whose block the box touches, more cells,
-    so its rate is lower (``benchmarks/box_conventions.py``). Stricter than
+    so its rate is lower (``research/box_conventions.py``). Stricter than
     :func:`peak_moved`, which only asks the peak to leave R (every cell of R is
     inside the box). False when the box holds every cell. sim_after (N, h, w), box_cells (N, h, w) bool -> bool (N,).
     """

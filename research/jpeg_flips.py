@@ -1,7 +1,7 @@
 """Which test images of the compressed classes a JPEG-experiment model gets right only compressed.
 
-    python benchmarks/jpeg_flips.py synth-jpeg-30
-    python benchmarks/jpeg_flips.py synth-jpeg-40x30
+    python research/jpeg_flips.py synth-jpeg-30
+    python research/jpeg_flips.py synth-jpeg-40x30
 
 A model that learnt the compression as a class cue recognises such an image
 compressed and misses it clean (Hoffmann et al. 2021). Prints how many of the

@@ -4,7 +4,7 @@ Attacks the same (image, prototype) pairs with each variant of a preset and
 prints, per variant, where the prototype's peak lies afterwards (the rates
 of docs/metrics.md), the prediction kept, and the time:
 
-    python benchmarks/objectives.py --model synth-resnet18 [--first-image 100 --images 48]
+    python research/objectives.py --model synth-resnet18 [--first-image 100 --images 48]
         pgd-local pgd-local:objective=displace,method=pgd pgd-local:temperature=0.25 noise
 
 A variant is a preset name or TOML path, optionally followed by ':' and
@@ -24,7 +24,7 @@ themselves instead of the model's attack maps (which differ for PIP-Net
 only: the log-odds of its softmax presence), to measure what the log-odds
 buy:
 
-    python benchmarks/objectives.py --model synth-pipnet --ascend similarity \
+    python research/objectives.py --model synth-pipnet --ascend similarity \
         pgd-local pgd-local:eps=16/255,steps=100 pgd-local:eps=32/255,steps=100
 """
 

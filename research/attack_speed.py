@@ -7,7 +7,7 @@ Two targets:
   to the input with frozen parameters: the work a step cannot avoid);
 - at least 10x the throughput of attacking the same pairs one at a time.
 
-    python benchmarks/attack_speed.py [--model untrained|synth-smallcnn|PATH]
+    python research/attack_speed.py [--model untrained|synth-smallcnn|PATH]
                                       [--device cpu|cuda] [--pairs 64] [--steps 10]
 
 Prints a table (median of --repeats, after a warm-up) and the two ratios.

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from protobench.bench.regress import compare, update_baseline
+from protobench.bench.gate import compare, update_baseline
 from protobench.cli.regress import main
 from protobench.errors import ProtobenchError
 
