@@ -37,7 +37,7 @@ from protobench.attacks.kinds import get_kind
 from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
 from protobench.metrics import RATE_METRICS, PairMetrics, summarize
-from protobench.metrics.criteria import RATES
+from protobench.metrics.criteria import RATES, rate_columns
 from protobench.model.protocol import check_prototype_model
 from protobench.paths import check_keys
 
@@ -79,7 +79,7 @@ class AttackReport:
         metrics = self.control if control else self.metrics
         if metrics is None:
             raise ProtobenchError("this report has no noise control; call attack(..., control=True)")
-        return {name: float(getattr(metrics, name).float().mean()) for name in RATE_METRICS}
+        return {name: float(getattr(metrics, name).float().mean()) for name in rate_columns()}
 
     def summary(self, control: bool = False) -> dict[str, float | int]:
         """Means with 95% bootstrap intervals and rates with Wilson intervals (the runner's row)."""

@@ -320,7 +320,8 @@ def _validate(p: AttackPreset) -> None:
     """The checks every kind shares, then the kind's own (protobench.attacks.kinds)."""
     for name, allowed in (("kind", tuple(ATTACK_KINDS)), ("norm", NORMS),
                           ("objective", objective_names()), ("mask", MASKS),
-                          ("target", tuple(TARGET_RULES)), ("success", SUCCESS),
+                          ("target", tuple(TARGET_RULES)),
+                          ("success", ("auto", *CRITERIA, "objective")),
                           ("precision", PRECISIONS), ("backward", BACKWARDS)):
         choose(p, name, allowed)
     kind = get_kind(p.kind)

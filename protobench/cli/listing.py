@@ -1,4 +1,4 @@
-"""protobench list [models|attacks|suites|backbones]: what can be named, with one line each."""
+"""protobench list [models|attacks|suites|backbones|families|kinds]: what can be named, with one line each."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from protobench.cli import command
 from protobench.errors import cli_entry
 
-KINDS = ("models", "attacks", "suites", "backbones")
+KINDS = ("models", "attacks", "suites", "backbones", "families", "kinds")
 
 
 def _description(path: Path) -> str:
@@ -18,8 +18,18 @@ def _description(path: Path) -> str:
 
 
 def entries(kind: str) -> list[tuple[str, str]]:
-    """(name, one-line description) of every model recipe, attack preset, suite or backbone."""
+    """(name, one-line description) of every model recipe, attack preset, suite, backbone,
+    model family or attack kind."""
     from protobench.paths import ATTACKS_DIR, BENCHMARKS_DIR, MODELS_DIR, trained_models
+
+    if kind == "families":
+        from protobench.model.families import FAMILIES
+
+        return [(name, family.summary) for name, family in FAMILIES.items()]
+    if kind == "kinds":
+        from protobench.attacks.kinds import ATTACK_KINDS
+
+        return [(name, k.summary) for name, k in ATTACK_KINDS.items()]
 
     if kind == "backbones":
         from protobench.model.backbones import BACKBONES
@@ -41,7 +51,7 @@ def entries(kind: str) -> list[tuple[str, str]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: all four)")
+    parser.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: all of them)")
 
 
 @cli_entry

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from protobench.metrics.criteria import RATES
+from protobench.metrics.criteria import RATES, rate_columns
 from protobench.metrics.per_pair import PairMetrics
 
 # Metrics summarised by mean, std and bootstrap interval, in table order.
@@ -25,7 +25,7 @@ CONTINUOUS_METRICS = (
     "linf", "l2", "frac_changed",
 )
 # Boolean metrics summarised by a rate and its Wilson interval (protobench.metrics.criteria).
-RATE_METRICS = tuple(rate.column for rate in RATES)
+RATE_METRICS = tuple(rate.column for rate in RATES)  # the built-in rates; rate_columns(): all
 
 # Memory bound of one bootstrap chunk: resamples x values drawn at once.
 _BOOTSTRAP_CHUNK = 1 << 22
@@ -145,7 +145,7 @@ def summarize(metrics: PairMetrics | Mapping[str, Any], level: float = 0.95,
     """
     columns = metrics.to_dict() if isinstance(metrics, PairMetrics) else metrics
     arrays = {name: _as_array(v) for name, v in columns.items()
-              if name in CONTINUOUS_METRICS or name in RATE_METRICS
+              if name in CONTINUOUS_METRICS or name in rate_columns()
               or name in ("correct_before", "correct_after")}
     lengths = {a.size for a in arrays.values()}
     if len(lengths) > 1:
@@ -155,7 +155,7 @@ def summarize(metrics: PairMetrics | Mapping[str, Any], level: float = 0.95,
     for name in CONTINUOUS_METRICS:
         if name in arrays:
             row.update(_continuous(name, arrays[name], level, n_resamples, seed))
-    for name in RATE_METRICS:
+    for name in rate_columns():
         if name in arrays:
             row.update(_rate(name, arrays[name], level))
     for peak in ("peak_moved", "peak_irrelevant"):

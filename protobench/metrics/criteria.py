@@ -8,8 +8,9 @@ after the attack, S_j(x'), lies in the criterion's region:
 
 strictly (a tie is no success). The attacks keep the best restart or ensemble member by the
 same margin (``success`` in a preset), and the metrics count margin > 0, so the two can never
-disagree. Adding a criterion is one entry of ``CRITERIA``; the metrics, the presets' ``success``
-names, the tables and the Python report pick it up.
+disagree. Adding a criterion is one :func:`register_criterion` call; the metrics (a column of
+pairs.csv), the summaries (its rate and interval), the presets' ``success`` names and the
+Python report pick it up (docs/design.md).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ CRITERIA: dict[str, Criterion] = {c.name: c for c in [
 ]}
 
 # Every rate, in the order of the tables: the criteria, then the other boolean metrics.
-RATES: tuple[Rate, ...] = (
+RATES: list[Rate] = [
     *CRITERIA.values(),
     Rate("target_above_clean_peak", "target above clean peak",
          "max over T after the attack exceeds the clean global max"),
@@ -68,7 +69,23 @@ RATES: tuple[Rate, ...] = (
     Rate("in_target_kept", "in target, pred kept",
          "peak in the target cells T and prediction unchanged (Hoffmann et al.'s case)"),
     Rate("outside_unchanged", "outside unchanged", "no pixel outside the mask changed"),
-)
+]
+
+
+def register_criterion(criterion: Criterion) -> Criterion:
+    """Add a criterion of where the peak lies, after the others; a name or column used twice
+    is an error."""
+    if criterion.name in CRITERIA or any(rate.column == criterion.column for rate in RATES):
+        raise ValueError(f"criterion {criterion.name!r} (column {criterion.column!r}) is "
+                         "registered twice")
+    CRITERIA[criterion.name] = criterion
+    RATES.insert(len(CRITERIA) - 1, criterion)
+    return criterion
+
+
+def rate_columns() -> tuple[str, ...]:
+    """Every rate's column, registered criteria included, in the order of the tables."""
+    return tuple(rate.column for rate in RATES)
 
 
 def masked_max(sim: torch.Tensor, region: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ some cell outside R is strictly more similar than every cell in R.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from types import SimpleNamespace
 from typing import Iterable, NamedTuple
 
@@ -318,13 +318,22 @@ class PairMetrics:
     l2: torch.Tensor
     frac_changed: torch.Tensor
     outside_unchanged: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # registered criteria's columns
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no metric {name!r}")
 
     def __len__(self) -> int:
         return int(self.sim_before.shape[0])
 
     def to_dict(self) -> dict[str, np.ndarray]:
-        """Field name -> numpy array on the CPU, in field order (a table's columns)."""
-        return {f.name: getattr(self, f.name).detach().cpu().numpy() for f in fields(self)}
+        """Field name -> numpy array on the CPU, in field order (a table's columns), then the
+        registered criteria's columns."""
+        named = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {name: t.detach().cpu().numpy() for name, t in {**named, **self.extra}.items()}
 
     @classmethod
     def concat(cls, parts: Iterable["PairMetrics"]) -> "PairMetrics":
@@ -332,8 +341,10 @@ class PairMetrics:
         parts = list(parts)
         if not parts:
             raise ValueError("PairMetrics.concat needs at least one batch")
-        return cls(**{f.name: torch.cat([getattr(p, f.name).detach().cpu() for p in parts])
-                      for f in fields(cls)})
+        joined = {f.name: torch.cat([getattr(p, f.name).detach().cpu() for p in parts])
+                  for f in fields(cls) if f.name != "extra"}
+        extra = {name: torch.cat([p.extra[name].detach().cpu() for p in parts]) for name in parts[0].extra}
+        return cls(**joined, extra=extra)
 
 
 def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
@@ -357,6 +368,8 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
     regions = SimpleNamespace(high_activation=high_activation, box_cells=box_cells,
                               irrelevant=irrelevant, target=target)
     located = {c.column: _peak_in(sim_after, c.region(regions)) for c in CRITERIA.values()}
+    own = {f.name for f in fields(PairMetrics)}
+    extra = {name: located.pop(name) for name in list(located) if name not in own}
     in_target = located["peak_in_target"]
     norms = perturbation_norms(x, x_adv, mask)
     return PairMetrics(
@@ -383,6 +396,7 @@ def pair_metrics(*, sim_before: torch.Tensor, sim_after: torch.Tensor,
         l2=norms.l2,
         frac_changed=norms.frac_changed,
         outside_unchanged=norms.outside_unchanged,
+        extra=extra,
     )
 
 
