@@ -235,13 +235,13 @@ def model_realism(model, data, batch_size: int = 100) -> RealismReport:
                               "with segmentations); this data set has none")
     model.eval()
     parts = []
-    ppnet = model.net
+    net = model.net
     for start in range(0, len(data), batch_size):
         idx = range(start, min(start + batch_size, len(data)))
         images = torch.stack([data[i][0] for i in idx]).to(model.device)
         relevance = torch.stack([data.relevance_mask(i) for i in idx]).to(model.device)
-        distances = ppnet.prototype_distances(model.normalize(images))
-        parts.append(top1_realism(distances, relevance, ppnet.distance_2_similarity))
+        distances = net.prototype_distances(model.normalize(images))
+        parts.append(top1_realism(distances, relevance, net.distance_2_similarity))
     merged = RealismPerImage(*(torch.cat([getattr(p, f).cpu() for p in parts])
                                for f in RealismPerImage.__dataclass_fields__))
     report = summarize(merged)

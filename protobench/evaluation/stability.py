@@ -70,11 +70,11 @@ def noise_stability(model, data, count: int = NOISE_IMAGES, eps: float = NOISE_E
 def latent_saturation(model, data, count: int = NOISE_IMAGES) -> float | None:
     """Mean |z - 0.5| of the latent cells of the first ``count`` images; None for a network
     without a sigmoid latent (PIP-Net's softmax presences)."""
-    ppnet = model.net
-    layers = list(ppnet.add_on_layers.children()) if hasattr(ppnet, "add_on_layers") else []
-    if not layers or not isinstance(layers[-1], torch.nn.Sigmoid) or not hasattr(ppnet, "conv_features"):
+    net = model.net
+    layers = list(net.add_on_layers.children()) if hasattr(net, "add_on_layers") else []
+    if not layers or not isinstance(layers[-1], torch.nn.Sigmoid) or not hasattr(net, "conv_features"):
         return None
     model.eval()
     images, _, _ = _first(data, count)
-    z = ppnet.conv_features(model.normalize(images.to(model.device)))
+    z = net.conv_features(model.normalize(images.to(model.device)))
     return float((z - 0.5).abs().mean())

@@ -61,14 +61,14 @@ def freeze_prefix(features: nn.Module, trainable_blocks: int) -> None:
 
 
 @contextmanager
-def features_replaced(ppnet: nn.Module, replacement: nn.Module) -> Iterator[None]:
+def features_replaced(net: nn.Module, replacement: nn.Module) -> Iterator[None]:
     """Run the network with ``replacement`` in place of its backbone (on cached inputs)."""
-    original = ppnet.features
-    ppnet.features = replacement
+    original = net.features
+    net.features = replacement
     try:
         yield
     finally:
-        ppnet.features = original
+        net.features = original
 
 
 @torch.no_grad()

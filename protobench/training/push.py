@@ -54,13 +54,13 @@ class NearestPatches:
     ``push_forward`` output with :meth:`update`, then read :meth:`records`."""
 
     def __init__(self, model: PrototypeClassifier, class_specific: bool = True) -> None:
-        ppnet = self.net = model.net
+        net = self.net = model.net
         self.model, self.class_specific = model, class_specific
         device = model.device
-        num_p = ppnet.num_prototypes
-        _, d, ph, pw = ppnet.prototype_shape
+        num_p = net.num_prototypes
+        _, d, ph, pw = net.prototype_shape
         # (P, C): the classes each prototype serves (one in ProtoPNet, any number in ProtoPool)
-        self.relation = ppnet.prototype_class_identity.bool().to(device)
+        self.relation = net.prototype_class_identity.bool().to(device)
         self.best = torch.full((num_p,), float("inf"), device=device)
         self.patch = torch.zeros(num_p, d, ph, pw, device=device)
         self.where = torch.zeros(num_p, 3, dtype=torch.long, device=device)  # image, y, x
@@ -104,18 +104,18 @@ class NearestPatches:
         proto_ids = self.found.nonzero().flatten().tolist()
         if not proto_ids:
             return []
-        ppnet, img_size = self.net, self.model.img_size
-        similarity = ppnet.distance_2_similarity(self.map[proto_ids])
+        net, img_size = self.net, self.model.img_size
+        similarity = net.distance_2_similarity(self.map[proto_ids])
         boxes = high_activation_box(similarity, img_size).tolist()
         labels = torch.cat(self.labels).tolist()
         where, best = self.where.tolist(), self.best.tolist()
-        classes = ppnet.prototype_class.tolist()
+        classes = net.prototype_class.tolist()
         records = []
         for j, box in zip(proto_ids, boxes):
             image, y, x = where[j]
             records.append(PushRecord(
                 prototype=j, prototype_class=classes[j], image=image, image_label=labels[image],
-                cell=(y, x), distance=best[j], rf_box=rf_box(y, x, img_size, ppnet.proto_layer_rf_info),
+                cell=(y, x), distance=best[j], rf_box=rf_box(y, x, img_size, net.proto_layer_rf_info),
                 high_activation_box=tuple(box)))
         return records
 
@@ -136,12 +136,12 @@ def push_prototypes(model: PrototypeClassifier, push_set: Dataset, batch_size: i
 
     ``push_set`` yields (image in [0, 1], label) without augmentation.
     """
-    ppnet = model.net
-    with frozen(ppnet):
+    net = model.net
+    with frozen(net):
         search = NearestPatches(model, class_specific)
         for z, distances, labels in latent_batches(model, push_set, batch_size):
             search.update(z, distances, labels)
-        ppnet.prototype_vectors.data[search.found] = search.patch[search.found]
+        net.prototype_vectors.data[search.found] = search.patch[search.found]
         return search.records()
 
 
@@ -176,17 +176,17 @@ class OriginalLoop:
         import cv2
         import numpy as np
 
-        ppnet, size = self.net, self.model.img_size
-        _, _, ph, pw = ppnet.prototype_shape
+        net, size = self.net, self.model.img_size
+        _, _, ph, pw = net.prototype_shape
         z = np.copy(z_t.cpu().numpy())
         dist = np.copy(dist_t.cpu().numpy())
         # the original's labels and prototype_class_identity are CPU tensors
-        labels, identity = labels.cpu(), ppnet.prototype_class_identity.cpu()
-        max_dist = float(np.prod(ppnet.prototype_shape[1:]))
-        class_images: dict[int, list[int]] = {c: [] for c in range(ppnet.num_classes)}
+        labels, identity = labels.cpu(), net.prototype_class_identity.cpu()
+        max_dist = float(np.prod(net.prototype_shape[1:]))
+        class_images: dict[int, list[int]] = {c: [] for c in range(net.num_classes)}
         for i, y in enumerate(labels):
             class_images[y.item()].append(i)
-        for j in range(ppnet.num_prototypes):
+        for j in range(net.num_prototypes):
             target = torch.argmax(identity[j]).item()
             if not class_images[target]:
                 continue
@@ -197,10 +197,10 @@ class OriginalLoop:
                 k = class_images[target][k]
                 self.global_min[j] = batch_min
                 self.global_patches[j] = z[k, :, y:y + ph, x:x + pw]
-                self.rf_boxes[j, :5] = (k + self.offset, *rf_box(int(y), int(x), size, ppnet.proto_layer_rf_info))
+                self.rf_boxes[j, :5] = (k + self.offset, *rf_box(int(y), int(x), size, net.proto_layer_rf_info))
                 self.rf_boxes[j, 5] = labels[k].item()
-                if ppnet.prototype_activation_function == "log":
-                    act = np.log((dist[k, j] + 1) / (dist[k, j] + ppnet.epsilon))
+                if net.prototype_activation_function == "log":
+                    act = np.log((dist[k, j] + 1) / (dist[k, j] + net.epsilon))
                 else:  # "linear"
                     act = max_dist - dist[k, j]
                 up = cv2.resize(act, dsize=(size, size), interpolation=cv2.INTER_CUBIC)
