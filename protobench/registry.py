@@ -44,3 +44,21 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def add_named(table: dict[str, T], item: T, what: str) -> T:
+    """Add ``item`` to ``table`` under its ``name``; an unnamed item or a name added twice is
+    an error (the model families and attack kinds are such tables)."""
+    name = getattr(item, "name", "")
+    if not name or name in table:
+        raise ValueError(f"{what} {name!r} is unnamed or registered twice")
+    table[name] = item
+    return item
+
+
+def get_named(table: dict[str, T], name: str, what: str) -> T:
+    """``table[name]``; an unknown name is a :class:`ProtobenchError` listing the choices."""
+    try:
+        return table[name]
+    except KeyError:
+        raise ProtobenchError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}") from None

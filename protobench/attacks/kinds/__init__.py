@@ -15,26 +15,19 @@ from __future__ import annotations
 from typing import Iterable
 
 from protobench.attacks.kinds.base import AttackKind, AttackResult, option_names
-from protobench.errors import ProtobenchError
+from protobench.registry import add_named, get_named
 
 ATTACK_KINDS: dict[str, AttackKind] = {}
 
 
 def register_kind(kind: AttackKind) -> AttackKind:
     """Add ``kind`` under its name; a name registered twice is an error."""
-    if not kind.name or kind.name in ATTACK_KINDS:
-        raise ValueError(f"attack kind {kind.name!r} is unnamed or registered twice")
-    ATTACK_KINDS[kind.name] = kind
-    return kind
+    return add_named(ATTACK_KINDS, kind, "attack kind")
 
 
 def get_kind(name: str) -> AttackKind:
     """The kind registered as ``name``; an unknown name is a :class:`ProtobenchError`."""
-    try:
-        return ATTACK_KINDS[name]
-    except KeyError:
-        raise ProtobenchError(f"unknown kind {name!r}; choose one of: "
-                              f"{', '.join(ATTACK_KINDS)}") from None
+    return get_named(ATTACK_KINDS, name, "kind")
 
 
 def foreign_options(kind: str, keys: Iterable[str]) -> dict[str, list[str]]:

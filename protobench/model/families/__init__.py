@@ -11,7 +11,7 @@ registered at the bottom of this file (docs/design.md, "Adding a model family").
 
 from __future__ import annotations
 
-from protobench.errors import ProtobenchError
+from protobench.registry import add_named, get_named
 from protobench.model.families.base import STAGES, Family, PrototypeNetwork
 
 FAMILIES: dict[str, Family] = {}
@@ -19,19 +19,12 @@ FAMILIES: dict[str, Family] = {}
 
 def register_family(family: Family) -> Family:
     """Add ``family`` under its name; a name registered twice is an error."""
-    if not family.name or family.name in FAMILIES:
-        raise ValueError(f"model family {family.name!r} is unnamed or registered twice")
-    FAMILIES[family.name] = family
-    return family
+    return add_named(FAMILIES, family, "model family")
 
 
 def get_family(name: str) -> Family:
     """The family registered as ``name``; an unknown name is a :class:`ProtobenchError`."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise ProtobenchError(f"unknown model family {name!r}; choose one of: "
-                              f"{', '.join(FAMILIES)}") from None
+    return get_named(FAMILIES, name, "model family")
 
 
 from protobench.model.families.protopnet import ProtoPNetFamily  # noqa: E402
