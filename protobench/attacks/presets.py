@@ -17,8 +17,7 @@ from typing import Any
 from protobench.attacks.acceleration import PRECISIONS
 from protobench.attacks.bpda import BACKWARDS
 from protobench.attacks.kinds import ATTACK_KINDS, foreign_options, get_kind
-from protobench.attacks.kinds.base import option_names
-from protobench.attacks.kinds.base import choose, refuse
+from protobench.attacks.kinds.base import choose, option_names, refuse
 from protobench.attacks.objectives import MAP_OBJECTIVES, objective_names
 from protobench.attacks.regions import MASKS
 from protobench.attacks.targets import TARGET_ALIASES, TARGET_RULES
@@ -28,8 +27,10 @@ from protobench.fractions import parse_fraction
 from protobench.threat import NORMS, threat_model_problem
 from protobench.paths import ATTACKS_DIR, check_keys, preset_names, read_preset
 
-KINDS = tuple(ATTACK_KINDS)  # protobench.attacks.kinds, one module each
-TARGETS = tuple(TARGET_RULES)  # protobench.attacks.targets
+# the built-in kinds and target rules; a preset is checked against the registries as they
+# are then (protobench.attacks.kinds, protobench.attacks.targets), registrations included
+KINDS = tuple(ATTACK_KINDS)
+TARGETS = tuple(TARGET_RULES)
 SELECTIONS = ("top-k", "class-top-k")
 # What restarts and ensembles keep per pair: the largest margin of a success criterion
 # (the peak lies in T / outside the clean box / in an irrelevant cell / outside R), or the
