@@ -20,7 +20,6 @@ them with the runner's intervals.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +35,9 @@ from protobench.attacks.perturb import attack_in_batches
 from protobench.attacks.kinds import get_kind
 from protobench.attacks.presets import AttackPreset, load_attack
 from protobench.errors import ProtobenchError
-from protobench.metrics import RATE_METRICS, PairMetrics, summarize
+from protobench.metrics import PairMetrics, summarize
 from protobench.metrics.criteria import RATES, rate_columns
 from protobench.model.protocol import check_prototype_model
-from protobench.paths import check_keys
 
 # What each rate counts, in the words of the tables (docs/metrics.md).
 RATE_MEANINGS = {rate.column: rate.meaning for rate in RATES}

@@ -33,7 +33,7 @@ from protobench.attacks.kinds import ATTACK_KINDS, AttackKind, AttackResult, get
 from protobench.attacks.kinds.masked_pgd import make_objective, success_margin
 from protobench.attacks.pairs import Pairs, select_pairs
 from protobench.attacks.perturb import (
-    attack_in_batches, noise_control, pair_batches, run_attack, run_ensemble,
+    attack_in_batches, noise_control, pair_batches, run_attack,
 )
 from protobench.attacks.presets import AttackPreset, attack_names, load_attack, parse_fraction
 from protobench.attacks.targets import TARGET_RULES, retarget, target_rule
@@ -44,5 +44,5 @@ __all__ = [
     "AttackPreset", "AttackResult", "MAP_OBJECTIVES", "attack_in_batches", "pair_batches", "MaskedAPGD", "MaskedPGD", "Pairs",
     "PeakMargin", "attack_names", "jpeg_compress", "load_attack", "make_objective",
     "map_objective", "measure", "noise_control", "parse_fraction", "retarget", "run_attack",
-    "run_ensemble", "select_pairs", "success_margin", "uniform_noise", "whole_image_attack",
+    "select_pairs", "success_margin", "uniform_noise", "whole_image_attack",
 ]

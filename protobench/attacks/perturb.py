@@ -15,7 +15,7 @@ from protobench.attacks.engine import Rows
 from protobench.attacks.inputs import check_images
 from protobench.attacks.kinds import get_kind
 from protobench.attacks.kinds.base import AttackResult
-from protobench.attacks.kinds.noise import noise_control as uniform_noise_control
+from protobench.attacks.kinds.noise import uniform_noise_control
 from protobench.attacks.pairs import Pairs
 from protobench.attacks.presets import AttackPreset
 
@@ -33,12 +33,6 @@ def run_attack(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: Att
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     images = check_images(images, model).detach()
     return get_kind(preset.kind).run(model, images, pairs, preset, generator, rows)
-
-
-def run_ensemble(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,
-                 generator: torch.Generator) -> AttackResult:
-    """An ensemble preset's result (:class:`~protobench.attacks.kinds.ensemble.EnsembleKind`)."""
-    return run_attack(model, images, pairs, preset, generator)[0]
 
 
 def noise_control(model: nn.Module, images: torch.Tensor, pairs: Pairs, preset: AttackPreset,

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from protobench.bench.execute import execute
-from protobench.bench.outputs import summarize_pairs, write, write_outputs  # noqa: F401 (re-exported)
+from protobench.bench.outputs import write
 from protobench.bench.plan import plan
 from protobench.bench.spec import RunSpec
 from protobench.devices import restores_threads

@@ -109,6 +109,12 @@ class AttackKind:
         raise NotImplementedError
 
 
+def per_image(pairs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the distinct images of the pairs, each pair's index among them): attacks that act
+    on an image once and copy the result to its pairs."""
+    return torch.unique(pairs.image_index, return_inverse=True)
+
+
 def option_names(kind: AttackKind) -> set[str]:
     """The preset keys that are ``kind``'s own options."""
     return {f.name for f in fields(kind.Options)}

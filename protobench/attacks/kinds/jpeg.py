@@ -10,10 +10,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from protobench.attacks.kinds.base import AttackKind, AttackResult, refuse
-from protobench.attacks.kinds.whole_image import per_image
-from protobench.imaging import check_quality, jpeg_compress  # noqa: F401 (check_quality: re-exported)
-
+from protobench.attacks.kinds.base import AttackKind, AttackResult, per_image, refuse
+from protobench.imaging import jpeg_compress
 
 
 def jpeg_sweep(images: torch.Tensor, qualities: Sequence[int]) -> list[torch.Tensor]:

@@ -40,7 +40,7 @@ def uniform_noise(images: torch.Tensor, mask: torch.Tensor, eps: float, norm: st
     return torch.where(mask, (images + delta).clamp(0, 1), images)
 
 
-def noise_control(images: torch.Tensor, pairs: Any, preset: Any,
+def uniform_noise_control(images: torch.Tensor, pairs: Any, preset: Any,
                   generator: torch.Generator | None = None) -> AttackResult:
     """Uniform noise of the preset's norm and eps inside each pair's mask."""
     start = time.perf_counter()
@@ -59,4 +59,4 @@ class NoiseKind(AttackKind):
 
     def run(self, model: nn.Module, images: torch.Tensor, pairs: Any, preset: Any,
             generator: torch.Generator, rows: Any = None) -> list[AttackResult]:
-        return [noise_control(images, pairs, preset, generator)]
+        return [uniform_noise_control(images, pairs, preset, generator)]

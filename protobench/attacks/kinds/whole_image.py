@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from protobench.attacks.acceleration import accelerated
-from protobench.attacks.kinds.base import AttackKind, AttackResult, choose, refuse
+from protobench.attacks.kinds.base import AttackKind, AttackResult, choose, per_image, refuse
 from protobench.attacks.engine import MASKED_METHODS, MaskedAttack, frozen
 from protobench.attacks.objectives import CrossEntropyObjective
 from protobench.errors import ProtobenchError
@@ -69,12 +69,6 @@ class WholeImageOptions:
     """method: pgd | fgsm | apgd."""
 
     method: str = "pgd"
-
-
-def per_image(pairs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the distinct images of the pairs, each pair's index among them): attacks that act
-    on an image once and copy the result to its pairs."""
-    return torch.unique(pairs.image_index, return_inverse=True)
 
 
 class WholeImageKind(AttackKind):
